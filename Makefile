@@ -1,0 +1,31 @@
+# sealgate: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs every test.
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean setup
+
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh
+	scripts/bootstrap.sh
+	touch $@
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/sealgate db upgrade
+	$(BIN)/sealgate demo
+	$(BIN)/sealgate serve
+
+test: $(STAMP) lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""Content-addressed blob store: a blob's name is the SHA-256 of its bytes, so storing twice stores once.
+
+``FileBlobStore`` keeps blobs under ``var/blobs/ab/cd/<sha256>``; writes go to a temporary file in the same
+directory, are fsynced and renamed into place, so a reader never sees half a blob. An S3-compatible store
+implements the same ``BlobStore`` protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from sealgate.errors import Invalid, NotFound
+
+CHUNK = 1 << 20
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    sha256: str
+    size: int
+
+
+class BlobTooLarge(Invalid):
+    problem = "blob-too-large"
+
+
+class BlobStore(Protocol):
+    def put(self, data: bytes) -> BlobRef: ...
+
+    def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef: ...
+
+    def get(self, sha256: str) -> bytes: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def size(self, sha256: str) -> int: ...
+
+
+def check_digest(sha256: str) -> str:
+    if not _DIGEST.match(sha256):
+        raise Invalid(f"{sha256!r} is not a lower-case hexadecimal SHA-256")
+    return sha256
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, sha256: str) -> Path:
+        check_digest(sha256)
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def put(self, data: bytes) -> BlobRef:
+        return self._store(iter((data,)))
+
+    def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef:
+        """Store a stream without holding it in memory; refuse it past ``max_size`` bytes."""
+
+        def chunks() -> Iterator[bytes]:
+            total = 0
+            while chunk := stream.read(CHUNK):
+                total += len(chunk)
+                if max_size is not None and total > max_size:
+                    raise BlobTooLarge(f"more than {max_size} bytes", max_size=max_size)
+                yield chunk
+
+        return self._store(chunks())
+
+    def _store(self, chunks: Iterator[bytes]) -> BlobRef:
+        digest = hashlib.sha256()
+        size = 0
+        staging = self.root / "tmp"
+        staging.mkdir(exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=staging)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            ref = BlobRef(digest.hexdigest(), size)
+            final = self._path(ref.sha256)
+            if final.exists():
+                tmp.unlink()
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                tmp.replace(final)
+                _fsync_dir(final.parent)
+            return ref
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def get(self, sha256: str) -> bytes:
+        with self.open(sha256) as f:
+            return f.read()
+
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return self._path(sha256).open("rb")
+        except FileNotFoundError:
+            raise NotFound(f"no blob {sha256}") from None
+
+    def exists(self, sha256: str) -> bool:
+        return self._path(sha256).is_file()
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self._path(sha256).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"no blob {sha256}") from None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,8 @@
+"""Every app's tables in one MetaData, for migrations and schema checks (a composition point, like the CLI)."""
+
+from __future__ import annotations
+
+import identity.models  # noqa: F401  (registers the tables)
+from sealgate.db import Base
+
+metadata = Base.metadata

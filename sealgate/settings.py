@@ -1,0 +1,175 @@
+"""Settings in force: embedded defaults, then an optional TOML file, then ``SEALGATE_*`` environment variables.
+
+The TOML file is named by ``SEALGATE_CONFIG`` (or ``sealgate --config``); nested sections map to nested
+environment names with a double underscore, e.g. ``[keystore] pin_file`` is ``SEALGATE_KEYSTORE__PIN_FILE``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+
+from sealgate.errors import ConfigError
+
+ENV_PREFIX = "SEALGATE_"
+CONFIG_ENV = "SEALGATE_CONFIG"
+
+_config_file: ContextVar[Path | None] = ContextVar("sealgate_config_file", default=None)
+
+
+def env_name(*path: str) -> str:
+    """The environment variable that sets the field at ``path``."""
+    return ENV_PREFIX + "__".join(p.upper() for p in path)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; unset means SQLite (WAL) at var/sealgate.db. postgresql:// uses psycopg 3.",
+    )
+    pool_size: int = Field(default=10, ge=1, le=200)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+
+class KeystoreSettings(_Section):
+    module: Path | None = Field(
+        default=None,
+        description="PKCS#11 module. Unset: a development SoftHSM2 token under var/softhsm, created on first start.",
+    )
+    token_label: str = Field(default="sealgate", min_length=1, max_length=32)
+    pin: SecretStr | None = None
+    pin_file: Path | None = None
+    pool_size: int = Field(default=4, ge=1, le=64)
+
+
+class BlobSettings(_Section):
+    path: Path | None = Field(default=None, description="Directory of the file blob store; unset: var/blobs.")
+
+
+class AuthSettings(_Section):
+    token_lifetime_seconds: int = Field(default=8 * 3600, ge=60)
+    failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    max_failures_per_account: int = Field(default=5, ge=1)
+    max_failures_per_address: int = Field(default=30, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    var_dir: Path = Field(default=Path("var"), description="Where embedded state lives (database, blobs, token).")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL printed into links and QR codes.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    database: DatabaseSettings = DatabaseSettings()
+    keystore: KeystoreSettings = KeystoreSettings()
+    blobs: BlobSettings = BlobSettings()
+    auth: AuthSettings = AuthSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file_in_force()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return normalise_database_url(self.database.url)
+        return f"sqlite:///{self.var_dir / 'sealgate.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.blobs.path or self.var_dir / "blobs"
+
+    @property
+    def softhsm_dir(self) -> Path:
+        return self.var_dir / "softhsm"
+
+
+def normalise_database_url(url: str) -> str:
+    """Point bare ``postgresql://`` URLs at psycopg 3, the driver the project installs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def masked_database_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def config_file_in_force() -> Path | None:
+    explicit = _config_file.get()
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    return Path(from_env) if from_env else None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the settings in force; a bad value raises ConfigError naming the variable."""
+    from pydantic import ValidationError
+
+    token = _config_file.set(config_file) if config_file is not None else None
+    try:
+        path = config_file_in_force()
+        if path is not None and not path.is_file():
+            raise ConfigError(CONFIG_ENV, f"no configuration file at {path}")
+        try:
+            return Settings(**overrides)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = tuple(str(p) for p in first["loc"])
+            raise ConfigError(env_name(*loc), first["msg"]) from None
+    finally:
+        if token is not None:
+            _config_file.reset(token)
+
+
+def shown_settings(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret masked, for ``sealgate config show``."""
+    data = settings.model_dump(mode="json")
+    data["database"]["url"] = masked_database_url(settings.database_url)
+    data["blobs"]["path"] = str(settings.blob_dir)
+    return _drop_none(data)
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out[key] = _drop_none(value)
+        elif value is not None:
+            out[key] = value
+    return out
