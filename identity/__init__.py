@@ -1,0 +1,1 @@
+"""Who is who: organisations in their hierarchy, users, the posts they hold, and how they sign in."""

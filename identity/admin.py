@@ -1,0 +1,136 @@
+"""Administration through the API: an administrator manages the organisations under their own, and the people
+who hold posts there. New top-level organisations and the first administrator come from the CLI only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity import directory
+from identity.auth import Principal
+from identity.models import Organisation, PostGrant, User
+from identity.posts import OrgKind, Post
+from sealgate.errors import Forbidden, NotFound
+
+
+def _scope(actor: Principal) -> set[str]:
+    codes = {p.organisation_code for p in actor.posts if p.post is Post.ADMIN}
+    if not codes:
+        raise Forbidden("this needs the admin post")
+    return codes
+
+
+def _require_within(session: Session, actor: Principal, org: Organisation) -> None:
+    if not directory.is_within(session, org, _scope(actor)):
+        raise Forbidden(f"{org.code} is outside the organisations {actor.username} administers")
+
+
+def list_organisations(session: Session, actor: Principal) -> list[tuple[int, Organisation]]:
+    scope = _scope(actor)
+    return [(d, o) for d, o in directory.organisation_tree(session) if directory.is_within(session, o, scope)]
+
+
+def add_organisation(
+    session: Session,
+    actor: Principal,
+    *,
+    code: str,
+    name: str,
+    kind: OrgKind,
+    parent: str,
+    uscc: str | None,
+    now: dt.datetime,
+) -> Organisation:
+    _require_within(session, actor, directory.organisation(session, parent))
+    org = directory.create_organisation(
+        session, code=code, name=name, kind=kind, parent_code=parent, uscc_code=uscc, now=now
+    )
+    session.commit()
+    return org
+
+
+def add_user(
+    session: Session,
+    actor: Principal,
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    home: str | None,
+    now: dt.datetime,
+) -> User:
+    if home is not None:
+        _require_within(session, actor, directory.organisation(session, home))
+    else:
+        _scope(actor)
+    created = directory.create_user(
+        session, username=username, display_name=display_name, password=password, home_code=home, now=now
+    )
+    session.commit()
+    return created
+
+
+def grant(
+    session: Session,
+    actor: Principal,
+    *,
+    username: str,
+    post: Post,
+    organisation: str,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime | None,
+) -> PostGrant:
+    _require_within(session, actor, directory.organisation(session, organisation))
+    granter = directory.user(session, actor.username)
+    created = directory.grant_post(
+        session,
+        username=username,
+        org_code=organisation,
+        post=post,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        granted_by=granter,
+    )
+    session.commit()
+    return created
+
+
+def end_grant(session: Session, actor: Principal, *, username: str, grant_id: int, at: dt.datetime) -> PostGrant:
+    held = session.get(PostGrant, grant_id)
+    if held is None or held.user.username != username:
+        raise NotFound(f"{username} has no post grant {grant_id}")
+    _require_within(session, actor, held.organisation)
+    ended = directory.end_post(
+        session,
+        username=username,
+        org_code=held.organisation.code,
+        post=Post(held.post),
+        at=at,
+        ended_by=directory.user(session, actor.username),
+    )
+    session.commit()
+    return ended
+
+
+def set_active(session: Session, actor: Principal, *, username: str, active: bool, now: dt.datetime) -> User:
+    target = directory.user(session, username)
+    scope = _scope(actor)
+    outside = [
+        p.organisation_code
+        for p in directory.posts_of(session, target.id, now)
+        if not directory.is_within(session, directory.organisation(session, p.organisation_code), scope)
+    ]
+    if outside:
+        raise Forbidden(f"{username} holds posts outside your organisations: {', '.join(outside)}")
+    directory.set_active(session, username, active)
+    session.commit()
+    return target
+
+
+def grants_of(session: Session, actor: Principal, username: str) -> list[PostGrant]:
+    _scope(actor)
+    target = directory.user(session, username)
+    return list(session.scalars(select(PostGrant).where(PostGrant.user_id == target.id).order_by(PostGrant.id)))

@@ -1,0 +1,157 @@
+"""Signing in: password checks throttled per account and per address, and opaque bearer tokens.
+
+Tokens are random 256-bit strings; the database keeps their SHA-256 only. Failed sign-ins are rows, not process
+memory, so the limit holds across every API process behind the proxy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from identity.directory import HeldPost, posts_of
+from identity.models import ApiToken, LoginFailure, User
+from identity.passwords import hash_password, needs_rehash, verify_password
+from sealgate.errors import TooManyRequests, Unauthorized
+from sealgate.settings import AuthSettings
+
+TOKEN_PREFIX = "sg_"
+
+
+class InvalidCredentials(Unauthorized):
+    problem = "invalid-credentials"
+
+
+class TooManyAttempts(TooManyRequests):
+    problem = "too-many-attempts"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str = field(repr=False)
+    expires_at: dt.datetime
+    lifetime_seconds: int
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The user behind a request, with the posts they hold at the time of the request."""
+
+    user_id: int
+    username: str
+    display_name: str
+    posts: tuple[HeldPost, ...]
+    token_id: int | None = None
+
+    def holds(self, post: str, org_code: str | None = None) -> bool:
+        return any(p.post == post and (org_code is None or p.organisation_code == org_code) for p in self.posts)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    address: str,
+    now: dt.datetime,
+    policy: AuthSettings,
+) -> IssuedToken:
+    """Check a password and issue a token; commits, so a failure is counted even though it raises."""
+    _refuse_if_throttled(session, username, address, now, policy)
+    account = session.scalar(select(User).where(User.username == username))
+    stored = account.password_hash if account is not None and account.active else None
+    if not verify_password(stored, password):
+        session.add(LoginFailure(username=username[:64], address=address[:64], at=now))
+        session.commit()
+        raise InvalidCredentials("unknown user, wrong password or disabled account")
+    assert account is not None
+    assert stored is not None
+    if needs_rehash(stored):
+        account.password_hash = hash_password(password)
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    issued = _issue(session, account, now, policy.token_lifetime_seconds, address)
+    session.commit()
+    return issued
+
+
+def _refuse_if_throttled(session: Session, username: str, address: str, now: dt.datetime, policy: AuthSettings) -> None:
+    window = dt.timedelta(seconds=policy.failure_window_seconds)
+    since = now - window
+    session.execute(delete(LoginFailure).where(LoginFailure.at < since))
+    for column, value, limit, what in (
+        (LoginFailure.username, username, policy.max_failures_per_account, "this account"),
+        (LoginFailure.address, address, policy.max_failures_per_address, "this address"),
+    ):
+        count, oldest = session.execute(
+            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at >= since)
+        ).one()
+        if count >= limit:
+            oldest_at = _as_utc(oldest)
+            retry = max(1, math.ceil((oldest_at + window - now).total_seconds()))
+            session.commit()
+            raise TooManyAttempts(f"too many failed sign-ins for {what}; try again in {retry} s", retry_after=retry)
+
+
+def _as_utc(value: dt.datetime | str) -> dt.datetime:
+    # Aggregates bypass the column type on SQLite and come back as text.
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+def _issue(session: Session, account: User, now: dt.datetime, lifetime: int, address: str) -> IssuedToken:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    expires = now + dt.timedelta(seconds=lifetime)
+    session.add(
+        ApiToken(
+            user_id=account.id,
+            token_hash=token_digest(token),
+            created_at=now,
+            expires_at=expires,
+            client_address=address[:64],
+        )
+    )
+    return IssuedToken(token, expires, lifetime)
+
+
+def resolve(session: Session, token: str, now: dt.datetime) -> Principal | None:
+    """The principal a bearer token stands for, or None if it is unknown, expired, revoked or disabled."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.token_hash == token_digest(token),
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > now,
+            User.active.is_(True),
+        )
+    ).first()
+    if row is None:
+        return None
+    api_token, account = row
+    return Principal(
+        user_id=account.id,
+        username=account.username,
+        display_name=account.display_name,
+        posts=tuple(posts_of(session, account.id, now)),
+        token_id=api_token.id,
+    )
+
+
+def revoke(session: Session, token_id: int, now: dt.datetime) -> None:
+    api_token = session.get(ApiToken, token_id)
+    if api_token is not None and api_token.revoked_at is None:
+        api_token.revoked_at = now
+    session.commit()

@@ -1,0 +1,250 @@
+"""Organisations, users and post grants: creating them, finding them, and asking who held which post when.
+
+Functions take the caller's session and flush; the caller commits, so several changes can share a transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from identity import uscc
+from identity.models import Organisation, PostGrant, User
+from identity.passwords import hash_password
+from identity.posts import PARENT_KINDS, POST_KINDS, OrgKind, Post
+from sealgate.errors import Conflict, Invalid, NotFound
+
+_CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class HeldPost:
+    post: Post
+    organisation_code: str
+    organisation_name: str
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None
+
+
+def organisation(session: Session, code: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.code == code))
+    if org is None:
+        raise NotFound(f"no organisation with code {code!r}")
+    return org
+
+
+def user(session: Session, username: str) -> User:
+    found = session.scalar(select(User).where(User.username == username))
+    if found is None:
+        raise NotFound(f"no user named {username!r}")
+    return found
+
+
+def create_organisation(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    kind: OrgKind,
+    parent_code: str | None,
+    uscc_code: str | None,
+    now: dt.datetime,
+) -> Organisation:
+    if not _CODE.match(code):
+        raise Invalid(f"organisation code {code!r}: lower-case letters, digits, '.', '_' and '-', up to 64")
+    if not name.strip():
+        raise Invalid("an organisation needs a name")
+    parent = organisation(session, parent_code) if parent_code else None
+    parent_kind = OrgKind(parent.kind) if parent else None
+    if parent_kind not in PARENT_KINDS[kind]:
+        allowed = sorted(str(k) for k in PARENT_KINDS[kind] if k is not None) or ["none"]
+        raise Invalid(f"a {kind} sits under {' or '.join(allowed)}, not under {parent_kind or 'nothing'}")
+    if session.scalar(select(Organisation.id).where(Organisation.code == code)) is not None:
+        raise Conflict(f"organisation code {code!r} is taken")
+    if uscc_code is not None:
+        uscc.validate(uscc_code)
+        if session.scalar(select(Organisation.id).where(Organisation.uscc == uscc_code)) is not None:
+            raise Conflict(f"unified social credit code {uscc_code} belongs to another organisation")
+    org = Organisation(code=code, name=name.strip(), kind=str(kind), parent=parent, uscc=uscc_code, created_at=now)
+    session.add(org)
+    session.flush()
+    return org
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    password: str,
+    home_code: str | None,
+    now: dt.datetime,
+) -> User:
+    if not _USERNAME.match(username):
+        raise Invalid(f"username {username!r}: 2 to 64 lower-case letters, digits, '.', '_' or '-'")
+    if not display_name.strip():
+        raise Invalid("a user needs a display name")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"username {username!r} is taken")
+    home = organisation(session, home_code) if home_code else None
+    new = User(
+        username=username,
+        display_name=display_name.strip(),
+        password_hash=hash_password(password),
+        home_organisation=home,
+        active=True,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(new)
+    session.flush()
+    return new
+
+
+def set_password(session: Session, username: str, password: str, now: dt.datetime) -> None:
+    target = user(session, username)
+    target.password_hash = hash_password(password)
+    target.password_changed_at = now
+    session.flush()
+
+
+def set_active(session: Session, username: str, active: bool) -> None:
+    user(session, username).active = active
+    session.flush()
+
+
+def grant_post(
+    session: Session,
+    *,
+    username: str,
+    org_code: str,
+    post: Post,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime | None = None,
+    granted_by: User | None = None,
+) -> PostGrant:
+    holder = user(session, username)
+    org = organisation(session, org_code)
+    if OrgKind(org.kind) not in POST_KINDS[post]:
+        fits = ", ".join(sorted(str(k) for k in POST_KINDS[post]))
+        raise Invalid(f"the post {post} belongs to a {fits}; {org.code} is a {org.kind}")
+    if valid_until is not None and valid_until <= valid_from:
+        raise Invalid("a post grant must end after it starts")
+    overlapping = session.scalar(
+        select(PostGrant.id).where(
+            PostGrant.user_id == holder.id,
+            PostGrant.organisation_id == org.id,
+            PostGrant.post == str(post),
+            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > valid_from),
+            *([PostGrant.valid_from < valid_until] if valid_until is not None else []),
+        )
+    )
+    if overlapping is not None:
+        raise Conflict(f"{username} already holds {post} in {org_code} in that period")
+    grant = PostGrant(
+        user=holder,
+        organisation=org,
+        post=str(post),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        granted_by_id=granted_by.id if granted_by else None,
+    )
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def end_post(
+    session: Session,
+    *,
+    username: str,
+    org_code: str,
+    post: Post,
+    at: dt.datetime,
+    ended_by: User | None = None,
+) -> PostGrant:
+    holder = user(session, username)
+    org = organisation(session, org_code)
+    grant = session.scalar(
+        select(PostGrant).where(
+            PostGrant.user_id == holder.id,
+            PostGrant.organisation_id == org.id,
+            PostGrant.post == str(post),
+            PostGrant.valid_from <= at,
+            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > at),
+        )
+    )
+    if grant is None:
+        raise NotFound(f"{username} does not hold {post} in {org_code} at {at.isoformat()}")
+    grant.valid_until = at
+    grant.ended_by_id = ended_by.id if ended_by else None
+    session.flush()
+    return grant
+
+
+def posts_of(session: Session, user_id: int, at: dt.datetime) -> list[HeldPost]:
+    rows = session.execute(
+        select(PostGrant, Organisation)
+        .join(Organisation, PostGrant.organisation_id == Organisation.id)
+        .where(
+            PostGrant.user_id == user_id,
+            PostGrant.valid_from <= at,
+            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > at),
+        )
+        .order_by(Organisation.code, PostGrant.post)
+    )
+    return [HeldPost(Post(g.post), org.code, org.name, g.valid_from, g.valid_until) for g, org in rows]
+
+
+def holders(session: Session, org_code: str, post: Post, at: dt.datetime) -> list[User]:
+    org = organisation(session, org_code)
+    return list(
+        session.scalars(
+            select(User)
+            .join(PostGrant, PostGrant.user_id == User.id)
+            .where(
+                PostGrant.organisation_id == org.id,
+                PostGrant.post == str(post),
+                PostGrant.valid_from <= at,
+                or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > at),
+                User.active.is_(True),
+            )
+            .order_by(User.username)
+        )
+    )
+
+
+def organisation_tree(session: Session) -> list[tuple[int, Organisation]]:
+    """Every organisation with its depth, parents before children, siblings by code."""
+    orgs = list(session.scalars(select(Organisation).order_by(Organisation.code)))
+    children: dict[int | None, list[Organisation]] = {}
+    for org in orgs:
+        children.setdefault(org.parent_id, []).append(org)
+    out: list[tuple[int, Organisation]] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for org in children.get(parent, []):
+            out.append((depth, org))
+            walk(org.id, depth + 1)
+
+    walk(None, 0)
+    return out
+
+
+def ancestors(session: Session, org: Organisation) -> list[Organisation]:
+    """The organisation itself, then its parent, up to the top."""
+    chain = [org]
+    while chain[-1].parent_id is not None:
+        parent = session.get(Organisation, chain[-1].parent_id)
+        assert parent is not None
+        chain.append(parent)
+    return chain
+
+
+def is_within(session: Session, org: Organisation, scope_codes: set[str]) -> bool:
+    return any(o.code in scope_codes for o in ancestors(session, org))
