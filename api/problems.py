@@ -1,0 +1,119 @@
+"""RFC 9457 problem details for every error the API returns, with stable ``type`` URIs under ``/problems/``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sealgate.errors import DomainError
+from sealgate.logs import request_id
+
+log = logging.getLogger(__name__)
+
+MEDIA_TYPE = "application/problem+json"
+
+# Titles of the problem types the API uses; GET /problems/{slug} serves them.
+CATALOGUE: dict[str, str] = {
+    "bad-request": "The request cannot be understood",
+    "conflict": "The request conflicts with the current state",
+    "forbidden": "The request is not allowed for this user",
+    "internal-error": "The service failed; the request id identifies the failure in its logs",
+    "invalid": "The request is well formed but not acceptable",
+    "invalid-credentials": "Unknown user, wrong password or disabled account",
+    "invalid-token": "The bearer token is unknown, expired or revoked",
+    "invalid-uscc": "Not a valid unified social credit code (GB 32100-2015)",
+    "method-not-allowed": "The resource does not accept this method",
+    "not-found": "No such resource",
+    "not-ready": "The service cannot serve requests yet",
+    "too-many-attempts": "Too many failed sign-ins; wait before trying again",
+    "too-many-requests": "Too many requests",
+    "unauthorized": "Authentication is needed",
+    "validation-error": "The request body or parameters do not match the schema",
+    "weak-password": "The password does not meet the password rules",
+    "blob-too-large": "The upload is larger than the service accepts",
+}
+
+
+def type_uri(slug: str) -> str:
+    return f"/problems/{slug}"
+
+
+def problem(
+    status: int,
+    slug: str,
+    detail: str,
+    *,
+    request: Request | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_uri(slug),
+        "title": CATALOGUE.get(slug, HTTPStatus(status).phrase),
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    rid = request_id.get()
+    if rid is not None:
+        body["request_id"] = rid
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    """A JSON pointer (RFC 6901) into the request part that failed: /body/copies, /query/size."""
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        headers: dict[str, str] = {}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.problem == "invalid-token" else "Bearer"
+        if "retry_after" in exc.extensions:
+            headers["Retry-After"] = str(exc.extensions["retry_after"])
+        return problem(exc.status, exc.problem, exc.detail, request=request, headers=headers, **exc.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "pointer": _pointer(tuple(err["loc"])),
+                "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
+                "message": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "request", "message": "invalid"}
+        detail = f"{first['field']}: {first['message']}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        return problem(422, "validation-error", detail, request=request, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 403: "forbidden"}.get(
+            exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error"
+        )
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"nothing at {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem(exc.status_code, slug, detail, request=request, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal-error", "the service failed to handle the request", request=request)

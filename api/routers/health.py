@@ -1,0 +1,47 @@
+"""Liveness, readiness and metrics for the orchestrator and Prometheus."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Response
+
+from api import metrics
+from api.deps import RuntimeDep
+from api.schemas import Health, Readiness
+from sealgate import db
+from sealgate.errors import DomainError
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
+
+
+class NotReady(DomainError):
+    status = 503
+    problem = "not-ready"
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"description": "a dependency is down"}})
+def readyz(rt: RuntimeDep) -> Readiness:
+    try:
+        db.ping(rt.engine)
+    except Exception as exc:
+        log.warning("readiness: database unreachable: %s", exc)
+        raise NotReady("the database does not answer", component="database") from None
+    try:
+        token = rt.keystore.ping()
+    except Exception as exc:
+        log.warning("readiness: keystore unreachable: %s", exc)
+        raise NotReady("the keystore token does not answer", component="keystore") from None
+    return Readiness(status="ready", database=rt.engine.dialect.name, keystore=token)
+
+
+@router.get("/metrics", response_class=Response, include_in_schema=False)
+def prometheus() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
