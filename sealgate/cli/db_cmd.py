@@ -1,0 +1,32 @@
+"""``sealgate db``: schema migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from sealgate import migrate
+from sealgate.cli.state import state
+from sealgate.runtime import open_database
+
+app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context) -> None:
+    """Apply every migration not yet applied."""
+    engine = open_database(state(ctx).settings(), upgrade=True)
+    try:
+        typer.echo(f"database at revision {migrate.current(engine)}")
+    finally:
+        engine.dispose()
+
+
+@app.command("current")
+def current(ctx: typer.Context) -> None:
+    """Print the applied revision and the newest one known."""
+    settings = state(ctx).settings()
+    engine = open_database(settings, upgrade=False)
+    try:
+        typer.echo(f"applied: {migrate.current(engine) or 'none'}; newest: {migrate.head()}")
+    finally:
+        engine.dispose()

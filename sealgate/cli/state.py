@@ -1,0 +1,42 @@
+"""What every command shares: the settings file named on the command line, and short-lived database access."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+from sqlalchemy.orm import Session
+
+from sealgate import db
+from sealgate.runtime import open_database
+from sealgate.settings import Settings, load_settings
+
+
+@dataclass
+class CliState:
+    config: Path | None
+    _settings: Settings | None = field(default=None, init=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session on the migrated database, committed by the caller."""
+        engine = open_database(self.settings(), upgrade=True)
+        try:
+            with db.session_factory(engine)() as session:
+                yield session
+        finally:
+            engine.dispose()
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj

@@ -1,0 +1,113 @@
+"""The service's resources, opened from the settings in force and checked before the first request.
+
+Every check that can fail on a bad setting raises ConfigError naming it, so ``sealgate serve`` can say in one
+line what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealgate import db, migrate
+from sealgate.blobs import BlobStore, FileBlobStore
+from sealgate.clock import Clock, SystemClock
+from sealgate.errors import ConfigError
+from sealgate.keystore import Keystore, open_keystore
+from sealgate.settings import Settings, env_name, masked_database_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keystore: Keystore
+    blobs: BlobStore
+    clock: Clock = field(default_factory=SystemClock)
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> Runtime:
+        """Check every dependency before changing anything, then migrate the schema."""
+        check_writable(settings.var_dir, env_name("var_dir"))
+        blob_setting = env_name("blobs", "path") if settings.blobs.path else env_name("var_dir")
+        check_writable(settings.blob_dir, blob_setting)
+        engine = open_database(settings, upgrade=False)
+        try:
+            keystore = open_keystore(settings)
+            if upgrade:
+                upgrade_database(engine, settings)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=db.session_factory(engine),
+            keystore=keystore,
+            blobs=FileBlobStore(settings.blob_dir),
+            clock=clock or SystemClock(),
+        )
+
+    def close(self) -> None:
+        self.keystore.close()
+        self.engine.dispose()
+
+
+def check_writable(directory: Path, setting: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(setting, f"{directory} is not writable: {exc.strerror or exc}") from None
+
+
+def _database_setting(settings: Settings) -> str:
+    return env_name("database", "url") if settings.database.url else env_name("var_dir")
+
+
+def open_database(settings: Settings, *, upgrade: bool) -> Engine:
+    """An engine on a database that answers (and is migrated, if asked); ConfigError otherwise."""
+    url = settings.database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        check_writable(Path(parsed.database).parent, _database_setting(settings))
+    engine = db.create_db_engine(
+        url, pool_size=settings.database.pool_size, connect_timeout=settings.database.connect_timeout_seconds
+    )
+    try:
+        try:
+            db.ping(engine)
+        except (OperationalError, DBAPIError) as exc:
+            raise _unusable(settings, exc) from None
+        if upgrade:
+            upgrade_database(engine, settings)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def upgrade_database(engine: Engine, settings: Settings) -> None:
+    try:
+        migrate.upgrade(engine)
+    except (OperationalError, DBAPIError) as exc:
+        raise _unusable(settings, exc) from None
+
+
+def _unusable(settings: Settings, exc: DBAPIError) -> ConfigError:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    url = masked_database_url(settings.database_url)
+    return ConfigError(_database_setting(settings), f"cannot use the database at {url}: {reason}")
