@@ -1,0 +1,122 @@
+"""Shared fixtures: one development SoftHSM2 token per test process, and the database under test.
+
+The database is SQLite unless SEALGATE_TEST_DATABASE_URL names a PostgreSQL database; then each test process
+gets its own schema in it, dropped at the end. Tests that use the database are marked ``db`` automatically,
+which is how CI picks them for the PostgreSQL run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from sealgate import db, migrate
+from sealgate.blobs import FileBlobStore
+from sealgate.clock import ManualClock
+from sealgate.keystore import Keystore, open_keystore
+from sealgate.runtime import Runtime
+from sealgate.schema import metadata
+from sealgate.settings import Settings, load_settings, normalise_database_url
+
+PG_ENV = "SEALGATE_TEST_DATABASE_URL"
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "engine" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they set themselves."""
+    for name in list(os.environ):
+        if name.startswith("SEALGATE_") and name != PG_ENV:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def token_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("token")
+
+
+@pytest.fixture(scope="session")
+def keystore(token_dir: Path) -> Iterator[Keystore]:
+    ks = open_keystore(Settings(var_dir=token_dir))
+    yield ks
+    ks.close()
+
+
+def _postgres_schema_url(base: str, schema: str) -> str:
+    url = make_url(normalise_database_url(base))
+    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_database_url(base))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _postgres_schema_url(base, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> Iterator[Engine]:
+    engine = db.create_db_engine(database_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(migrated: Engine) -> Iterator[Engine]:
+    """The migrated database, emptied after the test."""
+    yield migrated
+    with migrated.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, token_dir: Path) -> Settings:
+    return load_settings(var_dir=tmp_path / "var", database={"url": database_url})
+
+
+@pytest.fixture
+def runtime(settings: Settings, engine: Engine, keystore: Keystore, clock: ManualClock) -> Runtime:
+    """A runtime on the shared token and the test database; the fixtures own and close both."""
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=db.session_factory(engine),
+        keystore=keystore,
+        blobs=FileBlobStore(settings.blob_dir),
+        clock=clock,
+    )

@@ -1,0 +1,155 @@
+"""Organisations, users and posts in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from identity import directory
+from identity.posts import OrgKind, Post
+from identity.uscc import InvalidUSCC
+from sealgate.errors import Conflict, Invalid, NotFound
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as s:
+        directory.create_organisation(
+            s, code="yz", name="崖州区", kind=OrgKind.DISTRICT, parent_code=None, uscc_code=None, now=T0
+        )
+        directory.create_organisation(
+            s, code="yz.sn", name="水南村", kind=OrgKind.VILLAGE, parent_code="yz", uscc_code=None, now=T0
+        )
+        directory.create_organisation(
+            s, code="yz.sn.g1", name="水南一组", kind=OrgKind.GROUP, parent_code="yz.sn", uscc_code=None, now=T0
+        )
+        directory.create_user(s, username="chen", display_name="陈明德", password="pass-word-1", home_code=None, now=T0)
+        s.commit()
+        yield s
+        s.rollback()
+
+
+def test_hierarchy_rules(session: Session) -> None:
+    with pytest.raises(Invalid, match="a group sits under community or village, not under district"):
+        directory.create_organisation(
+            session, code="bad", name="x", kind=OrgKind.GROUP, parent_code="yz", uscc_code=None, now=T0
+        )
+    with pytest.raises(Invalid, match="not under nothing"):
+        directory.create_organisation(
+            session, code="bad", name="x", kind=OrgKind.VILLAGE, parent_code=None, uscc_code=None, now=T0
+        )
+    with pytest.raises(NotFound):
+        directory.create_organisation(
+            session, code="bad", name="x", kind=OrgKind.VILLAGE, parent_code="nowhere", uscc_code=None, now=T0
+        )
+    with pytest.raises(Conflict):
+        directory.create_organisation(
+            session, code="yz.sn", name="x", kind=OrgKind.VILLAGE, parent_code="yz", uscc_code=None, now=T0
+        )
+    with pytest.raises(Invalid, match="organisation code"):
+        directory.create_organisation(
+            session, code="Bad Code", name="x", kind=OrgKind.VILLAGE, parent_code="yz", uscc_code=None, now=T0
+        )
+
+
+def test_uscc_is_checked_and_unique(session: Session) -> None:
+    with pytest.raises(InvalidUSCC):
+        directory.create_organisation(
+            session,
+            code="bl",
+            name="北岭村",
+            kind=OrgKind.VILLAGE,
+            parent_code="yz",
+            uscc_code="91350203M0001QAY9B",
+            now=T0,
+        )
+    directory.create_organisation(
+        session,
+        code="bl",
+        name="北岭村",
+        kind=OrgKind.VILLAGE,
+        parent_code="yz",
+        uscc_code="91350100M000100Y43",
+        now=T0,
+    )
+    with pytest.raises(Conflict, match="belongs to another"):
+        directory.create_organisation(
+            session,
+            code="cx",
+            name="城西村",
+            kind=OrgKind.VILLAGE,
+            parent_code="yz",
+            uscc_code="91350100M000100Y43",
+            now=T0,
+        )
+
+
+def test_posts_fit_their_organisation(session: Session) -> None:
+    with pytest.raises(Invalid, match="group_leader belongs to a group"):
+        directory.grant_post(session, username="chen", org_code="yz.sn", post=Post.GROUP_LEADER, valid_from=T0)
+    grant = directory.grant_post(session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0)
+    assert grant.active_at(T0)
+
+
+def test_who_held_a_post_when(session: Session) -> None:
+    directory.create_user(
+        session, username="lin", display_name="林春花", password="pass-word-2", home_code=None, now=T0
+    )
+    directory.grant_post(session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0)
+    handover = T0 + dt.timedelta(days=30)
+    directory.end_post(session, username="chen", org_code="yz.sn", post=Post.SECRETARY, at=handover)
+    directory.grant_post(session, username="lin", org_code="yz.sn", post=Post.SECRETARY, valid_from=handover)
+
+    before = T0 + dt.timedelta(days=1)
+    after = handover + dt.timedelta(seconds=1)
+    assert [u.username for u in directory.holders(session, "yz.sn", Post.SECRETARY, before)] == ["chen"]
+    assert [u.username for u in directory.holders(session, "yz.sn", Post.SECRETARY, after)] == ["lin"]
+    chen = directory.user(session, "chen")
+    assert [p.post for p in directory.posts_of(session, chen.id, before)] == [Post.SECRETARY]
+    assert directory.posts_of(session, chen.id, after) == []
+
+
+def test_overlapping_grants_are_refused(session: Session) -> None:
+    directory.grant_post(
+        session,
+        username="chen",
+        org_code="yz.sn",
+        post=Post.STAFF,
+        valid_from=T0,
+        valid_until=T0 + dt.timedelta(days=10),
+    )
+    with pytest.raises(Conflict):
+        directory.grant_post(
+            session, username="chen", org_code="yz.sn", post=Post.STAFF, valid_from=T0 + dt.timedelta(days=5)
+        )
+    later = directory.grant_post(
+        session, username="chen", org_code="yz.sn", post=Post.STAFF, valid_from=T0 + dt.timedelta(days=10)
+    )
+    assert later.valid_until is None
+
+
+def test_ending_a_post_nobody_holds(session: Session) -> None:
+    with pytest.raises(NotFound):
+        directory.end_post(session, username="chen", org_code="yz.sn", post=Post.SEAL_ADMIN, at=T0)
+
+
+def test_usernames_are_checked(session: Session) -> None:
+    with pytest.raises(Invalid):
+        directory.create_user(session, username="陈", display_name="陈", password="pass-word-1", home_code=None, now=T0)
+    with pytest.raises(Conflict):
+        directory.create_user(
+            session, username="chen", display_name="x", password="pass-word-1", home_code=None, now=T0
+        )
+    with pytest.raises(Invalid, match="at least 8"):
+        directory.create_user(session, username="short", display_name="x", password="abc", home_code=None, now=T0)
+
+
+def test_tree_order(session: Session) -> None:
+    tree = [(depth, org.code) for depth, org in directory.organisation_tree(session)]
+    assert tree == [(0, "yz"), (1, "yz.sn"), (2, "yz.sn.g1")]
