@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import identity.models  # noqa: F401  (registers the tables)
+import identity.models
+import ledger.models
 from sealgate.db import Base
 
 metadata = Base.metadata
+APPS = (identity.models, ledger.models)

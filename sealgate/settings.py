@@ -10,6 +10,7 @@ import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
@@ -68,6 +69,23 @@ class AuthSettings(_Section):
     max_failures_per_address: int = Field(default=30, ge=1)
 
 
+class WitnessPeerSettings(_Section):
+    url: str = Field(description="Submission prefix of the witness (add-checkpoint is POSTed under it).")
+    vkey: str = Field(description="The witness's cosignature verifier key (C2SP vkey, type 0x04).")
+
+
+class LedgerSettings(_Section):
+    origin: str | None = Field(
+        default=None,
+        description="Checkpoint origin and name of the log key; unset: host of public_url + '/log'. Never change it.",
+    )
+    integrate: bool = Field(default=True, description="Run the integrator inside `sealgate serve`.")
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    idle_seconds: float = Field(default=0.2, gt=0, le=60)
+    witnesses: list[WitnessPeerSettings] = Field(default_factory=list)
+    witness_quorum: int = Field(default=0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -86,6 +104,7 @@ class Settings(BaseSettings):
     keystore: KeystoreSettings = KeystoreSettings()
     blobs: BlobSettings = BlobSettings()
     auth: AuthSettings = AuthSettings()
+    ledger: LedgerSettings = LedgerSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -115,6 +134,12 @@ class Settings(BaseSettings):
     @property
     def softhsm_dir(self) -> Path:
         return self.var_dir / "softhsm"
+
+    @property
+    def log_origin(self) -> str:
+        if self.ledger.origin:
+            return self.ledger.origin
+        return urlsplit(self.public_url).netloc + "/log"
 
 
 def normalise_database_url(url: str) -> str:

@@ -1,0 +1,103 @@
+"""What a log entry is: an event in RFC 8785 canonical JSON, linked to the previous entry of its subject.
+
+``{"v":1,"id":...,"type":...,"time":...,"actor":...,"subject":...,"data":{...},"prev":<hex leaf hash>|null}``.
+Personal data never enters an entry in clear: ``commit`` stores the value under a random salt and returns
+``sha256:<hex>`` of salt and value, which an inspector can later open by revealing both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import rfc8785
+from sqlalchemy.orm import Session
+
+from ledger.merkle import leaf_hash
+from ledger.models import PersonalDatum
+from sealgate.errors import Invalid
+
+VERSION = 1
+MAX_ENTRY_BYTES = 65_535  # entry bundles prefix each entry with a uint16 length
+_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+class InvalidEvent(Invalid):
+    problem = "invalid-log-event"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, to be logged in the same transaction as the change itself."""
+
+    type: str
+    subject: str
+    actor: str
+    data: Mapping[str, Any]
+    time: dt.datetime
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if not _TYPE.match(self.type):
+            raise InvalidEvent(f"event type {self.type!r} is not dotted lower-case words")
+        if not self.subject or len(self.subject) > 200:
+            raise InvalidEvent("an event subject is 1 to 200 characters")
+        if not self.id or len(self.id) > 64:
+            raise InvalidEvent("an event id is 1 to 64 characters")
+        if self.time.tzinfo is None:
+            raise InvalidEvent("event time must be timezone-aware")
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """RFC 3339 in UTC with milliseconds, the one time format of the log."""
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode(event: Event, prev: bytes | None) -> bytes:
+    body: dict[str, Any] = {
+        "v": VERSION,
+        "id": event.id,
+        "type": event.type,
+        "time": timestamp(event.time),
+        "actor": event.actor,
+        "subject": event.subject,
+        "data": dict(event.data),
+        "prev": prev.hex() if prev is not None else None,
+    }
+    try:
+        encoded = rfc8785.dumps(cast(Any, body))
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise InvalidEvent(f"event {event.type} cannot be written as canonical JSON: {exc}") from None
+    if len(encoded) > MAX_ENTRY_BYTES:
+        raise InvalidEvent(f"event {event.type} is {len(encoded)} bytes; an entry holds at most {MAX_ENTRY_BYTES}")
+    return encoded
+
+
+@dataclass(frozen=True)
+class Encoded:
+    event: Event
+    body: bytes
+    leaf_hash: bytes
+
+
+def encoded(event: Event, prev: bytes | None) -> Encoded:
+    body = encode(event, prev)
+    return Encoded(event, body, leaf_hash(body))
+
+
+def commitment_of(salt: bytes, value: str) -> str:
+    return "sha256:" + hashlib.sha256(salt + value.encode()).hexdigest()
+
+
+def commit(session: Session, kind: str, value: str, now: dt.datetime) -> str:
+    """Keep ``value`` in the database and return the commitment that stands for it in log entries."""
+    salt = secrets.token_bytes(16)
+    commitment = commitment_of(salt, value)
+    session.add(PersonalDatum(commitment=commitment, kind=kind, salt=salt, value=value, created_at=now))
+    return commitment

@@ -1,0 +1,35 @@
+"""The log's signing key: Ed25519 in the keystore, labelled with the log origin, as C2SP checkpoints want."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from ledger.note import CosignatureSigner, Ed25519Signer
+from sealgate.clock import Clock
+from sealgate.keystore import KeyExists, KeyKind, Keystore
+
+
+def ensure_ed25519(keystore: Keystore, label: str) -> bytes:
+    """The raw public key of the Ed25519 key ``label``, generated in the token on first use."""
+    if not keystore.has(label):
+        with suppress(KeyExists):  # another process made it first
+            keystore.generate(label, KeyKind.ED25519)
+    info = keystore.info(label)
+    if info.kind is not KeyKind.ED25519 or not isinstance(info.public_key, ed25519.Ed25519PublicKey):
+        raise ValueError(f"key {label!r} is {info.kind}, not Ed25519")
+    return info.public_key.public_bytes_raw()
+
+
+def log_signer(keystore: Keystore, origin: str) -> Ed25519Signer:
+    public = ensure_ed25519(keystore, origin)
+    return Ed25519Signer(origin, lambda message: keystore.sign(origin, message), public)
+
+
+def witness_signer(keystore: Keystore, name: str, clock: Clock) -> CosignatureSigner:
+    label = f"witness:{name}"
+    public = ensure_ed25519(keystore, label)
+    return CosignatureSigner(
+        name, lambda message: keystore.sign(label, message), public, lambda: int(clock.now().timestamp())
+    )

@@ -1,0 +1,123 @@
+"""Publishing: sign a checkpoint for the integrated tree, gather witness cosignatures, and mark it published.
+
+A checkpoint is signed only for a tree state already committed, and that state only ever grows by appending,
+so the log can never sign two inconsistent checkpoints, even if it dies between signing and storing (it then
+signs the very same checkpoint again). With witnesses configured, a checkpoint is published only once it
+carries cosignatures from a quorum of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger import integrate
+from ledger.merkle import consistency_proof
+from ledger.models import Checkpoint
+from ledger.note import Checkpoint as CheckpointBody
+from ledger.note import (
+    CosignatureVerifier,
+    NoteError,
+    NoteSigner,
+    add_signatures,
+    format_checkpoint,
+    sign_note,
+    verify_note,
+)
+from ledger.tiles import TileReader
+from ledger.witness import SizeConflict, WitnessUnavailable, format_submission, request_cosignature
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WitnessPeer:
+    url: str
+    verifier: CosignatureVerifier
+    known_size: int = 0
+
+
+def newest(session: Session, *, published: bool | None = None) -> Checkpoint | None:
+    query = select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)
+    if published is not None:
+        query = query.where(Checkpoint.published.is_(published))
+    return session.scalar(query)
+
+
+class Publisher:
+    def __init__(
+        self,
+        origin: str,
+        signer: NoteSigner,
+        witnesses: Sequence[WitnessPeer] = (),
+        quorum: int = 0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        if quorum > len(witnesses):
+            raise ValueError(f"a quorum of {quorum} needs at least as many witnesses, not {len(witnesses)}")
+        self.origin = origin
+        self.signer = signer
+        self.witnesses = list(witnesses)
+        self.quorum = quorum
+        self.http = http or httpx.Client(timeout=10.0)
+
+    def sign(self, session: Session, now: dt.datetime) -> Checkpoint | None:
+        """Sign a checkpoint for the integrated tree if the newest one is smaller; commits."""
+        tree = integrate.current(session)
+        last = newest(session)
+        if last is not None and last.size >= tree.size:
+            return None
+        note = sign_note(format_checkpoint(CheckpointBody(self.origin, tree.size, tree.root)), [self.signer])
+        row = Checkpoint(size=tree.size, root=tree.root, note=note, signed_at=now, published=self.quorum == 0)
+        session.add(row)
+        session.commit()
+        return row
+
+    def cosign(self, session: Session) -> bool:
+        """Ask every witness to cosign the newest unpublished checkpoint; publish it at quorum. Commits."""
+        row = newest(session)
+        if row is None or row.published:
+            return False
+        note = row.note
+        for peer in self.witnesses:
+            if self._cosigned_by(note, peer):
+                continue
+            try:
+                # Only a valid cosignature from this witness's key goes into the note; anything else is refused.
+                note = add_signatures(note, self._ask(session, peer, row), verifiers=[peer.verifier])
+            except (WitnessUnavailable, NoteError) as exc:
+                log.warning("witness %s did not cosign checkpoint %d: %s", peer.url, row.size, exc)
+                continue
+            peer.known_size = row.size
+        row.note = note
+        row.published = sum(self._cosigned_by(note, p) for p in self.witnesses) >= self.quorum
+        session.commit()
+        return row.published
+
+    def _ask(self, session: Session, peer: WitnessPeer, row: Checkpoint) -> str:
+        for _ in range(2):
+            old = peer.known_size if peer.known_size <= row.size else 0
+            proof = consistency_proof(old, row.size, TileReader(session)) if 0 < old < row.size else []
+            try:
+                return request_cosignature(self.http, peer.url, format_submission(old, proof, row.note))
+            except SizeConflict as conflict:
+                if conflict.size > row.size:
+                    raise WitnessUnavailable(
+                        f"{peer.url} has cosigned size {conflict.size}, beyond this checkpoint"
+                    ) from None
+                peer.known_size = conflict.size
+        raise WitnessUnavailable(f"{peer.url} keeps changing its size")
+
+    @staticmethod
+    def _cosigned_by(note: str, peer: WitnessPeer) -> bool:
+        try:
+            verify_note(note, [peer.verifier])
+        except NoteError:
+            return False
+        return True
