@@ -16,6 +16,10 @@ from identity.posts import OrgKind, Post
 from sealgate.errors import Forbidden, NotFound
 
 
+def _actor(principal: Principal) -> str:
+    return f"user:{principal.username}"
+
+
 def _scope(actor: Principal) -> set[str]:
     codes = {p.organisation_code for p in actor.posts if p.post is Post.ADMIN}
     if not codes:
@@ -46,7 +50,7 @@ def add_organisation(
 ) -> Organisation:
     _require_within(session, actor, directory.organisation(session, parent))
     org = directory.create_organisation(
-        session, code=code, name=name, kind=kind, parent_code=parent, uscc_code=uscc, now=now
+        session, code=code, name=name, kind=kind, parent_code=parent, uscc_code=uscc, now=now, actor=_actor(actor)
     )
     session.commit()
     return org
@@ -67,7 +71,13 @@ def add_user(
     else:
         _scope(actor)
     created = directory.create_user(
-        session, username=username, display_name=display_name, password=password, home_code=home, now=now
+        session,
+        username=username,
+        display_name=display_name,
+        password=password,
+        home_code=home,
+        now=now,
+        actor=_actor(actor),
     )
     session.commit()
     return created
@@ -82,9 +92,9 @@ def grant(
     organisation: str,
     valid_from: dt.datetime,
     valid_until: dt.datetime | None,
+    now: dt.datetime,
 ) -> PostGrant:
     _require_within(session, actor, directory.organisation(session, organisation))
-    granter = directory.user(session, actor.username)
     created = directory.grant_post(
         session,
         username=username,
@@ -92,13 +102,16 @@ def grant(
         post=post,
         valid_from=valid_from,
         valid_until=valid_until,
-        granted_by=granter,
+        now=now,
+        actor=_actor(actor),
     )
     session.commit()
     return created
 
 
-def end_grant(session: Session, actor: Principal, *, username: str, grant_id: int, at: dt.datetime) -> PostGrant:
+def end_grant(
+    session: Session, actor: Principal, *, username: str, grant_id: int, at: dt.datetime, now: dt.datetime
+) -> PostGrant:
     held = session.get(PostGrant, grant_id)
     if held is None or held.user.username != username:
         raise NotFound(f"{username} has no post grant {grant_id}")
@@ -109,7 +122,8 @@ def end_grant(session: Session, actor: Principal, *, username: str, grant_id: in
         org_code=held.organisation.code,
         post=Post(held.post),
         at=at,
-        ended_by=directory.user(session, actor.username),
+        now=now,
+        actor=_actor(actor),
     )
     session.commit()
     return ended
@@ -125,7 +139,7 @@ def set_active(session: Session, actor: Principal, *, username: str, active: boo
     ]
     if outside:
         raise Forbidden(f"{username} holds posts outside your organisations: {', '.join(outside)}")
-    directory.set_active(session, username, active)
+    directory.set_active(session, username, active, now, _actor(actor))
     session.commit()
     return target
 

@@ -1,6 +1,8 @@
 """Organisations, users and post grants: creating them, finding them, and asking who held which post when.
 
 Functions take the caller's session and flush; the caller commits, so several changes can share a transaction.
+Every change that bears on approval power is appended to the log in that same transaction: organisations,
+users (their names as commitments only), posts granted and ended, accounts disabled and enabled.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from identity import uscc
 from identity.models import Organisation, PostGrant, User
 from identity.passwords import hash_password
 from identity.posts import PARENT_KINDS, POST_KINDS, OrgKind, Post
+from ledger.append import append
+from ledger.entry import Event, commit, timestamp
 from sealgate.errors import Conflict, Invalid, NotFound
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -54,6 +58,7 @@ def create_organisation(
     parent_code: str | None,
     uscc_code: str | None,
     now: dt.datetime,
+    actor: str,
 ) -> Organisation:
     if not _CODE.match(code):
         raise Invalid(f"organisation code {code!r}: lower-case letters, digits, '.', '_' and '-', up to 64")
@@ -73,6 +78,8 @@ def create_organisation(
     org = Organisation(code=code, name=name.strip(), kind=str(kind), parent=parent, uscc=uscc_code, created_at=now)
     session.add(org)
     session.flush()
+    data = {"code": code, "name": org.name, "kind": str(kind), "parent": parent_code, "uscc": uscc_code}
+    append(session, Event("org.created", f"org:{code}", actor, data, now))
     return org
 
 
@@ -84,6 +91,7 @@ def create_user(
     password: str,
     home_code: str | None,
     now: dt.datetime,
+    actor: str,
 ) -> User:
     if not _USERNAME.match(username):
         raise Invalid(f"username {username!r}: 2 to 64 lower-case letters, digits, '.', '_' or '-'")
@@ -103,6 +111,8 @@ def create_user(
     )
     session.add(new)
     session.flush()
+    data = {"username": username, "name": commit(session, "name", new.display_name, now), "home": home_code}
+    append(session, Event("user.created", f"user:{username}", actor, data, now))
     return new
 
 
@@ -113,9 +123,14 @@ def set_password(session: Session, username: str, password: str, now: dt.datetim
     session.flush()
 
 
-def set_active(session: Session, username: str, active: bool) -> None:
-    user(session, username).active = active
+def set_active(session: Session, username: str, active: bool, now: dt.datetime, actor: str) -> None:
+    target = user(session, username)
+    if target.active == active:
+        return
+    target.active = active
     session.flush()
+    kind = "user.enabled" if active else "user.disabled"
+    append(session, Event(kind, f"user:{username}", actor, {"username": username}, now))
 
 
 def grant_post(
@@ -125,8 +140,9 @@ def grant_post(
     org_code: str,
     post: Post,
     valid_from: dt.datetime,
+    now: dt.datetime,
+    actor: str,
     valid_until: dt.datetime | None = None,
-    granted_by: User | None = None,
 ) -> PostGrant:
     holder = user(session, username)
     org = organisation(session, org_code)
@@ -152,10 +168,17 @@ def grant_post(
         post=str(post),
         valid_from=valid_from,
         valid_until=valid_until,
-        granted_by_id=granted_by.id if granted_by else None,
+        granted_by_id=_actor_id(session, actor),
     )
     session.add(grant)
     session.flush()
+    data = {
+        "user": username,
+        "post": str(post),
+        "from": timestamp(valid_from),
+        "until": timestamp(valid_until) if valid_until else None,
+    }
+    append(session, Event("post.granted", f"org:{org_code}", actor, data, now))
     return grant
 
 
@@ -166,7 +189,8 @@ def end_post(
     org_code: str,
     post: Post,
     at: dt.datetime,
-    ended_by: User | None = None,
+    now: dt.datetime,
+    actor: str,
 ) -> PostGrant:
     holder = user(session, username)
     org = organisation(session, org_code)
@@ -182,9 +206,18 @@ def end_post(
     if grant is None:
         raise NotFound(f"{username} does not hold {post} in {org_code} at {at.isoformat()}")
     grant.valid_until = at
-    grant.ended_by_id = ended_by.id if ended_by else None
+    grant.ended_by_id = _actor_id(session, actor)
     session.flush()
+    data = {"user": username, "post": str(post), "at": timestamp(at)}
+    append(session, Event("post.ended", f"org:{org_code}", actor, data, now))
     return grant
+
+
+def _actor_id(session: Session, actor: str) -> int | None:
+    """The user behind an actor string ``user:<username>``; None for the CLI or the system."""
+    if not actor.startswith("user:"):
+        return None
+    return session.scalar(select(User.id).where(User.username == actor[5:]))
 
 
 def posts_of(session: Session, user_id: int, at: dt.datetime) -> list[HeldPost]:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from sealgate.cli import config_cmd, db_cmd, demo, people, serve
+from sealgate.cli import config_cmd, db_cmd, demo, log_cmd, people, serve
 from sealgate.cli.state import CliState
 from sealgate.errors import ConfigError, DomainError
 
@@ -37,10 +37,12 @@ def root(
 app.command("serve")(serve.serve)
 app.command("init")(people.init)
 app.command("demo")(demo.demo)
+app.command("witness")(log_cmd.witness)
 app.add_typer(people.users, name="users")
 app.add_typer(people.orgs, name="orgs")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(log_cmd.app, name="log")
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ from identity.posts import OrgKind, Post
 from sealgate.cli.state import state
 from sealgate.clock import SystemClock
 
+ACTOR = "cli:demo"
+
 
 def dataset() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(resources.files("sealgate.cli").joinpath("yazhou.json").read_text("utf-8"))
@@ -39,6 +41,7 @@ def load(session: Session) -> dict[str, Any]:
                 parent_code=org.get("parent"),
                 uscc_code=org.get("uscc"),
                 now=now,
+                actor=ACTOR,
             )
     for person in data["users"]:
         if session.scalar(select(User.id).where(User.username == person["username"])) is not None:
@@ -50,10 +53,17 @@ def load(session: Session) -> dict[str, Any]:
             password=person["password"],
             home_code=person.get("home"),
             now=now,
+            actor=ACTOR,
         )
         for post, org_code in person["posts"]:
             directory.grant_post(
-                session, username=person["username"], org_code=org_code, post=Post(post), valid_from=now
+                session,
+                username=person["username"],
+                org_code=org_code,
+                post=Post(post),
+                valid_from=now,
+                now=now,
+                actor=ACTOR,
             )
     session.commit()
     return data

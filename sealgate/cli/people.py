@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import secrets
 import sys
 from typing import Annotated
@@ -34,6 +35,14 @@ def _password(from_stdin: bool, generate: bool) -> str:
         typer.echo(f"password: {password}")
         return password
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _actor() -> str:
+    """Commands run by an operator at the console are logged as the CLI with the system account's name."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _when(value: str | None, default: dt.datetime) -> dt.datetime:
@@ -74,6 +83,7 @@ def init(
                 parent_code=None,
                 uscc_code=uscc,
                 now=now,
+                actor=_actor(),
             )
         directory.create_user(
             session,
@@ -82,8 +92,11 @@ def init(
             password=_password(password_stdin, generate_password),
             home_code=None,
             now=now,
+            actor=_actor(),
         )
-        directory.grant_post(session, username=username, org_code=org_code, post=Post.ADMIN, valid_from=now)
+        directory.grant_post(
+            session, username=username, org_code=org_code, post=Post.ADMIN, valid_from=now, now=now, actor=_actor()
+        )
         session.commit()
     typer.echo(f"administrator {username} of {org_code} created")
 
@@ -106,6 +119,7 @@ def add_user(
             password=_password(password_stdin, generate_password),
             home_code=home,
             now=SystemClock().now(),
+            actor=_actor(),
         )
         session.commit()
     typer.echo(f"user {username} added")
@@ -129,7 +143,7 @@ def passwd(
 def disable(ctx: typer.Context, username: str) -> None:
     """Stop a user from signing in; their tokens stop working at once."""
     with state(ctx).session() as session:
-        directory.set_active(session, username, False)
+        directory.set_active(session, username, False, SystemClock().now(), _actor())
         session.commit()
     typer.echo(f"user {username} disabled")
 
@@ -138,7 +152,7 @@ def disable(ctx: typer.Context, username: str) -> None:
 def enable(ctx: typer.Context, username: str) -> None:
     """Let a disabled user sign in again."""
     with state(ctx).session() as session:
-        directory.set_active(session, username, True)
+        directory.set_active(session, username, True, SystemClock().now(), _actor())
         session.commit()
     typer.echo(f"user {username} enabled")
 
@@ -162,6 +176,8 @@ def grant(
             post=post,
             valid_from=_when(since, now),
             valid_until=_when(until, now) if until else None,
+            now=now,
+            actor=_actor(),
         )
         session.commit()
     typer.echo(f"{username} holds {post} in {org}")
@@ -177,7 +193,10 @@ def end(
 ) -> None:
     """End a user's post in an organisation."""
     with state(ctx).session() as session:
-        directory.end_post(session, username=username, org_code=org, post=post, at=_when(at, SystemClock().now()))
+        now = SystemClock().now()
+        directory.end_post(
+            session, username=username, org_code=org, post=post, at=_when(at, now), now=now, actor=_actor()
+        )
         session.commit()
     typer.echo(f"{username} no longer holds {post} in {org}")
 
@@ -212,6 +231,7 @@ def add_org(
             parent_code=parent,
             uscc_code=uscc,
             now=SystemClock().now(),
+            actor=_actor(),
         )
         session.commit()
     typer.echo(f"organisation {code} added")

@@ -27,18 +27,28 @@ def cast(runtime: Runtime) -> dict[str, str]:
             ("other.v", "别的村", OrgKind.VILLAGE, "other"),
         ]:
             directory.create_organisation(
-                s, code=code, name=name, kind=kind, parent_code=parent, uscc_code=None, now=now
+                s, code=code, name=name, kind=kind, parent_code=parent, uscc_code=None, now=now, actor="test"
             )
         for username, name, home in [("admin", "管理员", None), ("chen", "陈明德", None), ("fu", "符阿妹", "yz.sn")]:
             directory.create_user(
-                s, username=username, display_name=name, password=PASSWORDS[username], home_code=home, now=now
+                s,
+                username=username,
+                display_name=name,
+                password=PASSWORDS[username],
+                home_code=home,
+                now=now,
+                actor="test",
             )
         directory.create_user(
-            s, username="far", display_name="远方", password=PASSWORDS["far"], home_code=None, now=now
+            s, username="far", display_name="远方", password=PASSWORDS["far"], home_code=None, now=now, actor="test"
         )
-        directory.grant_post(s, username="admin", org_code="yz", post=Post.ADMIN, valid_from=now)
-        directory.grant_post(s, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=now)
-        directory.grant_post(s, username="far", org_code="other.v", post=Post.SECRETARY, valid_from=now)
+        directory.grant_post(s, username="admin", org_code="yz", post=Post.ADMIN, valid_from=now, now=now, actor="test")
+        directory.grant_post(
+            s, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=now, now=now, actor="test"
+        )
+        directory.grant_post(
+            s, username="far", org_code="other.v", post=Post.SECRETARY, valid_from=now, now=now, actor="test"
+        )
         s.commit()
     return PASSWORDS
 

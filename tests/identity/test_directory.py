@@ -21,15 +21,24 @@ T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine) as s:
         directory.create_organisation(
-            s, code="yz", name="崖州区", kind=OrgKind.DISTRICT, parent_code=None, uscc_code=None, now=T0
+            s, code="yz", name="崖州区", kind=OrgKind.DISTRICT, parent_code=None, uscc_code=None, now=T0, actor="test"
         )
         directory.create_organisation(
-            s, code="yz.sn", name="水南村", kind=OrgKind.VILLAGE, parent_code="yz", uscc_code=None, now=T0
+            s, code="yz.sn", name="水南村", kind=OrgKind.VILLAGE, parent_code="yz", uscc_code=None, now=T0, actor="test"
         )
         directory.create_organisation(
-            s, code="yz.sn.g1", name="水南一组", kind=OrgKind.GROUP, parent_code="yz.sn", uscc_code=None, now=T0
+            s,
+            code="yz.sn.g1",
+            name="水南一组",
+            kind=OrgKind.GROUP,
+            parent_code="yz.sn",
+            uscc_code=None,
+            now=T0,
+            actor="test",
         )
-        directory.create_user(s, username="chen", display_name="陈明德", password="pass-word-1", home_code=None, now=T0)
+        directory.create_user(
+            s, username="chen", display_name="陈明德", password="pass-word-1", home_code=None, now=T0, actor="test"
+        )
         s.commit()
         yield s
         s.rollback()
@@ -38,23 +47,44 @@ def session(engine: Engine) -> Iterator[Session]:
 def test_hierarchy_rules(session: Session) -> None:
     with pytest.raises(Invalid, match="a group sits under community or village, not under district"):
         directory.create_organisation(
-            session, code="bad", name="x", kind=OrgKind.GROUP, parent_code="yz", uscc_code=None, now=T0
+            session, code="bad", name="x", kind=OrgKind.GROUP, parent_code="yz", uscc_code=None, now=T0, actor="test"
         )
     with pytest.raises(Invalid, match="not under nothing"):
         directory.create_organisation(
-            session, code="bad", name="x", kind=OrgKind.VILLAGE, parent_code=None, uscc_code=None, now=T0
+            session, code="bad", name="x", kind=OrgKind.VILLAGE, parent_code=None, uscc_code=None, now=T0, actor="test"
         )
     with pytest.raises(NotFound):
         directory.create_organisation(
-            session, code="bad", name="x", kind=OrgKind.VILLAGE, parent_code="nowhere", uscc_code=None, now=T0
+            session,
+            code="bad",
+            name="x",
+            kind=OrgKind.VILLAGE,
+            parent_code="nowhere",
+            uscc_code=None,
+            now=T0,
+            actor="test",
         )
     with pytest.raises(Conflict):
         directory.create_organisation(
-            session, code="yz.sn", name="x", kind=OrgKind.VILLAGE, parent_code="yz", uscc_code=None, now=T0
+            session,
+            code="yz.sn",
+            name="x",
+            kind=OrgKind.VILLAGE,
+            parent_code="yz",
+            uscc_code=None,
+            now=T0,
+            actor="test",
         )
     with pytest.raises(Invalid, match="organisation code"):
         directory.create_organisation(
-            session, code="Bad Code", name="x", kind=OrgKind.VILLAGE, parent_code="yz", uscc_code=None, now=T0
+            session,
+            code="Bad Code",
+            name="x",
+            kind=OrgKind.VILLAGE,
+            parent_code="yz",
+            uscc_code=None,
+            now=T0,
+            actor="test",
         )
 
 
@@ -68,6 +98,7 @@ def test_uscc_is_checked_and_unique(session: Session) -> None:
             parent_code="yz",
             uscc_code="91350203M0001QAY9B",
             now=T0,
+            actor="test",
         )
     directory.create_organisation(
         session,
@@ -77,6 +108,7 @@ def test_uscc_is_checked_and_unique(session: Session) -> None:
         parent_code="yz",
         uscc_code="91350100M000100Y43",
         now=T0,
+        actor="test",
     )
     with pytest.raises(Conflict, match="belongs to another"):
         directory.create_organisation(
@@ -87,24 +119,35 @@ def test_uscc_is_checked_and_unique(session: Session) -> None:
             parent_code="yz",
             uscc_code="91350100M000100Y43",
             now=T0,
+            actor="test",
         )
 
 
 def test_posts_fit_their_organisation(session: Session) -> None:
     with pytest.raises(Invalid, match="group_leader belongs to a group"):
-        directory.grant_post(session, username="chen", org_code="yz.sn", post=Post.GROUP_LEADER, valid_from=T0)
-    grant = directory.grant_post(session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0)
+        directory.grant_post(
+            session, username="chen", org_code="yz.sn", post=Post.GROUP_LEADER, valid_from=T0, now=T0, actor="test"
+        )
+    grant = directory.grant_post(
+        session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0, now=T0, actor="test"
+    )
     assert grant.active_at(T0)
 
 
 def test_who_held_a_post_when(session: Session) -> None:
     directory.create_user(
-        session, username="lin", display_name="林春花", password="pass-word-2", home_code=None, now=T0
+        session, username="lin", display_name="林春花", password="pass-word-2", home_code=None, now=T0, actor="test"
     )
-    directory.grant_post(session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0)
+    directory.grant_post(
+        session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0, now=T0, actor="test"
+    )
     handover = T0 + dt.timedelta(days=30)
-    directory.end_post(session, username="chen", org_code="yz.sn", post=Post.SECRETARY, at=handover)
-    directory.grant_post(session, username="lin", org_code="yz.sn", post=Post.SECRETARY, valid_from=handover)
+    directory.end_post(
+        session, username="chen", org_code="yz.sn", post=Post.SECRETARY, at=handover, now=handover, actor="test"
+    )
+    directory.grant_post(
+        session, username="lin", org_code="yz.sn", post=Post.SECRETARY, valid_from=handover, now=handover, actor="test"
+    )
 
     before = T0 + dt.timedelta(days=1)
     after = handover + dt.timedelta(seconds=1)
@@ -123,31 +166,51 @@ def test_overlapping_grants_are_refused(session: Session) -> None:
         post=Post.STAFF,
         valid_from=T0,
         valid_until=T0 + dt.timedelta(days=10),
+        now=T0,
+        actor="test",
     )
     with pytest.raises(Conflict):
         directory.grant_post(
-            session, username="chen", org_code="yz.sn", post=Post.STAFF, valid_from=T0 + dt.timedelta(days=5)
+            session,
+            username="chen",
+            org_code="yz.sn",
+            post=Post.STAFF,
+            valid_from=T0 + dt.timedelta(days=5),
+            now=T0,
+            actor="test",
         )
     later = directory.grant_post(
-        session, username="chen", org_code="yz.sn", post=Post.STAFF, valid_from=T0 + dt.timedelta(days=10)
+        session,
+        username="chen",
+        org_code="yz.sn",
+        post=Post.STAFF,
+        valid_from=T0 + dt.timedelta(days=10),
+        now=T0,
+        actor="test",
     )
     assert later.valid_until is None
 
 
 def test_ending_a_post_nobody_holds(session: Session) -> None:
     with pytest.raises(NotFound):
-        directory.end_post(session, username="chen", org_code="yz.sn", post=Post.SEAL_ADMIN, at=T0)
+        directory.end_post(
+            session, username="chen", org_code="yz.sn", post=Post.SEAL_ADMIN, at=T0, now=T0, actor="test"
+        )
 
 
 def test_usernames_are_checked(session: Session) -> None:
     with pytest.raises(Invalid):
-        directory.create_user(session, username="陈", display_name="陈", password="pass-word-1", home_code=None, now=T0)
+        directory.create_user(
+            session, username="陈", display_name="陈", password="pass-word-1", home_code=None, now=T0, actor="test"
+        )
     with pytest.raises(Conflict):
         directory.create_user(
-            session, username="chen", display_name="x", password="pass-word-1", home_code=None, now=T0
+            session, username="chen", display_name="x", password="pass-word-1", home_code=None, now=T0, actor="test"
         )
     with pytest.raises(Invalid, match="at least 8"):
-        directory.create_user(session, username="short", display_name="x", password="abc", home_code=None, now=T0)
+        directory.create_user(
+            session, username="short", display_name="x", password="abc", home_code=None, now=T0, actor="test"
+        )
 
 
 def test_tree_order(session: Session) -> None:

@@ -1,0 +1,48 @@
+"""Completeness for the audit: every organisation, user and post grant has its log entry (sequenced or queued).
+
+A row without its entry is a change that bypassed the log, which is exactly what the audit is there to find.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from sqlalchemy import select, union_all
+from sqlalchemy.orm import Session
+
+from identity.models import Organisation, PostGrant, User
+from ledger.entry import timestamp
+from ledger.models import Entry, PendingEntry
+
+
+def _logged(session: Session, types: tuple[str, ...]) -> list[tuple[str, str, bytes]]:
+    query = union_all(
+        select(Entry.type, Entry.subject, Entry.body).where(Entry.type.in_(types)),
+        select(PendingEntry.type, PendingEntry.subject, PendingEntry.body).where(PendingEntry.type.in_(types)),
+    )
+    return [(t, s, b) for t, s, b in session.execute(query)]
+
+
+def missing_entries(session: Session) -> Iterator[str]:
+    logged = _logged(session, ("org.created", "user.created", "post.granted"))
+    subjects = {(kind, subject) for kind, subject, _ in logged}
+    for code in session.scalars(select(Organisation.code)):
+        if ("org.created", f"org:{code}") not in subjects:
+            yield f"organisation {code} has no org.created entry"
+    for username in session.scalars(select(User.username)):
+        if ("user.created", f"user:{username}") not in subjects:
+            yield f"user {username} has no user.created entry"
+    granted = set()
+    for kind, subject, body in logged:
+        if kind == "post.granted":
+            data = json.loads(body)["data"]
+            granted.add((subject, data["user"], data["post"], data["from"]))
+    rows = session.execute(
+        select(Organisation.code, User.username, PostGrant.post, PostGrant.valid_from)
+        .join(Organisation, PostGrant.organisation_id == Organisation.id)
+        .join(User, PostGrant.user_id == User.id)
+    )
+    for code, username, post, since in rows:
+        if (f"org:{code}", username, post, timestamp(since)) not in granted:
+            yield f"post {post} of {username} in {code} from {timestamp(since)} has no post.granted entry"
