@@ -81,6 +81,7 @@ def grant(username: str, body: GrantIn, who: PrincipalDep, rt: RuntimeDep, sessi
         organisation=body.organisation,
         valid_from=body.valid_from or rt.clock.now(),
         valid_until=body.valid_until,
+        now=rt.clock.now(),
     )
     return _grant(created)
 
@@ -89,7 +90,8 @@ def grant(username: str, body: GrantIn, who: PrincipalDep, rt: RuntimeDep, sessi
 def end_grant(
     username: str, grant_id: int, body: EndGrantIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
 ) -> GrantOut:
-    ended = admin.end_grant(session, who, username=username, grant_id=grant_id, at=body.at or rt.clock.now())
+    now = rt.clock.now()
+    ended = admin.end_grant(session, who, username=username, grant_id=grant_id, at=body.at or now, now=now)
     return _grant(ended)
 
 

@@ -1,0 +1,52 @@
+"""A C2SP tlog-witness as its own small HTTP service: add-checkpoint, and the monitoring checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+import sealgate
+from api import problems
+from api.middleware import RequestContext
+from ledger import witness
+from ledger.note import CosignatureSigner, Verifier
+from sealgate.errors import NotFound
+from sealgate.runtime import Runtime
+
+MAX_BODY = 64 * 1024
+
+
+def create_witness_app(
+    runtime: Runtime, cosigner: CosignatureSigner, logs: Mapping[str, Sequence[Verifier]]
+) -> FastAPI:
+    app = FastAPI(title="sealgate witness", version=sealgate.__version__)
+    problems.install(app)
+
+    @app.post("/add-checkpoint", response_class=Response)
+    async def add_checkpoint(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return Response("request too large\n", status_code=400, media_type="text/plain")
+        reply = await run_in_threadpool(_add, body)
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+
+    def _add(body: bytes) -> witness.Reply:
+        with runtime.sessions() as session:
+            return witness.add_checkpoint(session, body, logs, cosigner)
+
+    @app.get("/{origin_hash}/checkpoint", response_class=Response)
+    def monitoring(origin_hash: str) -> Response:
+        with runtime.sessions() as session:
+            note = witness.latest(session, origin_hash)
+        if note is None:
+            raise NotFound("this witness has cosigned no checkpoint of that log")
+        return Response(note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "witness": cosigner.name}
+
+    app.add_middleware(RequestContext)
+    return app
