@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ledger import integrate
@@ -80,34 +80,39 @@ class Publisher:
         return row
 
     def cosign(self, session: Session) -> bool:
-        """Ask every witness to cosign the newest unpublished checkpoint; publish it at quorum. Commits."""
+        """Ask every witness to cosign the newest unpublished checkpoint; publish it at quorum. Commits.
+
+        No transaction stays open while a witness is asked: the witness may be slow, or share the database.
+        """
         row = newest(session)
         if row is None or row.published:
+            session.rollback()
             return False
-        note = row.note
+        size, note = row.size, row.note
         for peer in self.witnesses:
             if self._cosigned_by(note, peer):
                 continue
             try:
                 # Only a valid cosignature from this witness's key goes into the note; anything else is refused.
-                note = add_signatures(note, self._ask(session, peer, row), verifiers=[peer.verifier])
+                note = add_signatures(note, self._ask(session, peer, size, note), verifiers=[peer.verifier])
             except (WitnessUnavailable, NoteError) as exc:
-                log.warning("witness %s did not cosign checkpoint %d: %s", peer.url, row.size, exc)
+                log.warning("witness %s did not cosign checkpoint %d: %s", peer.url, size, exc)
                 continue
-            peer.known_size = row.size
-        row.note = note
-        row.published = sum(self._cosigned_by(note, p) for p in self.witnesses) >= self.quorum
+            peer.known_size = size
+        published = sum(self._cosigned_by(note, p) for p in self.witnesses) >= self.quorum
+        session.execute(update(Checkpoint).where(Checkpoint.size == size).values(note=note, published=published))
         session.commit()
-        return row.published
+        return published
 
-    def _ask(self, session: Session, peer: WitnessPeer, row: Checkpoint) -> str:
+    def _ask(self, session: Session, peer: WitnessPeer, size: int, note: str) -> str:
         for _ in range(2):
-            old = peer.known_size if peer.known_size <= row.size else 0
-            proof = consistency_proof(old, row.size, TileReader(session)) if 0 < old < row.size else []
+            old = peer.known_size if peer.known_size <= size else 0
+            proof = consistency_proof(old, size, TileReader(session)) if 0 < old < size else []
+            session.rollback()
             try:
-                return request_cosignature(self.http, peer.url, format_submission(old, proof, row.note))
+                return request_cosignature(self.http, peer.url, format_submission(old, proof, note))
             except SizeConflict as conflict:
-                if conflict.size > row.size:
+                if conflict.size > size:
                     raise WitnessUnavailable(
                         f"{peer.url} has cosigned size {conflict.size}, beyond this checkpoint"
                     ) from None

@@ -54,6 +54,8 @@ def parse_tile_path(path: str) -> tuple[int | None, int, int | None]:
     if level is not None and level > 63:
         raise TileNotFound(f"tile level {level} is above 63")
     index = int(match["index"].replace("x", "").replace("/", ""))
+    if format_index(index) != match["index"]:
+        raise TileNotFound(f"tile/{path}: the index is not written in its one canonical form")
     width = int(width_text) if width_text else None
     if width is not None and width >= WIDTH:
         raise TileNotFound("a partial tile has 1 to 255 entries")

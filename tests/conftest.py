@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from ledger.service import LogService
 from sealgate import db, migrate
 from sealgate.blobs import FileBlobStore
 from sealgate.clock import ManualClock
@@ -26,6 +27,7 @@ from sealgate.schema import metadata
 from sealgate.settings import Settings, load_settings, normalise_database_url
 
 PG_ENV = "SEALGATE_TEST_DATABASE_URL"
+ORIGIN = "sealgate.test/log"
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 
@@ -120,3 +122,10 @@ def runtime(settings: Settings, engine: Engine, keystore: Keystore, clock: Manua
         blobs=FileBlobStore(settings.blob_dir),
         clock=clock,
     )
+
+
+@pytest.fixture
+def log(runtime: Runtime) -> LogService:
+    """The log of the test runtime, under a fixed origin; integrate with ``log.integrator.run_until_idle()``."""
+    runtime.settings.ledger.origin = ORIGIN
+    return LogService.open(runtime)

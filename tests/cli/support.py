@@ -42,12 +42,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(cwd: Path, log: Path, **settings: str) -> Iterator[str]:
-    """Start ``sealgate serve`` and yield its base URL once /healthz answers; stop it afterwards."""
+def serving(cwd: Path, log: Path, *command: str, **settings: str) -> Iterator[str]:
+    """Start ``sealgate serve`` (or another serving command) and yield its base URL once /healthz answers."""
     port = free_port()
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [*SEALGATE, "serve", "--port", str(port)],
+            [*SEALGATE, *(command or ("serve",)), "--port", str(port)],
             cwd=cwd,
             env=environment(**settings),
             stdout=out,

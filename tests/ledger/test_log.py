@@ -20,7 +20,7 @@ from ledger.service import LogService
 from ledger.tiles import TileReader, width_at
 from sealgate.runtime import Runtime
 from tests.conftest import T0
-from tests.ledger.conftest import ORIGIN, append_committed, events
+from tests.ledger.support import ORIGIN, append_committed, events
 
 
 def test_entries_are_canonical_json_chained_per_subject(runtime: Runtime, log: LogService) -> None:

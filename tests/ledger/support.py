@@ -1,24 +1,16 @@
-"""A log on the test runtime: its service (origin, key, integrator) and a helper to append events."""
+"""Helpers to append test events to the log."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
-import pytest
-
 from ledger.append import Appended, append_many
 from ledger.entry import Event
-from ledger.service import LogService
 from sealgate.runtime import Runtime
+from tests.conftest import ORIGIN
 
-ORIGIN = "sealgate.test/log"
-
-
-@pytest.fixture
-def log(runtime: Runtime) -> LogService:
-    runtime.settings.ledger.origin = ORIGIN
-    return LogService.open(runtime)
+__all__ = ["ORIGIN", "append_committed", "events"]
 
 
 def events(count: int, *, subjects: int = 3, start: int = 0, when: dt.datetime | None = None) -> list[Event]:

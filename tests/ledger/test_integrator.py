@@ -1,0 +1,117 @@
+"""One integrator at a time, and a log that survives its integrator being killed over and over under load."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger import integrate
+from ledger.audit import audit_database
+from ledger.integrator import Integrator
+from ledger.models import Entry, PendingEntry
+from ledger.note import parse_vkey
+from ledger.service import LogService
+from sealgate.runtime import Runtime
+from tests.ledger.support import ORIGIN, append_committed, events
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_one_integrator_leads_and_a_standby_takes_over(runtime: Runtime, log: LogService) -> None:
+    standby = Integrator(runtime.engine, log.publisher, runtime.clock)
+    leading = threading.Event()
+    release = threading.Event()
+
+    def lead() -> None:
+        with log.integrator.leadership(lambda: True):
+            leading.set()
+            release.wait(30)
+
+    leader = threading.Thread(target=lead)
+    leader.start()
+    assert leading.wait(10)
+    attempts: list[int] = []
+
+    def try_three_times() -> bool:
+        attempts.append(1)
+        return len(attempts) < 3
+
+    with pytest.raises(TimeoutError), standby.leadership(try_three_times):
+        pass
+    assert len(attempts) == 3
+    release.set()
+    leader.join()
+    append_committed(runtime, events(5))
+    assert standby.run_until_idle(timeout=10).size == 5
+
+
+@pytest.mark.slow
+def test_eight_writers_and_an_integrator_killed_twenty_times(
+    runtime: Runtime, log: LogService, database_url: str, token_dir: Path
+) -> None:
+    writers, per_writer = 8, 5000
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SEALGATE_")},
+        "SEALGATE_VAR_DIR": str(token_dir),
+        "SEALGATE_DATABASE__URL": database_url,
+        "SEALGATE_LEDGER__ORIGIN": ORIGIN,
+        "SEALGATE_LEDGER__BATCH_SIZE": "700",
+        "SEALGATE_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    # Writers pause between transactions so that the load lasts through all twenty kills.
+    writer_procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.ledger.writer", database_url, str(w), str(per_writer), "0.3"], env=env
+        )
+        for w in range(writers)
+    ]
+    rng = random.Random(7)
+    progress_at_kill = []
+    for _ in range(20):
+        before = tree_size(runtime)
+        integrator = subprocess.Popen(
+            [sys.executable, "-m", "sealgate", "log", "integrate"], env=env, stderr=subprocess.DEVNULL
+        )
+        # Kill it only once it is working, at a random moment of a cycle.
+        deadline = time.monotonic() + 60
+        while tree_size(runtime) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.3))
+        integrator.send_signal(signal.SIGKILL)
+        integrator.wait()
+        progress_at_kill.append(tree_size(runtime) - before)
+    still_writing = sum(proc.poll() is None for proc in writer_procs)
+    for proc in writer_procs:
+        assert proc.wait(timeout=600) == 0
+    log.integrator.run_until_idle(timeout=120)
+
+    with runtime.sessions() as session:
+        count, low, high, distinct = session.execute(
+            select(func.count(), func.min(Entry.idx), func.max(Entry.idx), func.count(Entry.event_id.distinct()))
+        ).one()
+        assert (count, low, high, distinct) == (writers * per_writer, 0, writers * per_writer - 1, writers * per_writer)
+        assert session.scalar(select(func.count()).select_from(PendingEntry)) == 0
+        expected = {f"w{w}-{n}" for w in range(writers) for n in range(per_writer)}
+        assert set(session.scalars(select(Entry.event_id))) == expected
+        report = audit_database(session, ORIGIN, [parse_vkey(log.vkey)])
+    assert report.ok, report.problems
+    assert report.size == writers * per_writer
+    assert report.checkpoints >= 20
+    # Every incarnation integrated something before it was killed, and the load was still on at the end.
+    assert all(step > 0 for step in progress_at_kill), f"{progress_at_kill}"
+    assert still_writing > 0
+
+
+def tree_size(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        return integrate.current(session).size

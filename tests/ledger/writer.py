@@ -1,0 +1,46 @@
+"""A writer process for the concurrency tests: appends its share of events in transactions of varying size,
+re-sending one event of each previous transaction to exercise idempotency under concurrency."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sys
+import time
+
+from ledger.append import append_many
+from ledger.entry import Event
+from sealgate import db
+
+
+def main(url: str, writer: int, count: int, pause: float) -> None:
+    engine = db.create_db_engine(url, pool_size=1)
+    sessions = db.session_factory(engine)
+    rng = random.Random(writer)
+    now = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    sent = 0
+    previous: Event | None = None
+    while sent < count:
+        size = min(rng.randint(1, 50), count - sent)
+        batch = [
+            Event(
+                "test.written",
+                f"writer:{writer}:{(sent + i) % 5}",
+                "system",
+                {"n": sent + i},
+                now,
+                f"w{writer}-{sent + i}",
+            )
+            for i in range(size)
+        ]
+        with sessions() as session:
+            append_many(session, ([previous] if previous else []) + batch)
+            session.commit()
+        previous = batch[0]
+        sent += size
+        time.sleep(rng.uniform(0, 2 * pause))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
