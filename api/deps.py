@@ -37,6 +37,14 @@ def db_session(rt: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(db_session)]
 
 
+def read_session(rt: RuntimeDep) -> Iterator[Session]:
+    with rt.readers() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(read_session)]
+
+
 def principal(rt: RuntimeDep, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     if token is None:
         raise Unauthorized("this needs a bearer token from POST /api/v1/auth/token")

@@ -16,7 +16,7 @@ from ledger.merkle import consistency_proof, inclusion_proof, root
 from ledger.models import Checkpoint, Entry
 from ledger.publish import newest
 from ledger.receipt import Receipt, format_receipt
-from ledger.tiles import FullTileCache, TileReader
+from ledger.tiles import TileCache, TileReader
 from sealgate.errors import Invalid, NotFound
 
 
@@ -40,7 +40,7 @@ class LogReader:
     """Proofs over the published tree, sharing one cache of full tiles between requests."""
 
     def __init__(self) -> None:
-        self.cache = FullTileCache()
+        self.cache = TileCache()
 
     def reader(self, session: Session) -> TileReader:
         return TileReader(session, self.cache)

@@ -43,11 +43,13 @@ class WitnessPeer:
     known_size: int = 0
 
 
-def newest(session: Session, *, published: bool | None = None) -> Checkpoint | None:
-    query = select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)
-    if published is not None:
-        query = query.where(Checkpoint.published.is_(published))
-    return session.scalar(query)
+_NEWEST = select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)
+_NEWEST_PUBLISHED = _NEWEST.where(Checkpoint.published.is_(True))
+
+
+def newest(session: Session, *, published: bool = False) -> Checkpoint | None:
+    """The newest checkpoint signed, or the newest published if ``published``."""
+    return session.scalar(_NEWEST_PUBLISHED if published else _NEWEST)
 
 
 class Publisher:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from ledger.models import Entry, PendingEntry
+from ledger import sql
 
 
 @dataclass(frozen=True)
@@ -21,41 +20,20 @@ class Sequenced:
 
 
 def sequence(session: Session, next_index: int, limit: int) -> Sequenced:
-    pending = session.execute(
-        select(
-            PendingEntry.id,
-            PendingEntry.event_id,
-            PendingEntry.type,
-            PendingEntry.subject,
-            PendingEntry.leaf_hash,
-            PendingEntry.body,
-        )
-        .order_by(PendingEntry.id)
-        .limit(limit)
-    ).all()
+    conn = session.connection()
+    pending = sql.oldest_pending(conn, limit)
     if not pending:
         return Sequenced(next_index, [])
-    ids = [row.event_id for row in pending]
-    already = set(session.scalars(select(Entry.event_id).where(Entry.event_id.in_(ids))))
-    rows: list[dict[str, object]] = []
+    already = sql.sequenced(conn, [event_id for _, event_id, _ in pending])
+    kept: list[int] = []
+    dropped: list[int] = []
     leaves: list[bytes] = []
-    seen: set[str] = set()
-    for row in pending:
-        if row.event_id in already or row.event_id in seen:
+    for pending_id, event_id, leaf in pending:
+        if event_id in already:
+            dropped.append(pending_id)
             continue
-        seen.add(row.event_id)
-        rows.append(
-            {
-                "idx": next_index + len(rows),
-                "event_id": row.event_id,
-                "type": row.type,
-                "subject": row.subject,
-                "leaf_hash": row.leaf_hash,
-                "body": row.body,
-            }
-        )
-        leaves.append(row.leaf_hash)
-    if rows:
-        session.execute(insert(Entry), rows)
-    session.execute(delete(PendingEntry).where(PendingEntry.id.in_([row.id for row in pending])))
+        already.add(event_id)
+        kept.append(pending_id)
+        leaves.append(leaf)
+    sql.move_pending(conn, next_index, kept, dropped)
     return Sequenced(next_index, leaves)

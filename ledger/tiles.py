@@ -11,7 +11,7 @@ import re
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ledger.merkle import HASH_SIZE, node_hash
@@ -75,57 +75,87 @@ def fold(hashes: list[bytes]) -> bytes:
     return hashes[0]
 
 
-class FullTileCache:
-    """Full tiles never change, so every reader of one log can share them."""
+class FullTile:
+    """A full tile with every node of its 8-level subtree, so any perfect node inside it is one lookup."""
 
-    def __init__(self, capacity: int = 2048) -> None:
-        self._tiles: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+    __slots__ = ("levels", "raw")
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        level = [raw[i : i + HASH_SIZE] for i in range(0, TILE_BYTES, HASH_SIZE)]
+        self.levels = [level]
+        while len(level) > 1:
+            level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+            self.levels.append(level)
+
+
+_TILE = select(Tile.hashes).where(Tile.level == bindparam("level"), Tile.idx == bindparam("idx"))
+
+
+class TileCache:
+    """Tiles shared by every reader of one log. Full tiles never change; a partial tile only grows at its end,
+    so a cached one serves any tree it is wide enough for and is read again only when it is too narrow."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._full: OrderedDict[tuple[int, int], FullTile] = OrderedDict()
+        self._partial: dict[tuple[int, int], bytes] = {}
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[int, int]) -> bytes | None:
+    def get(self, key: tuple[int, int], width: int) -> FullTile | bytes | None:
         with self._lock:
-            tile = self._tiles.get(key)
-            if tile is not None:
-                self._tiles.move_to_end(key)
-            return tile
+            full = self._full.get(key)
+            if full is not None:
+                self._full.move_to_end(key)
+                return full
+            partial = self._partial.get(key)
+            return partial if partial is not None and len(partial) >= width * HASH_SIZE else None
 
-    def put(self, key: tuple[int, int], tile: bytes) -> None:
-        if len(tile) != TILE_BYTES:
-            return
+    def put(self, key: tuple[int, int], raw: bytes) -> FullTile | bytes:
+        if len(raw) != TILE_BYTES:
+            with self._lock:
+                if len(self._partial) > 1024:  # rightmost tiles of long-gone trees
+                    self._partial.clear()
+                self._partial[key] = raw
+            return raw
+        tile = FullTile(raw)
         with self._lock:
-            self._tiles[key] = tile
-            self._tiles.move_to_end(key)
-            while len(self._tiles) > self._capacity:
-                self._tiles.popitem(last=False)
+            self._partial.pop(key, None)
+            self._full[key] = tile
+            while len(self._full) > self._capacity:
+                self._full.popitem(last=False)
+        return tile
 
 
 class TileReader:
-    """A NodeReader over the stored tiles, for one request: it keeps the tiles it has read."""
+    """A NodeReader over the stored tiles, through a cache shared by the readers of the log."""
 
-    def __init__(self, session: Session, cache: FullTileCache | None = None) -> None:
+    def __init__(self, session: Session, cache: TileCache | None = None) -> None:
         self._session = session
-        self._cache = cache
-        self._read: dict[tuple[int, int], bytes] = {}
+        self._cache = cache if cache is not None else TileCache(capacity=64)
 
-    def tile(self, level: int, index: int) -> bytes:
+    def _load(self, level: int, index: int, width: int) -> FullTile | bytes:
         key = (level, index)
-        tile = self._read.get(key)
-        if tile is None and self._cache is not None:
-            tile = self._cache.get(key)
-        if tile is None:
-            tile = self._session.scalar(select(Tile.hashes).where(Tile.level == level, Tile.idx == index)) or b""
-            if self._cache is not None:
-                self._cache.put(key, tile)
-        self._read[key] = tile
-        return tile
+        cached = self._cache.get(key, width)
+        if cached is not None:
+            return cached
+        raw = self._session.connection().scalar(_TILE, {"level": level, "idx": index}) or b""
+        return self._cache.put(key, raw)
+
+    def tile(self, level: int, index: int, width: int = WIDTH) -> bytes:
+        """At least ``width`` hashes of the tile if it has them (fewer if it does not)."""
+        loaded = self._load(level, index, width)
+        return loaded.raw if isinstance(loaded, FullTile) else loaded
 
     def node(self, level: int, index: int) -> bytes:
         tile_level, height = divmod(level, 8)
         first = index << height
-        tile = self.tile(tile_level, first >> 8)
-        start = (first & (WIDTH - 1)) * HASH_SIZE
+        offset = first & (WIDTH - 1)
+        loaded = self._load(tile_level, first >> 8, offset + (1 << height))
+        if isinstance(loaded, FullTile):
+            return loaded.levels[height][offset >> height]
+        start = offset * HASH_SIZE
         end = start + (HASH_SIZE << height)
-        if len(tile) < end:
+        if len(loaded) < end:
             raise TileNotFound(f"node {level}/{index} is beyond the integrated tree")
-        return fold([tile[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])
+        return fold([loaded[i : i + HASH_SIZE] for i in range(start, end, HASH_SIZE)])

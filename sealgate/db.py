@@ -1,7 +1,8 @@
 """Database engine and sessions: SQLite (WAL) under ``var/`` by default, PostgreSQL in production.
 
 SQLite is opened so that it behaves under concurrent writers: WAL, a busy timeout, foreign keys on, and every
-transaction begun IMMEDIATE so that a reader never fails half-way when it turns writer.
+transaction begun IMMEDIATE so that a reader never fails half-way when it turns writer. Sessions that only read
+(``read_session_factory``) begin DEFERRED instead, and so never wait for a writer.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.types import TypeDecorator
+
+READ_ONLY = "sealgate_read_only"
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -83,11 +86,16 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for requests that only read; on SQLite they take no write lock."""
+    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def ping(engine: Engine) -> None:

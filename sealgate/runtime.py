@@ -35,6 +35,10 @@ class Runtime:
     keystore: Keystore
     blobs: BlobStore
     clock: Clock = field(default_factory=SystemClock)
+    readers: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.readers = db.read_session_factory(self.engine)
 
     @classmethod
     def open(cls, settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> Runtime:

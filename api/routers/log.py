@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.deps import SessionDep
+from api.deps import ReadSessionDep
 from ledger.models import Entry
 from ledger.service import LogService
 from ledger.tiles import WIDTH, TileNotFound, parse_tile_path, width_at
@@ -31,13 +31,13 @@ LogDep = Annotated[LogService, Depends(log_service)]
 
 
 @router.get("/log/checkpoint", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-def checkpoint(log: LogDep, session: SessionDep) -> Response:
+def checkpoint(log: LogDep, session: ReadSessionDep) -> Response:
     note = log.reader.published(session).note
     return Response(note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/log/tile/{path:path}", response_class=Response)
-def tile(path: str, request: Request, log: LogDep, session: SessionDep) -> Response:
+def tile(path: str, request: Request, log: LogDep, session: ReadSessionDep) -> Response:
     try:
         level, index, width = parse_tile_path(path)
     except TileNotFound as exc:
@@ -56,11 +56,11 @@ def tile(path: str, request: Request, log: LogDep, session: SessionDep) -> Respo
                 headers={"Cache-Control": IMMUTABLE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
             )
     else:
-        body = log.reader.reader(session).tile(level, index)[: wanted * 32]
+        body = log.reader.reader(session).tile(level, index, wanted)[: wanted * 32]
     return Response(body, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
 
 
-def _bundle(session: SessionDep, index: int, width: int) -> bytes:
+def _bundle(session: ReadSessionDep, index: int, width: int) -> bytes:
     first = index * WIDTH
     bodies = session.scalars(
         select(Entry.body).where(Entry.idx >= first, Entry.idx < first + width).order_by(Entry.idx)
@@ -101,7 +101,7 @@ def _b64(data: bytes) -> str:
 
 
 @router.get("/api/v1/log/entries/{index}", response_model=EntryOut)
-def entry(index: int, log: LogDep, session: SessionDep) -> EntryOut:
+def entry(index: int, log: LogDep, session: ReadSessionDep) -> EntryOut:
     found = log.reader.entry(session, index)
     return EntryOut(
         index=found.idx,
@@ -113,7 +113,7 @@ def entry(index: int, log: LogDep, session: SessionDep) -> EntryOut:
 
 
 @router.get("/api/v1/log/entries/{index}/receipt", response_class=Response)
-def receipt(index: int, log: LogDep, session: SessionDep) -> Response:
+def receipt(index: int, log: LogDep, session: ReadSessionDep) -> Response:
     found = log.reader.entry(session, index)
     done = log.reader.integrated(session, found.event_id)
     assert done is not None
@@ -126,7 +126,7 @@ def receipt(index: int, log: LogDep, session: SessionDep) -> Response:
 
 @router.get("/api/v1/log/proofs/inclusion", response_model=InclusionOut)
 def inclusion(
-    log: LogDep, session: SessionDep, index: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]
+    log: LogDep, session: ReadSessionDep, index: Annotated[int, Query(ge=0)], size: Annotated[int, Query(ge=1)]
 ) -> InclusionOut:
     proof = log.reader.inclusion(session, index, size)
     return InclusionOut(
@@ -137,7 +137,7 @@ def inclusion(
 @router.get("/api/v1/log/proofs/consistency", response_model=ConsistencyOut)
 def consistency(
     log: LogDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     size1: Annotated[int, Query(alias="from", ge=0)],
     size2: Annotated[int, Query(alias="to", ge=0)],
 ) -> ConsistencyOut:
