@@ -6,20 +6,23 @@ import argparse
 import logging
 from pathlib import Path
 
-from bench import keystore
+from bench import keystore, ledger
 from bench.report import document
 
-BENCHMARKS = {"keystore": keystore.run}
+BENCHMARKS = {"keystore": keystore.run, "ledger": ledger.run}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short rounds, for a smoke run")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+    parser.add_argument("only", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     sections = []
     for name, run in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
         print(f"bench: {name} ...", flush=True)
         section = run(args.quick)
         print(section.body, flush=True)

@@ -1,0 +1,276 @@
+"""The log's three numbers, each beside a baseline measured in the same run.
+
+1. Sustained append throughput on PostgreSQL, two writer processes and the integrator, beside a naive log that
+   sequences every entry in its own transaction (lock the tree, append the leaf, store the new root).
+2. Inclusion-proof latency at 1,000,000 entries through the stored tiles, beside the same proof from a tree held
+   whole in memory.
+3. Audit replay rate from the database, beside hashing the same entries into a tree in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench.report import Section
+from ledger import integrate
+from ledger.append import append_many
+from ledger.audit import audit_database
+from ledger.entry import Event, encoded
+from ledger.merkle import CompactRange, MemoryTree, inclusion_proof, leaf_hash
+from ledger.models import Checkpoint, Entry
+from ledger.note import parse_vkey
+from ledger.service import LogService
+from sealgate import db
+from sealgate.runtime import Runtime
+from sealgate.settings import load_settings, normalise_database_url
+
+PG_ENV = "SEALGATE_BENCH_DATABASE_URL"
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
+ORIGIN = "bench.sealgate/log"
+NOW = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+Gate = tuple[Any, Any]  # (queue the writer reports ready on, event that releases all writers)
+
+
+def _event(writer: int, n: int) -> Event:
+    """A stamp receipt; ten events share a subject, as the events of one seal request do."""
+    data = {"n": n, "w": writer, "document": "9f2c" * 16, "uses": 1}
+    return Event("bench.stamped", f"request:{writer}:{n // 10}", f"machine:{writer}", data, NOW)
+
+
+def _ready(gate: Gate) -> None:
+    ready, go = gate
+    ready.put(1)
+    go.wait()
+
+
+def ours_writer(gate: Gate, url: str, writer: int, count: int, per_transaction: int) -> None:
+    engine = db.create_db_engine(url, pool_size=1)
+    sessions = db.session_factory(engine)
+    db.ping(engine)
+    _ready(gate)
+    for start in range(0, count, per_transaction):
+        with sessions() as session:
+            append_many(session, [_event(writer, n) for n in range(start, min(count, start + per_transaction))])
+            session.commit()
+    engine.dispose()
+
+
+NAIVE_DDL = (
+    "CREATE TABLE naive_entries (idx BIGINT PRIMARY KEY, body BYTEA NOT NULL, leaf BYTEA NOT NULL)",
+    "CREATE TABLE naive_tree (id INT PRIMARY KEY, size BIGINT NOT NULL, compact BYTEA NOT NULL, root BYTEA NOT NULL)",
+    "INSERT INTO naive_tree VALUES (1, 0, '', '')",
+)
+
+
+def naive_writer(gate: Gate, url: str, writer: int, count: int) -> None:
+    """A log without a queue: each entry locks the tree, takes the next index and stores the new root."""
+    engine = db.create_db_engine(url, pool_size=1)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        conn.commit()
+        _ready(gate)
+        for n in range(count):
+            entry = encoded(_event(writer, n), None)  # the same entries as sealgate's, without the prev chain
+            body, leaf = entry.body, entry.leaf_hash
+            size, compact = conn.execute(text("SELECT size, compact FROM naive_tree WHERE id = 1 FOR UPDATE")).one()
+            tree = CompactRange(size, [compact[i : i + 32] for i in range(0, len(compact), 32)])
+            tree.append(leaf)
+            conn.execute(text("INSERT INTO naive_entries VALUES (:i, :b, :l)"), {"i": size, "b": body, "l": leaf})
+            conn.execute(
+                text("UPDATE naive_tree SET size = :s, compact = :c, root = :r WHERE id = 1"),
+                {"s": tree.size, "c": b"".join(tree.hashes), "r": tree.root()},
+            )
+            conn.commit()
+    engine.dispose()
+
+
+def _start(target: Callable[..., None], args: list[tuple[object, ...]]) -> tuple[list[BaseProcess], float]:
+    """Start writer processes, wait until each is connected and ready, release them together; returns the
+    processes and the moment they were released (process start-up is not part of the measurement)."""
+    spawn = multiprocessing.get_context("spawn")
+    ready, go = spawn.Queue(), spawn.Event()
+    procs: list[BaseProcess] = [spawn.Process(target=target, args=((ready, go), *a)) for a in args]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    go.set()
+    return procs, time.perf_counter()
+
+
+def _fresh_postgres() -> tuple[str, str] | None:
+    admin_url = normalise_database_url(os.environ.get(PG_ENV, PG_DEFAULT))
+    name = f"sealgate_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+    except Exception as exc:  # no PostgreSQL here: the section says so
+        print(f"bench: no PostgreSQL at {admin_url}: {exc}")
+        return None
+    return admin_url, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(admin_url: str, url: str) -> None:
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {make_url(url).database} WITH (FORCE)"))
+    admin.dispose()
+
+
+def _runtime(tmp: Path, url: str) -> Runtime:
+    settings = load_settings(var_dir=tmp, database={"url": url}, ledger={"origin": ORIGIN, "batch_size": 10_000})
+    return Runtime.open(settings)
+
+
+def append_throughput(quick: bool) -> list[str]:
+    fresh = _fresh_postgres()
+    if fresh is None:
+        return ["| append throughput | no PostgreSQL reachable; set " + PG_ENV + " | | |"]
+    admin_url, url = fresh
+    per_writer = 5_000 if quick else 20_000
+    naive_per_writer = 500 if quick else 2_000
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            runtime = _runtime(Path(tmp), url)
+            service = LogService.open(runtime)
+            with runtime.engine.begin() as conn:
+                for ddl in NAIVE_DDL:
+                    conn.execute(text(ddl))
+            procs, started = _start(naive_writer, [(url, w, naive_per_writer) for w in range(2)])
+            for p in procs:
+                p.join()
+            naive = 2 * naive_per_writer / (time.perf_counter() - started)
+            rows.append(f"| naive log, 1 entry per transaction, 2 writers | {naive:,.0f} entries/s | baseline |")
+            for per_transaction in (1, 50):
+                count = per_writer if per_transaction > 1 else per_writer // 5
+                target = _size(runtime) + 2 * count
+                thread, stop = service.integrator.start()
+                procs, started = _start(
+                    ours_writer, [(url, w + 10 * per_transaction, count, per_transaction) for w in range(2)]
+                )
+                while _size(runtime) < target:
+                    time.sleep(0.01)
+                elapsed = time.perf_counter() - started
+                for p in procs:
+                    p.join()
+                stop.set()
+                thread.join()
+                rate = 2 * count / elapsed
+                rows.append(
+                    f"| sealgate, {per_transaction} entr{'y' if per_transaction == 1 else 'ies'} per transaction, "
+                    f"2 writers + integrator | {rate:,.0f} entries/s | {rate / naive:.1f}x |"
+                )
+            runtime.close()
+    finally:
+        _drop(admin_url, url)
+    return rows
+
+
+def _size(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        return integrate.current(session).size
+
+
+def proof_latency(quick: bool) -> list[str]:
+    size = 200_000 if quick else 1_000_000
+    rng = random.Random(1)
+    leaves = [rng.randbytes(32) for _ in range(size)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = _runtime(Path(tmp), f"sqlite:///{tmp}/proofs.db")
+        service = LogService.open(runtime)
+        with runtime.sessions() as session:
+            for start in range(0, size, 50_000):
+                state, tree = integrate.load(session, for_update=True)
+                integrate.integrate(session, state, tree, leaves[start : start + 50_000])
+                session.commit()
+            root = integrate.current(session).root
+            session.add(Checkpoint(size=size, root=root, note="", signed_at=NOW, published=True))
+            session.commit()
+        memory = MemoryTree(leaves)
+        indices = [rng.randrange(size) for _ in range(2_000 if quick else 10_000)]
+        stored, in_memory = [], []
+        for index in indices:
+            t0 = time.perf_counter()
+            with runtime.readers() as session:
+                service.reader.inclusion(session, index, size)
+            t1 = time.perf_counter()
+            inclusion_proof(index, size, memory)
+            t2 = time.perf_counter()
+            stored.append(t1 - t0)
+            in_memory.append(t2 - t1)
+        runtime.close()
+    for name, samples in (
+        ("tree in memory (baseline)", in_memory),
+        ("stored tiles, SQLite, one session per proof", stored),
+    ):
+        p50, p99 = _percentiles(samples)
+        rows.append(
+            f"| inclusion proof at {size:,} entries, {name} | p50 {p50 * 1e3:.3f} ms | p99 {p99 * 1e3:.3f} ms |"
+        )
+    return rows
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49], cuts[98]
+
+
+def audit_rate(quick: bool) -> list[str]:
+    size = 50_000 if quick else 200_000
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = _runtime(Path(tmp), f"sqlite:///{tmp}/audit.db")
+        service = LogService.open(runtime)
+        with runtime.sessions() as session:
+            for start in range(0, size, 10_000):
+                append_many(session, [_event(start // 10_000, n) for n in range(start, start + 10_000)])
+                session.commit()
+        service.integrator.run_until_idle(timeout=600)
+        with runtime.sessions() as session:
+            bodies = list(session.scalars(Entry.__table__.select().with_only_columns(Entry.body).order_by(Entry.idx)))
+            t0 = time.perf_counter()
+            tree = CompactRange()
+            for body in bodies:
+                tree.append(leaf_hash(body))
+            tree.root()
+            baseline = size / (time.perf_counter() - t0)
+            report = audit_database(session, ORIGIN, [parse_vkey(service.vkey)])
+        runtime.close()
+    assert report.ok, report.problems
+    return [
+        f"| audit replay of {size:,} entries, hashing in memory (baseline) | {baseline:,.0f} entries/s | |",
+        f"| audit replay from the database: leaves, roots, tiles, prev chains | {report.rate:,.0f} entries/s "
+        f"| {report.rate / baseline:.2f}x of baseline |",
+    ]
+
+
+def run(quick: bool = False) -> Section:
+    rows = [*append_throughput(quick), *proof_latency(quick), *audit_rate(quick)]
+    body = "\n".join(
+        [
+            "Goals: append at least 5,000 entries/s and 10x the naive log; inclusion proof p99 under 2 ms at",
+            "1,000,000 entries; audit replay at least 50,000 entries/s.\n",
+            "| measurement | result | against baseline |",
+            "|---|---:|---:|",
+            *rows,
+            "",
+        ]
+    )
+    return Section("Log (`bench/ledger.py`)", body)
