@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import sealgate
 from api import problems
+from api.idempotency import Idempotency
 from api.middleware import RequestContext
 from api.routers import admin, auth, health, log, me
 from api.routers import problems as problem_types
@@ -48,5 +49,6 @@ def create_app(runtime: Runtime, *, integrate: bool = False, close_runtime: bool
     problems.install(app)
     for router in (health.router, auth.router, me.router, admin.router, log.router, problem_types.router):
         app.include_router(router)
+    app.add_middleware(Idempotency)
     app.add_middleware(RequestContext)
     return app

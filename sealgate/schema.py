@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import identity.models
-import ledger.models
+import identity.models  # noqa: F401  (the imports register the tables)
+import ledger.models  # noqa: F401
+import sealgate.idempotency  # noqa: F401
 from sealgate.db import Base
 
 metadata = Base.metadata
-APPS = (identity.models, ledger.models)
