@@ -11,8 +11,11 @@ import pytest
 
 from ledger.merkle import ProofError, verify_consistency, verify_inclusion
 
-# tests/ledger/ -> tests/ -> the project -> its parent, which holds shared/.
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle"
+# The vectors as shared beside the project (tests/ledger/ -> tests/ -> project -> its parent), and the copy kept
+# in the repository (Apache-2.0, LICENSE beside it) for checkouts that stand alone; the two must not differ.
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "merkle"
+KEPT = Path(__file__).resolve().parent / "vectors" / "merkle"
+VECTORS = SHARED if SHARED.is_dir() else KEPT
 FILES = sorted(VECTORS.rglob("*.json"))
 IDS = [path.relative_to(VECTORS).as_posix() for path in FILES]
 
@@ -43,6 +46,9 @@ def _verify(vector: dict[str, Any]) -> None:
 
 def test_vectors_are_found() -> None:
     assert len(FILES) > 150, f"only {len(FILES)} vector files under {VECTORS}"
+    kept = sorted(KEPT.rglob("*.json"))
+    assert [p.relative_to(KEPT) for p in kept] == [p.relative_to(VECTORS) for p in FILES]
+    assert all((VECTORS / p.relative_to(KEPT)).read_bytes() == p.read_bytes() for p in kept)
     assert {relative.split("/")[0] for relative in IDS} == {"inclusion", "consistency"}
     assert SHORT_ROOTS in IDS
 
