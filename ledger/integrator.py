@@ -20,14 +20,22 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ledger import integrate
 from ledger.publish import Publisher
 from ledger.sequence import sequence
 from sealgate.clock import Clock
+from sealgate.errors import Conflict
 
 log = logging.getLogger(__name__)
+
+
+class NotLeader(Conflict):
+    """Another integrator holds the log, and this one stopped waiting for it."""
+
+    problem = "not-leader"
 
 
 @dataclass(frozen=True)
@@ -72,13 +80,12 @@ class Integrator:
                 while not conn.scalar(select(func.pg_try_advisory_lock(key))):
                     conn.commit()
                     if not wait():
-                        raise TimeoutError("another integrator holds the log")
+                        raise NotLeader("another integrator holds the log")
                 conn.commit()
                 try:
                     yield conn
                 finally:
-                    conn.execute(select(func.pg_advisory_unlock(key)))
-                    conn.commit()
+                    _unlock(conn, key)
         else:
             lock = FileLock(str(_lock_path(self.engine)))
             while True:
@@ -87,7 +94,7 @@ class Integrator:
                     break
                 except Timeout:
                     if not wait():
-                        raise TimeoutError("another integrator holds the log") from None
+                        raise NotLeader("another integrator holds the log") from None
             try:
                 yield None
             finally:
@@ -115,7 +122,7 @@ class Integrator:
                         done = self.cycle(bind)
                         if done.integrated < self.batch_size:
                             stop.wait(self.idle_seconds)
-            except TimeoutError:
+            except NotLeader:
                 return
             except Exception:
                 log.exception("integration of log %s failed; retrying", self.publisher.origin)
@@ -137,11 +144,19 @@ class Integrator:
         return thread, stop
 
 
+def _unlock(conn: Connection, key: int) -> None:
+    """Release the lock; if the connection cannot, close it rather than pool it with the lock still held."""
+    try:
+        conn.rollback()
+        conn.execute(select(func.pg_advisory_unlock(key)))
+        conn.commit()
+    except DBAPIError:
+        conn.invalidate()
+
+
 def _lock_path(engine: Engine) -> Path:
     database = make_url(str(engine.url)).database
     if not database or database == ":memory:":
         raise ValueError("the integrator needs a file database or PostgreSQL")
     return Path(database).with_suffix(".integrator.lock")
 
-
-__all__ = ["Cycle", "Integrator", "lock_key"]

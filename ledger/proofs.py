@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger import integrate
 from ledger.merkle import consistency_proof, inclusion_proof, root
 from ledger.models import Checkpoint, Entry
 from ledger.publish import newest
@@ -122,7 +121,3 @@ class LogReader:
     def _check(self, sessions: Callable[[], Session], event_id: str) -> Integrated | None:
         with sessions() as session:
             return self.integrated(session, event_id)
-
-
-def tree_size(session: Session) -> int:
-    return integrate.current(session).size

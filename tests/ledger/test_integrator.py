@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from ledger import integrate
 from ledger.audit import audit_database
-from ledger.integrator import Integrator
+from ledger.integrator import Integrator, NotLeader
 from ledger.models import Entry, PendingEntry
 from ledger.note import parse_vkey
 from ledger.service import LogService
@@ -45,7 +45,7 @@ def test_one_integrator_leads_and_a_standby_takes_over(runtime: Runtime, log: Lo
         attempts.append(1)
         return len(attempts) < 3
 
-    with pytest.raises(TimeoutError), standby.leadership(try_three_times):
+    with pytest.raises(NotLeader), standby.leadership(try_three_times):
         pass
     assert len(attempts) == 3
     release.set()
