@@ -159,4 +159,3 @@ def _lock_path(engine: Engine) -> Path:
     if not database or database == ":memory:":
         raise ValueError("the integrator needs a file database or PostgreSQL")
     return Path(database).with_suffix(".integrator.lock")
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import sys
@@ -14,7 +15,7 @@ import rfc8785
 import typer
 import uvicorn
 
-from ledger.audit import Report, audit_database, audit_remote
+from ledger.audit import RemoteError, Report, audit_database, audit_remote
 from ledger.keys import witness_signer
 from ledger.merkle import leaf_hash
 from ledger.note import NoteError, Verifier, parse_vkey
@@ -96,11 +97,14 @@ def audit(
             raise typer.BadParameter("a remote audit needs the log's --vkey", param_hint="--vkey")
         verifiers = _verifiers(vkey)
         remembered = state_file or _default_state(verifiers[0].name)
-        with (
-            httpx.Client(timeout=30.0) as client,
-            typer.progressbar(length=_remote_size(client, url), label="replaying", file=sys.stderr) as bar,
-        ):
-            report = audit_remote(client, url, verifiers, state=remembered, progress=bar.update)
+        try:
+            with httpx.Client(timeout=30.0) as client:
+                total = _remote_size(client, url)
+                with typer.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
+                    report = audit_remote(client, url, verifiers, state=remembered, progress=bar.update)
+        except (RemoteError, NoteError, httpx.HTTPError, ValueError) as exc:
+            typer.echo(f"PROBLEM: {exc}", err=True)
+            raise typer.Exit(1) from None
         _print_report(report)
         return
     settings = state(ctx).settings()
@@ -128,8 +132,6 @@ def _remote_size(client: httpx.Client, url: str) -> int:
 
 
 def _default_state(origin: str) -> Path:
-    import hashlib
-
     return Path.home() / ".local/state/sealgate/audit" / (hashlib.sha256(origin.encode()).hexdigest() + ".json")
 
 

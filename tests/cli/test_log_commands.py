@@ -87,3 +87,11 @@ def test_integrate_once_and_a_failing_audit(tmp_path: Path) -> None:
     failed = run(tmp_path, "log", "audit")
     assert failed.returncode == 1
     assert "PROBLEM: entry 0: stored leaf hash does not match its body" in failed.stderr
+
+
+def test_a_remote_audit_of_nothing_is_a_problem(tmp_path: Path) -> None:
+    vkey = ok(run(tmp_path, "log", "key")).strip()
+    failed = run(tmp_path, "log", "audit", "--url", "http://127.0.0.1:1", "--vkey", vkey)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("PROBLEM: ")
+    assert "Traceback" not in failed.stderr
