@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from identity import uscc
-from identity.models import Organisation, PostGrant, User
+from identity import idcard, uscc
+from identity.models import Organisation, PostGrant, Profile, User
 from identity.passwords import hash_password
 from identity.posts import PARENT_KINDS, POST_KINDS, OrgKind, Post
 from ledger.append import append
@@ -281,3 +281,17 @@ def ancestors(session: Session, org: Organisation) -> list[Organisation]:
 
 def is_within(session: Session, org: Organisation, scope_codes: set[str]) -> bool:
     return any(o.code in scope_codes for o in ancestors(session, org))
+
+
+def set_profile(
+    session: Session, username: str, *, id_number: str | None, ssn: str | None, phone: str | None
+) -> Profile:
+    """Personal data for filling forms; an ID number must pass the GB 11643 check."""
+    person = user(session, username)
+    if id_number is not None:
+        idcard.validate(id_number)
+    profile = session.get(Profile, person.id) or Profile(user_id=person.id)
+    profile.id_number, profile.ssn, profile.phone = id_number, ssn, phone
+    session.add(profile)
+    session.flush()
+    return profile

@@ -86,3 +86,35 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     address: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Profile(Base):
+    """What the service knows of a person, to fill forms; personal data, never logged in clear."""
+
+    __tablename__ = "user_profiles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    id_number: Mapped[str | None] = mapped_column(String(18))
+    ssn: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(20))
+
+
+class Delegation(Base):
+    """A holder of a post hands it to a deputy for a period; decisions record both."""
+
+    __tablename__ = "delegations"
+    __table_args__ = (Index("ix_delegations_deputy", "deputy_id", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    post: Mapped[str] = mapped_column(String(16))
+    holder_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    deputy_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    holder: Mapped[User] = relationship(foreign_keys=[holder_id])
+    deputy: Mapped[User] = relationship(foreign_keys=[deputy_id])
+    organisation: Mapped[Organisation] = relationship()

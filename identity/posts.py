@@ -18,6 +18,7 @@ class Post(StrEnum):
     STAFF = "staff"
     GROUP_LEADER = "group_leader"
     SECRETARY = "secretary"
+    COMMITTEE_MEMBER = "committee_member"
     SEAL_ADMIN = "seal_admin"
     CUSTODIAN = "custodian"
     INSPECTOR = "inspector"
@@ -42,6 +43,7 @@ POST_KINDS: dict[Post, frozenset[OrgKind]] = {
     Post.STAFF: frozenset({OrgKind.DISTRICT, OrgKind.TOWNSHIP, OrgKind.VILLAGE, OrgKind.COMMUNITY}),
     Post.GROUP_LEADER: frozenset({OrgKind.GROUP}),
     Post.SECRETARY: _SEAT,
+    Post.COMMITTEE_MEMBER: frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY}),
     Post.SEAL_ADMIN: _SEAT,
     Post.CUSTODIAN: _SEAT,
     Post.INSPECTOR: frozenset({OrgKind.DISTRICT, OrgKind.TOWNSHIP}),

@@ -1,0 +1,88 @@
+"""Delegation: a holder hands a post to a named deputy for a period (say, while away at training); decisions
+the deputy makes record both, and the log shows who could act for whom when."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity import directory
+from identity.models import Delegation
+from identity.posts import Post
+from ledger.append import append
+from ledger.entry import Event, timestamp
+from sealgate.errors import Conflict, Forbidden, Invalid, NotFound
+
+
+def delegate(
+    session: Session,
+    *,
+    holder: str,
+    deputy: str,
+    org_code: str,
+    post: Post,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime,
+    now: dt.datetime,
+    actor: str,
+) -> Delegation:
+    if valid_until <= valid_from:
+        raise Invalid("a delegation must end after it starts")
+    if valid_until - valid_from > dt.timedelta(days=366):
+        raise Invalid("a delegation lasts at most a year")
+    giver, taker = directory.user(session, holder), directory.user(session, deputy)
+    if giver.id == taker.id:
+        raise Invalid("nobody delegates to themselves")
+    if not taker.active:
+        raise Invalid(f"{deputy} is disabled")
+    org = directory.organisation(session, org_code)
+    if giver.id not in {u.id for u in directory.holders(session, org_code, post, max(valid_from, now))}:
+        raise Forbidden(f"{holder} does not hold {post} in {org_code}")
+    overlapping = session.scalar(
+        select(Delegation.id).where(
+            Delegation.holder_id == giver.id,
+            Delegation.organisation_id == org.id,
+            Delegation.post == str(post),
+            Delegation.ended_at.is_(None),
+            Delegation.valid_until > valid_from,
+            Delegation.valid_from < valid_until,
+        )
+    )
+    if overlapping is not None:
+        raise Conflict(f"{holder} already delegated {post} in {org_code} for part of that period")
+    delegation = Delegation(
+        organisation=org,
+        post=str(post),
+        holder=giver,
+        deputy=taker,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        created_at=now,
+    )
+    session.add(delegation)
+    session.flush()
+    data = {
+        "delegation": delegation.id,
+        "holder": holder,
+        "deputy": deputy,
+        "post": str(post),
+        "from": timestamp(valid_from),
+        "until": timestamp(valid_until),
+    }
+    append(session, Event("post.delegated", f"org:{org_code}", actor, data, now))
+    return delegation
+
+
+def end(session: Session, delegation_id: int, *, now: dt.datetime, actor: str, by_user_id: int | None) -> Delegation:
+    delegation = session.get(Delegation, delegation_id)
+    if delegation is None or delegation.ended_at is not None:
+        raise NotFound(f"no active delegation {delegation_id}")
+    if by_user_id is not None and by_user_id not in (delegation.holder_id, delegation.deputy_id):
+        raise Forbidden("only the holder or the deputy ends a delegation")
+    delegation.ended_at = now
+    session.flush()
+    data = {"delegation": delegation.id, "holder": delegation.holder.username, "deputy": delegation.deputy.username}
+    append(session, Event("post.delegation_ended", f"org:{delegation.organisation.code}", actor, data, now))
+    return delegation
