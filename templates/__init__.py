@@ -1,0 +1,1 @@
+"""Jinja2 templates: documents a village issues (``documents/``), rendered to PDF when nobody uploads one."""
