@@ -5,6 +5,7 @@ from __future__ import annotations
 import identity.models  # noqa: F401  (the imports register the tables)
 import ledger.models  # noqa: F401
 import sealgate.idempotency  # noqa: F401
+import workflow.models  # noqa: F401
 from sealgate.db import Base
 
 metadata = Base.metadata

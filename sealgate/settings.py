@@ -86,6 +86,17 @@ class LedgerSettings(_Section):
     witness_quorum: int = Field(default=0, ge=0)
 
 
+class WorkflowSettings(_Section):
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="largest PDF accepted")
+    delivery_attempts: int = Field(default=8, ge=1, le=50, description="attempts before a delivery is dead")
+    delivery_backoff_seconds: float = Field(default=30.0, gt=0, description="first retry delay, doubled each time")
+    delivery_backoff_cap_seconds: float = Field(default=6 * 3600.0, gt=0)
+    reminder_hours: float = Field(default=12.0, gt=0, description="how often an overdue approver is reminded")
+    notification_webhook: str | None = Field(default=None, description="URL that receives every notification")
+    notification_webhook_secret: SecretStr | None = Field(default=None, description="HMAC key signing the webhook")
+    workers: bool = Field(default=True, description="Run execution, delivery and time limits inside `serve`.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -105,6 +116,7 @@ class Settings(BaseSettings):
     blobs: BlobSettings = BlobSettings()
     auth: AuthSettings = AuthSettings()
     ledger: LedgerSettings = LedgerSettings()
+    workflow: WorkflowSettings = WorkflowSettings()
 
     @classmethod
     def settings_customise_sources(

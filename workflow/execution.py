@@ -1,0 +1,195 @@
+"""Execution: an approved request goes to the executor registered for its seal form (electronic sealing, or an
+authorisation for a seal machine), and its result to the destination bureau through the outbox.
+
+The executor's work and the request's completion share one transaction, so a request is either completed with
+its result or failed with its reason, never half done; a failed request can be retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sealgate.clock import Clock
+from sealgate.errors import DomainError, NotFound
+from workflow import delivery, history
+from workflow.catalog import SealForm
+from workflow.models import SealRequest
+from workflow.notify import notify
+from workflow.review import matter_of
+from workflow.states import State, check
+
+log = logging.getLogger(__name__)
+
+STALE = dt.timedelta(minutes=10)
+
+
+class ExecutionFailed(Exception):
+    """The executor could not carry out the request; the message is shown to the applicant and logged."""
+
+
+class Executor(Protocol):
+    def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
+        """Carry out an approved request inside ``session``; return what the log should say about the result."""
+        ...
+
+
+@dataclass
+class Executors:
+    by_form: dict[SealForm, Executor] = field(default_factory=dict)
+
+    def register(self, form: SealForm, executor: Executor) -> None:
+        self.by_form[form] = executor
+
+
+@dataclass(frozen=True)
+class Ran:
+    completed: int
+    failed: int
+
+
+def run_pending(
+    sessions: sessionmaker[Session], executors: Executors, clock: Clock, *, limit: int = 20, webhook: str | None = None
+) -> Ran:
+    """Execute approved requests whose seal form has an executor, one transaction each."""
+    completed = failed = 0
+    _recover_stale(sessions, clock)
+    for _ in range(limit):
+        claimed = _claim(sessions, executors, clock)
+        if claimed is None:
+            break
+        if _execute(sessions, executors, claimed, clock, webhook):
+            completed += 1
+        else:
+            failed += 1
+    return Ran(completed, failed)
+
+
+def _claim(sessions: sessionmaker[Session], executors: Executors, clock: Clock) -> int | None:
+    forms = [str(f) for f in executors.by_form]
+    if not forms:
+        return None
+    with sessions() as session:
+        request = session.scalar(
+            select(SealRequest)
+            .where(SealRequest.state == State.APPROVED, SealRequest.seal_form.in_(forms))
+            .order_by(SealRequest.updated_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if request is None:
+            return None
+        now = clock.now()
+        request.state, request.updated_at = State.EXECUTING, now
+        history.record(session, request, "executing", "system", {"seal_form": request.seal_form}, now)
+        session.commit()
+        return request.id
+
+
+def _execute(
+    sessions: sessionmaker[Session], executors: Executors, request_id: int, clock: Clock, webhook: str | None
+) -> bool:
+    with sessions() as session:
+        request = session.get(SealRequest, request_id, with_for_update=True)
+        assert request is not None
+        try:
+            result = dict(executors.by_form[SealForm(request.seal_form)].execute(session, request, clock.now()))
+        except (ExecutionFailed, DomainError) as exc:
+            session.rollback()
+            _fail(sessions, request_id, str(exc), clock, webhook)
+            return False
+        except Exception as exc:
+            log.exception("executing request %s failed", request.number)
+            session.rollback()
+            _fail(sessions, request_id, f"the executor failed: {type(exc).__name__}", clock, webhook)
+            return False
+        now = clock.now()
+        check(request.state, State.COMPLETED, "complete")
+        request.state, request.finished_at, request.updated_at, request.failure = State.COMPLETED, now, now, None
+        history.record(session, request, "completed", "system", {"result": result}, now)
+        _enqueue_delivery(session, request, result, now)
+        notify(
+            session,
+            {request.applicant_id, request.submitted_by_id},
+            "completed",
+            request,
+            "用章已完成",
+            f"您的用章申请 {request.number} 已完成用印。",
+            now,
+            webhook,
+        )
+        session.commit()
+        return True
+
+
+def _fail(sessions: sessionmaker[Session], request_id: int, reason: str, clock: Clock, webhook: str | None) -> None:
+    with sessions() as session:
+        request = session.get(SealRequest, request_id, with_for_update=True)
+        assert request is not None
+        now = clock.now()
+        check(request.state, State.FAILED, "fail")
+        request.state, request.failure, request.updated_at = State.FAILED, reason, now
+        history.record(session, request, "failed", "system", {"reason": reason}, now)
+        notify(
+            session,
+            {request.applicant_id, request.submitted_by_id},
+            "failed",
+            request,
+            "用印未完成",
+            f"您的用章申请 {request.number} 用印失败：{reason}",
+            now,
+            webhook,
+        )
+        session.commit()
+
+
+def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
+    """A request left executing by a process that died is failed, so that it can be retried."""
+    now = clock.now()
+    with sessions() as session:
+        stale = session.scalars(
+            select(SealRequest.id).where(SealRequest.state == State.EXECUTING, SealRequest.updated_at < now - STALE)
+        ).all()
+    for request_id in stale:
+        _fail(sessions, request_id, "execution was interrupted", clock, None)
+
+
+def retry(session: Session, request_id: int, actor: str, now: dt.datetime) -> SealRequest:
+    request = session.get(SealRequest, request_id, with_for_update=True)
+    if request is None:
+        raise NotFound(f"no request {request_id}")
+    check(request.state, State.APPROVED, "retry")
+    request.state, request.updated_at = State.APPROVED, now
+    history.record(session, request, "retried", actor, {"failure": request.failure}, now)
+    return request
+
+
+def _enqueue_delivery(session: Session, request: SealRequest, result: Mapping[str, Any], now: dt.datetime) -> None:
+    matter = matter_of(session, request)
+    if matter.destination is None:
+        return
+    payload = {
+        "request": request.number,
+        "matter": {"code": matter.code, "name": matter.name},
+        "organisation": {"code": request.organisation.code, "name": request.organisation.name},
+        "completed_at": now.isoformat(),
+        "document": {"sha256": request.document_sha256, "path": f"/api/v1/requests/{request.id}/document"},
+        "form": request.form,
+        "result": dict(result),
+    }
+    delivery.enqueue(
+        session,
+        kind="bureau",
+        target=matter.destination,
+        request_id=request.id,
+        payload=json.dumps(payload, ensure_ascii=False, sort_keys=True).encode(),
+        key=f"request-{request.id}-to-{matter.destination}",
+        now=now,
+    )

@@ -1,0 +1,99 @@
+"""Request forms: the matter's JSON Schema, fields the applicant's profile knows filled in by the server, and
+computed fields (a subsidy is area x rate x cycles) computed here, never taken from the client.
+
+Expressions are evaluated with simpleeval over the form values and the matter's tables only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import simpleeval
+from jsonschema.exceptions import ValidationError
+
+from identity.idcard import InvalidIdNumber, mask, mask_name
+from identity.idcard import validate as validate_id_number
+from sealgate.errors import Invalid
+from workflow.catalog import Matter
+
+FUNCTIONS = {"round": round, "min": min, "max": max, "abs": abs}
+PROFILE_KEY = "x-profile"
+
+
+class InvalidForm(Invalid):
+    problem = "invalid-form"
+
+
+def _pointer(parts: list[Any]) -> str:
+    return "/form" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _describe(error: ValidationError) -> dict[str, str]:
+    path = list(error.absolute_path)
+    # Point at the missing or unexpected property itself, not at the object that lacks or has it.
+    if error.validator == "required" and isinstance(error.instance, dict) and isinstance(error.validator_value, list):
+        path += [name for name in error.validator_value if name not in error.instance][:1]
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        path += sorted(set(error.instance) - set(schema.get("properties", {})))[:1]
+    return {"pointer": _pointer(path), "message": error.message}
+
+
+def _check(matter: Matter, values: dict[str, Any]) -> None:
+    errors = sorted(matter.validator.iter_errors(values), key=lambda e: list(e.absolute_path))
+    described = [_describe(e) for e in errors]
+    for name, prop in matter.form.get("properties", {}).items():
+        if prop.get(PROFILE_KEY) == "id_number" and isinstance(values.get(name), str):
+            try:
+                validate_id_number(values[name])
+            except InvalidIdNumber as exc:
+                described.append({"pointer": _pointer([name]), "message": exc.detail})
+    if described:
+        first = described[0]
+        raise InvalidForm(f"{first['pointer']}: {first['message']}", errors=described)
+
+
+def profile_fields(matter: Matter) -> dict[str, str]:
+    """Form property -> the profile item (name, id_number, ssn) that fills it."""
+    return {
+        name: str(prop[PROFILE_KEY])
+        for name, prop in matter.form.get("properties", {}).items()
+        if isinstance(prop, dict) and PROFILE_KEY in prop
+    }
+
+
+def prepare(matter: Matter, submitted: Mapping[str, Any], profile: Mapping[str, str | None]) -> dict[str, Any]:
+    """The form as it will be stored: submitted values, profile values over them, computed values over all."""
+    values = {k: v for k, v in submitted.items() if k not in matter.computed}
+    for name, source in profile_fields(matter).items():
+        known = profile.get(source)
+        if known:
+            values[name] = known
+    _check(matter, values)
+    names: dict[str, Any] = {**values, **matter.tables}
+    for name, expression in matter.computed.items():
+        try:
+            result = simpleeval.simple_eval(expression, names=names, functions=FUNCTIONS)
+        except (simpleeval.InvalidExpression, KeyError, TypeError, ZeroDivisionError, ValueError) as exc:
+            raise InvalidForm(
+                f"{_pointer([name])}: cannot be computed from the form ({exc})",
+                errors=[{"pointer": _pointer([name]), "message": f"cannot be computed: {exc}"}],
+            ) from None
+        values[name] = names[name] = result
+    _check(matter, values)
+    return values
+
+
+def masked(matter: Matter, values: Mapping[str, Any], *, names: bool) -> dict[str, Any]:
+    """The form with ID and social-security numbers (and names, if ``names``) shown only at their ends."""
+    shown = dict(values)
+    for name, source in profile_fields(matter).items():
+        value = shown.get(name)
+        if not isinstance(value, str):
+            continue
+        if source in ("id_number", "ssn"):
+            shown[name] = mask(value)
+        elif source == "name" and names:
+            shown[name] = mask_name(value)
+    return shown

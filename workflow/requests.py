@@ -1,0 +1,278 @@
+"""Seal requests: submitting one (form checked and completed, document uploaded or rendered, chain routed),
+resubmitting a returned one, withdrawing one, and who may see what of it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+
+import rfc8785
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from identity import directory
+from identity.auth import Principal
+from identity.models import Organisation, Profile, User
+from identity.posts import OrgKind, Post
+from ledger.entry import commit
+from sealgate.blobs import BlobStore
+from sealgate.errors import Forbidden, Invalid, NotFound
+from workflow import catalogs, documents, forms, history
+from workflow.catalog import Matter, SealForm
+from workflow.models import Decision, SealRequest, Step
+from workflow.review import chain_of, check_routable, matter_of, start_level
+from workflow.states import State, check
+
+SEAT_KINDS = frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY})
+# Posts whose holders may start a request for a resident of their organisation.
+STAFF_POSTS = frozenset({Post.STAFF, Post.SECRETARY, Post.SEAL_ADMIN})
+
+
+class NegativeListed(Invalid):
+    problem = "negative-list"
+
+
+@dataclass(frozen=True)
+class Submission:
+    matter: str
+    organisation: str
+    seal: str
+    seal_form: SealForm
+    copies: int
+    place: str
+    purpose: str
+    form: dict[str, Any]
+    group: str | None = None
+    applicant: str | None = None
+    document: bytes | None = None
+
+
+def profile_of(session: Session, user: User) -> dict[str, str | None]:
+    profile = session.get(Profile, user.id)
+    return {
+        "name": user.display_name,
+        "id_number": profile.id_number if profile else None,
+        "ssn": profile.ssn if profile else None,
+    }
+
+
+def _members(session: Session, organisation: Organisation) -> set[int]:
+    """Organisations whose residents belong to ``organisation``: itself and its groups."""
+    ids = {organisation.id}
+    ids |= set(session.scalars(select(Organisation.id).where(Organisation.parent_id == organisation.id)))
+    return ids
+
+
+def _applicant(session: Session, who: Principal, sub: Submission, organisation: Organisation, now: dt.datetime) -> User:
+    """The person the request is for: the submitter, or a resident the organisation's staff submit for."""
+    if sub.applicant is None or sub.applicant == who.username:
+        applicant = directory.user(session, who.username)
+    elif any(who.holds(str(p), organisation.code) for p in STAFF_POSTS):
+        applicant = directory.user(session, sub.applicant)
+    else:
+        raise Forbidden(f"only the staff of {organisation.name} submit a request for someone else")
+    members = _members(session, organisation)
+    resident = applicant.home_organisation_id in members
+    member = any(
+        directory.organisation(session, p.organisation_code).id in members
+        for p in directory.posts_of(session, applicant.id, now)
+    )
+    if not (resident or member):
+        raise Forbidden(f"{applicant.username} is neither a resident nor a member of {organisation.name}")
+    return applicant
+
+
+def _group(session: Session, sub: Submission, organisation: Organisation, applicant: User) -> Organisation | None:
+    if sub.group is not None:
+        group = directory.organisation(session, sub.group)
+        if group.parent_id != organisation.id or group.kind != OrgKind.GROUP:
+            raise Invalid(f"{group.code} is not a village group of {organisation.name}")
+        return group
+    home = applicant.home_organisation
+    if home is not None and home.parent_id == organisation.id and home.kind == OrgKind.GROUP:
+        return home
+    return None
+
+
+def _document(
+    matter: Matter, sub: Submission, request: SealRequest, blobs: BlobStore, max_bytes: int, now: dt.datetime
+) -> tuple[str, str]:
+    if sub.document is not None:
+        checked = documents.check_upload(sub.document, max_bytes=max_bytes)
+        blobs.put(sub.document)
+        return checked.sha256, "upload"
+    if matter.template is None:
+        raise Invalid(f"{matter.name} has no document template: upload the PDF to be sealed")
+    pdf = documents.render(
+        matter.template,
+        {
+            "matter": matter,
+            "organisation": request.organisation,
+            "form": request.form,
+            "request": request,
+            "today": f"{now.year}年{now.month}月{now.day}日",
+        },
+    )
+    checked = documents.check_upload(pdf, max_bytes=max_bytes)
+    blobs.put(pdf)
+    return checked.sha256, "template"
+
+
+def submit(
+    session: Session,
+    who: Principal,
+    sub: Submission,
+    *,
+    blobs: BlobStore,
+    max_bytes: int,
+    now: dt.datetime,
+    webhook: str | None = None,
+) -> SealRequest:
+    """Check, store and route a new request; flushes, the caller commits."""
+    version_id, catalog = catalogs.current(session)
+    refused = catalog.refused(sub.matter)
+    if refused is not None:
+        raise NegativeListed(
+            f"村（居）委会不出具“{refused.name}”：{refused.rule}", rule=refused.rule, reason=refused.reason
+        )
+    matter = catalog.matter(sub.matter)
+    if matter is None:
+        raise Invalid(f"no matter {sub.matter!r} in the catalogue")
+    if sub.seal not in matter.seals:
+        raise Invalid(f"{matter.name} is sealed with {', '.join(matter.seals)}, not {sub.seal}")
+    if sub.seal_form not in matter.forms:
+        raise Invalid(f"{matter.name} takes a {' or '.join(matter.forms)} seal, not a {sub.seal_form} one")
+    organisation = directory.organisation(session, sub.organisation)
+    if OrgKind(organisation.kind) not in SEAT_KINDS | {OrgKind.GROUP}:
+        raise Invalid(
+            f"{organisation.name} is a {organisation.kind}; requests are for villages, communities and groups"
+        )
+    applicant = _applicant(session, who, sub, organisation, now)
+    values = forms.prepare(matter, sub.form, profile_of(session, applicant))
+    submitter = directory.user(session, who.username)
+    request = SealRequest(
+        matter_code=matter.code,
+        catalog_version_id=version_id,
+        organisation=organisation,
+        group=_group(session, sub, organisation, applicant),
+        applicant=applicant,
+        submitted_by=submitter,
+        seal_kind=sub.seal,
+        seal_form=str(sub.seal_form),
+        copies=sub.copies,
+        place=sub.place,
+        purpose=sub.purpose,
+        form=values,
+        document_sha256="",
+        document_source="",
+        state=State.SUBMITTED,
+        level=None,
+        round=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    request.number = f"{now.year}-{request.id:06d}"
+    chain = catalog.chains[matter.chain]
+    check_routable(session, request, chain, now)
+    request.document_sha256, request.document_source = _document(matter, sub, request, blobs, max_bytes, now)
+    data = {
+        "matter": matter.code,
+        "catalog_version": version_id,
+        "organisation": organisation.code,
+        "group": request.group.code if request.group else None,
+        "seal": sub.seal,
+        "seal_form": str(sub.seal_form),
+        "copies": sub.copies,
+        "place": history.committed_text(session, "place", sub.place, now),
+        "purpose": history.committed_text(session, "purpose", sub.purpose, now),
+        "form": commit(session, "form", rfc8785.dumps(cast(Any, values)).decode(), now),
+        "document": request.document_sha256,
+        "applicant": f"user:{applicant.username}",
+    }
+    check(request.state, State.IN_REVIEW, "route")
+    start_level(session, request, chain, 1, now, webhook)
+    history.record(session, request, "submitted", f"user:{who.username}", data, now)
+    return request
+
+
+def _owned(request: SealRequest, who: Principal) -> None:
+    if who.user_id not in (request.applicant_id, request.submitted_by_id):
+        raise Forbidden("only the applicant, or who submitted it, does this")
+
+
+def withdraw(session: Session, request_id: int, who: Principal, *, reason: str, now: dt.datetime) -> SealRequest:
+    request = _locked(session, request_id, who)
+    _owned(request, who)
+    check(request.state, State.WITHDRAWN, "withdraw")
+    for step in session.scalars(select(Step).where(Step.request_id == request.id, Step.finished_at.is_(None))):
+        step.finished_at, step.outcome = now, "withdrawn"
+    request.state, request.level, request.finished_at, request.updated_at = State.WITHDRAWN, None, now, now
+    data = {"reason": history.committed_text(session, "comment", reason, now)}
+    history.record(session, request, "withdrawn", f"user:{who.username}", data, now)
+    return request
+
+
+def resubmit(
+    session: Session,
+    request_id: int,
+    who: Principal,
+    *,
+    form: dict[str, Any] | None,
+    purpose: str | None,
+    now: dt.datetime,
+    webhook: str | None = None,
+) -> SealRequest:
+    """Send a returned request through its chain again, from the first level, in a new round."""
+    request = _locked(session, request_id, who)
+    _owned(request, who)
+    check(request.state, State.IN_REVIEW, "resubmit")
+    if form is not None:
+        request.form = forms.prepare(matter_of(session, request), form, profile_of(session, request.applicant))
+    if purpose is not None:
+        request.purpose = purpose
+    request.round += 1
+    start_level(session, request, chain_of(session, request), 1, now, webhook)
+    data = {
+        "round": request.round,
+        "form": commit(session, "form", rfc8785.dumps(cast(Any, request.form)).decode(), now),
+    }
+    history.record(session, request, "resubmitted", f"user:{who.username}", data, now)
+    return request
+
+
+def _locked(session: Session, request_id: int, who: Principal) -> SealRequest:
+    request = session.get(SealRequest, request_id, with_for_update=True)
+    if request is None or not can_see(session, request, who):
+        raise NotFound(f"no request {request_id} that you may see")
+    return request
+
+
+def can_see(session: Session, request: SealRequest, who: Principal) -> bool:
+    """The applicant and submitter; anyone who decided or may decide it; the posts of its organisation and
+    the inspectors and administrators above it; the destination bureau."""
+    if who.user_id in (request.applicant_id, request.submitted_by_id):
+        return True
+    if session.scalar(
+        select(Decision.id).where(Decision.request_id == request.id, Decision.actor_id == who.user_id).limit(1)
+    ):
+        return True
+    ancestors = {o.code for o in directory.ancestors(session, request.organisation)}
+    for post in who.posts:
+        if post.organisation_code == request.organisation.code:
+            return True
+        if post.post in (Post.INSPECTOR, Post.ADMIN) and post.organisation_code in ancestors:
+            return True
+        if request.group is not None and post.organisation_code == request.group.code:
+            return True
+    step = session.scalar(select(Step).where(Step.request_id == request.id, Step.finished_at.is_(None)))
+    return step is not None and who.user_id in step.assignees
+
+
+def visible(session: Session, request_id: int, who: Principal) -> SealRequest:
+    request = session.get(SealRequest, request_id)
+    if request is None or not can_see(session, request, who):
+        raise NotFound(f"no request {request_id} that you may see")
+    return request

@@ -1,0 +1,58 @@
+"""The background work of the workflow, run inside `sealgate serve`: execute approved requests, deliver the
+outbox, warn about overdue steps. Every pass claims its rows with locks, so several service processes may run
+the workers at once without doing anything twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sealgate.runtime import Runtime
+from workflow import sla
+from workflow.execution import Executors, run_pending
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Workers:
+    runtime: Runtime
+    executors: Executors
+    deliver: Callable[[], object] | None = None
+    interval: float = 0.5
+    sla_every: float = 30.0
+    _last_sla: float = field(default=0.0, init=False)
+
+    def once(self) -> None:
+        """One pass of every job (tests call this directly)."""
+        settings = self.runtime.settings.workflow
+        run_pending(self.runtime.sessions, self.executors, self.runtime.clock, webhook=settings.notification_webhook)
+        if self.deliver is not None:
+            self.deliver()
+        if time.monotonic() - self._last_sla >= self.sla_every:
+            self._last_sla = time.monotonic()
+            with self.runtime.sessions() as session:
+                sla.scan(
+                    session,
+                    self.runtime.clock.now(),
+                    remind_every=dt.timedelta(hours=settings.reminder_hours),
+                    webhook=settings.notification_webhook,
+                )
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.once()
+            except Exception:
+                log.exception("a workflow job failed; it runs again")
+            stop.wait(self.interval)
+
+    def start(self) -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        thread = threading.Thread(target=self.run, args=(stop,), name="workflow-workers", daemon=True)
+        thread.start()
+        return thread, stop
