@@ -5,11 +5,15 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY sealgate ./sealgate
 COPY identity ./identity
 COPY api ./api
+COPY ledger ./ledger
+COPY workflow ./workflow
+COPY templates ./templates
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
- && apt-get install -y --no-install-recommends softhsm2 libnss3-tools \
+ && apt-get install -y --no-install-recommends softhsm2 libnss3-tools fonts-noto-cjk \
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/sealgate sealgate
 COPY --from=build /wheels /wheels

@@ -11,29 +11,45 @@ import sealgate
 from api import problems
 from api.idempotency import Idempotency
 from api.middleware import RequestContext
-from api.routers import admin, auth, health, log, me
+from api.routers import admin, approvals, auth, catalog, delegations, health, log, me, outbox, requests
 from api.routers import problems as problem_types
 from ledger.service import LogService
 from sealgate.runtime import Runtime
+from workflow.delivery import Deliverer
+from workflow.execution import Executors
+from workflow.workers import Workers
 
 
-def create_app(runtime: Runtime, *, integrate: bool = False, close_runtime: bool = False) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    *,
+    integrate: bool = False,
+    workers: bool = False,
+    executors: Executors | None = None,
+    close_runtime: bool = False,
+) -> FastAPI:
     """Build the app around resources the caller opened (and closes, unless ``close_runtime``).
 
     ``integrate`` runs the log integrator in a background thread for the app's lifetime; several processes may
-    do so, one leads and the others stand by.
+    do so, one leads and the others stand by. ``workers`` runs the workflow's background jobs the same way.
     """
     log_service = LogService.open(runtime)
+    deliverer = Deliverer(runtime.sessions, runtime.settings.workflow, runtime.clock)
+    jobs = Workers(runtime, executors or Executors(), deliverer.deliver_due)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        integrator = log_service.integrator.start() if integrate else None
+        background = []
+        if integrate:
+            background.append(log_service.integrator.start())
+        if workers:
+            background.append(jobs.start())
         try:
             yield
         finally:
-            if integrator is not None:
-                thread, stop = integrator
+            for _, stop in background:
                 stop.set()
+            for thread, _ in background:
                 thread.join(timeout=30)
             if close_runtime:
                 runtime.close()
@@ -46,8 +62,21 @@ def create_app(runtime: Runtime, *, integrate: bool = False, close_runtime: bool
     )
     app.state.runtime = runtime
     app.state.log = log_service
+    app.state.workers = jobs
     problems.install(app)
-    for router in (health.router, auth.router, me.router, admin.router, log.router, problem_types.router):
+    for router in (
+        health.router,
+        auth.router,
+        me.router,
+        admin.router,
+        log.router,
+        catalog.router,
+        requests.router,
+        approvals.router,
+        delegations.router,
+        outbox.router,
+        problem_types.router,
+    ):
         app.include_router(router)
     app.add_middleware(Idempotency)
     app.add_middleware(RequestContext)

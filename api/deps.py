@@ -45,10 +45,12 @@ def read_session(rt: RuntimeDep) -> Iterator[Session]:
 ReadSessionDep = Annotated[Session, Depends(read_session)]
 
 
-def principal(rt: RuntimeDep, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+def principal(rt: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    """The caller, looked up in a short read-only session of its own, so no lock outlives the lookup."""
     if token is None:
         raise Unauthorized("this needs a bearer token from POST /api/v1/auth/token")
-    found = auth.resolve(session, token, rt.clock.now())
+    with rt.readers() as session:
+        found = auth.resolve(session, token, rt.clock.now())
     if found is None:
         raise InvalidToken("the bearer token is unknown, expired or revoked")
     return found

@@ -40,7 +40,19 @@ CATALOGUE: dict[str, str] = {
     "unauthorized": "Authentication is needed",
     "validation-error": "The request body or parameters do not match the schema",
     "weak-password": "The password does not meet the password rules",
+    "bad-signature": "The HTTP message signature does not verify",
     "blob-too-large": "The upload is larger than the service accepts",
+    "document-refused": "The document cannot be sealed: it is not a clean, unencrypted PDF",
+    "invalid-catalog": "The matters catalogue is not valid",
+    "invalid-form": "The form does not match the matter's form",
+    "invalid-id-number": "Not a valid resident identity card number (GB 11643-1999)",
+    "level-decided": "That level of the request is not under review any more",
+    "negative-list": "Villages do not issue this certificate; the rule is cited",
+    "not-an-approver": "The caller does not decide this step",
+    "not-leader": "Another integrator holds the log",
+    "request-state": "The request's state does not allow this",
+    "separation-of-duties": "Separation of duties forbids this decision",
+    "unroutable": "Nobody could decide a level of this request",
 }
 
 

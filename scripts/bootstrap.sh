@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(softhsm2 poppler-utils qpdf fonts-noto-cjk libnss3-tools openssl)
+packages=(softhsm2 poppler-utils qpdf fonts-noto-cjk libnss3-tools openssl libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,10 +1,12 @@
-"""``sealgate demo``: Yazhou district with 水南村, 北岭村 and 城西村, their groups, and one user per post.
+"""``sealgate demo``: Yazhou district with 水南村, 北岭村 and 城西村, their groups, one user per post, residents
+with a profile, and the shipped matters catalogue.
 
 Loading is idempotent: what exists is kept, what is missing is added, and the demo sign-ins are printed again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from importlib import resources
 from typing import Any
@@ -18,6 +20,7 @@ from identity.models import Organisation, User
 from identity.posts import OrgKind, Post
 from sealgate.cli.state import state
 from sealgate.clock import SystemClock
+from workflow import catalogs
 
 ACTOR = "cli:demo"
 
@@ -27,10 +30,10 @@ def dataset() -> dict[str, Any]:
     return data
 
 
-def load(session: Session) -> dict[str, Any]:
+def load(session: Session, now: dt.datetime | None = None) -> dict[str, Any]:
     """Add the demo organisations, users and posts that are missing; commits."""
     data = dataset()
-    now = SystemClock().now()
+    now = now or SystemClock().now()
     for org in data["organisations"]:
         if session.scalar(select(Organisation.id).where(Organisation.code == org["code"])) is None:
             directory.create_organisation(
@@ -65,6 +68,9 @@ def load(session: Session) -> dict[str, Any]:
                 now=now,
                 actor=ACTOR,
             )
+        if "profile" in person:
+            directory.set_profile(session, person["username"], **person["profile"])
+    catalogs.load(session, catalogs.read(catalogs.SHIPPED), actor=ACTOR, now=now, note="the shipped catalogue")
     session.commit()
     return data
 

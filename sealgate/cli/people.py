@@ -37,7 +37,7 @@ def _password(from_stdin: bool, generate: bool) -> str:
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
-def _actor() -> str:
+def actor() -> str:
     """Commands run by an operator at the console are logged as the CLI with the system account's name."""
     try:
         return f"cli:{getpass.getuser()}"
@@ -83,7 +83,7 @@ def init(
                 parent_code=None,
                 uscc_code=uscc,
                 now=now,
-                actor=_actor(),
+                actor=actor(),
             )
         directory.create_user(
             session,
@@ -92,10 +92,10 @@ def init(
             password=_password(password_stdin, generate_password),
             home_code=None,
             now=now,
-            actor=_actor(),
+            actor=actor(),
         )
         directory.grant_post(
-            session, username=username, org_code=org_code, post=Post.ADMIN, valid_from=now, now=now, actor=_actor()
+            session, username=username, org_code=org_code, post=Post.ADMIN, valid_from=now, now=now, actor=actor()
         )
         session.commit()
     typer.echo(f"administrator {username} of {org_code} created")
@@ -119,7 +119,7 @@ def add_user(
             password=_password(password_stdin, generate_password),
             home_code=home,
             now=SystemClock().now(),
-            actor=_actor(),
+            actor=actor(),
         )
         session.commit()
     typer.echo(f"user {username} added")
@@ -143,7 +143,7 @@ def passwd(
 def disable(ctx: typer.Context, username: str) -> None:
     """Stop a user from signing in; their tokens stop working at once."""
     with state(ctx).session() as session:
-        directory.set_active(session, username, False, SystemClock().now(), _actor())
+        directory.set_active(session, username, False, SystemClock().now(), actor())
         session.commit()
     typer.echo(f"user {username} disabled")
 
@@ -152,7 +152,7 @@ def disable(ctx: typer.Context, username: str) -> None:
 def enable(ctx: typer.Context, username: str) -> None:
     """Let a disabled user sign in again."""
     with state(ctx).session() as session:
-        directory.set_active(session, username, True, SystemClock().now(), _actor())
+        directory.set_active(session, username, True, SystemClock().now(), actor())
         session.commit()
     typer.echo(f"user {username} enabled")
 
@@ -177,7 +177,7 @@ def grant(
             valid_from=_when(since, now),
             valid_until=_when(until, now) if until else None,
             now=now,
-            actor=_actor(),
+            actor=actor(),
         )
         session.commit()
     typer.echo(f"{username} holds {post} in {org}")
@@ -195,7 +195,7 @@ def end(
     with state(ctx).session() as session:
         now = SystemClock().now()
         directory.end_post(
-            session, username=username, org_code=org, post=post, at=_when(at, now), now=now, actor=_actor()
+            session, username=username, org_code=org, post=post, at=_when(at, now), now=now, actor=actor()
         )
         session.commit()
     typer.echo(f"{username} no longer holds {post} in {org}")
@@ -231,7 +231,7 @@ def add_org(
             parent_code=parent,
             uscc_code=uscc,
             now=SystemClock().now(),
-            actor=_actor(),
+            actor=actor(),
         )
         session.commit()
     typer.echo(f"organisation {code} added")

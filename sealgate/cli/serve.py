@@ -26,7 +26,9 @@ def serve(
     settings = state(ctx).settings()
     logs.configure(settings.log_level, settings.log_format)
     runtime = Runtime.open(settings)
-    app = create_app(runtime, integrate=settings.ledger.integrate, close_runtime=True)
+    app = create_app(
+        runtime, integrate=settings.ledger.integrate, workers=settings.workflow.workers, close_runtime=True
+    )
     bind_host, bind_port = host or settings.host, port or settings.port
     log.info("serving on http://%s:%d", bind_host, bind_port)
     uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=False)

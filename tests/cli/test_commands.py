@@ -44,6 +44,7 @@ def test_demo_has_every_post_and_the_three_villages() -> None:
         "staff",
         "group_leader",
         "secretary",
+        "committee_member",
         "seal_admin",
         "custodian",
         "inspector",

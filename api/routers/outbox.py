@@ -1,0 +1,50 @@
+"""Deliveries to bureaus and webhooks, for administrators: what is pending or dead, and redelivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from identity.posts import Post
+from sealgate.errors import Forbidden
+from workflow import delivery
+from workflow.models import OutboxMessage
+
+router = APIRouter(prefix="/api/v1/admin/outbox", tags=["admin"])
+
+
+class MessageOut(BaseModel):
+    id: int
+    kind: str
+    target: str
+    request_id: int | None
+    status: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+
+
+def _admin(who: PrincipalDep) -> None:
+    if not who.holds(Post.ADMIN):
+        raise Forbidden("the outbox is for administrators")
+
+
+@router.get("", response_model=list[MessageOut])
+def messages(who: PrincipalDep, session: ReadSessionDep, status: str = "dead") -> list[OutboxMessage]:
+    _admin(who)
+    query = select(OutboxMessage).where(OutboxMessage.status == status).order_by(OutboxMessage.id.desc())
+    return list(session.scalars(query.limit(500)))
+
+
+@router.post("/{message_id}/retry", response_model=MessageOut)
+def retry(message_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> OutboxMessage:
+    _admin(who)
+    message = delivery.retry(session, message_id, rt.clock.now())
+    session.commit()
+    return message

@@ -1,0 +1,160 @@
+"""Seal requests: submit (JSON, or multipart with the PDF), follow, withdraw, resubmit, decide, retry, and the
+document itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.schemas_workflow import DecisionIn, RequestIn, RequestOut, ResubmitIn, WithdrawIn
+from identity.auth import Principal
+from identity.posts import Post
+from sealgate.errors import Forbidden
+from sealgate.runtime import Runtime
+from workflow import execution, requests, review, views
+from workflow.requests import Submission
+
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
+
+_BODY = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/RequestIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["request"],
+                    "properties": {
+                        "request": {"type": "string", "description": "the RequestIn object, as JSON"},
+                        "document": {"type": "string", "format": "binary", "description": "the PDF to be sealed"},
+                    },
+                }
+            },
+        },
+        "required": True,
+    }
+}
+
+
+async def _submission(http: Request, max_bytes: int) -> Submission:
+    document: bytes | None = None
+    if http.headers.get("content-type", "").startswith("multipart/form-data"):
+        async with http.form(max_files=1, max_part_size=max_bytes) as parts:
+            raw = parts.get("request")
+            upload = parts.get("document")
+            if upload is not None and not isinstance(upload, str):
+                document = await upload.read(max_bytes + 1)
+        if not isinstance(raw, str):
+            raise RequestValidationError([{"type": "missing", "loc": ("body", "request"), "msg": "Field required"}])
+        payload: Any = raw
+    else:
+        payload = await http.body()
+    try:
+        body = RequestIn.model_validate_json(payload)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    return Submission(**body.model_dump(), document=document)
+
+
+@router.post("", response_model=RequestOut, status_code=201, openapi_extra=_BODY)
+async def submit(http: Request, who: PrincipalDep, rt: RuntimeDep) -> dict[str, Any]:
+    submission = await _submission(http, rt.settings.workflow.max_upload_bytes)
+    return await run_in_threadpool(_submit, rt, who, submission)
+
+
+def _submit(rt: Runtime, who: Principal, submission: Submission) -> dict[str, Any]:
+    with rt.sessions() as session:
+        now = rt.clock.now()
+        request = requests.submit(
+            session,
+            who,
+            submission,
+            blobs=rt.blobs,
+            max_bytes=rt.settings.workflow.max_upload_bytes,
+            now=now,
+            webhook=rt.settings.workflow.notification_webhook,
+        )
+        view = views.request_view(session, request, who, now)
+        session.commit()
+        return view
+
+
+@router.get("/{request_id}", response_model=RequestOut)
+def get(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> dict[str, Any]:
+    return views.request_view(session, requests.visible(session, request_id, who), who, rt.clock.now())
+
+
+@router.get("/{request_id}/document", response_class=Response)
+def document(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> Response:
+    request = requests.visible(session, request_id, who)
+    return Response(
+        rt.blobs.get(request.document_sha256),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{request.number}.pdf"', "Cache-Control": "private"},
+    )
+
+
+@router.post("/{request_id}/withdraw", response_model=RequestOut)
+def withdraw(
+    request_id: int, body: WithdrawIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    now = rt.clock.now()
+    request = requests.withdraw(session, request_id, who, reason=body.reason, now=now)
+    view = views.request_view(session, request, who, now)
+    session.commit()
+    return view
+
+
+@router.post("/{request_id}/resubmit", response_model=RequestOut)
+def resubmit(
+    request_id: int, body: ResubmitIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    now = rt.clock.now()
+    request = requests.resubmit(
+        session,
+        request_id,
+        who,
+        form=body.form,
+        purpose=body.purpose,
+        now=now,
+        webhook=rt.settings.workflow.notification_webhook,
+    )
+    view = views.request_view(session, request, who, now)
+    session.commit()
+    return view
+
+
+@router.post("/{request_id}/decisions", response_model=RequestOut, responses={403: {}, 409: {}})
+def decide(request_id: int, body: DecisionIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    now = rt.clock.now()
+    request = review.decide(
+        session,
+        request_id,
+        review.Actor(who.user_id, who.username),
+        level=body.level,
+        verdict=review.Verdict(body.decision),
+        comment=body.comment,
+        to_level=body.to_level,
+        now=now,
+        webhook=rt.settings.workflow.notification_webhook,
+    )
+    view = views.request_view(session, request, who, now)
+    session.commit()
+    return view
+
+
+@router.post("/{request_id}/retry", response_model=RequestOut)
+def retry(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    request = requests.visible(session, request_id, who)
+    if not (who.holds(Post.SEAL_ADMIN, request.organisation.code) or who.holds(Post.ADMIN)):
+        raise Forbidden("the seal administrator of the organisation retries a failed request")
+    now = rt.clock.now()
+    execution.retry(session, request_id, f"user:{who.username}", now)
+    view = views.request_view(session, request, who, now)
+    session.commit()
+    return view
