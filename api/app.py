@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 import sealgate
 from api import problems
@@ -14,7 +15,9 @@ from api.middleware import RequestContext
 from api.routers import admin, approvals, auth, catalog, delegations, health, log, me, outbox, requests
 from api.routers import problems as problem_types
 from ledger.service import LogService
+from sealgate.errors import NotFound
 from sealgate.runtime import Runtime
+from workflow import catalogs
 from workflow.delivery import Deliverer
 from workflow.execution import Executors
 from workflow.workers import Workers
@@ -39,6 +42,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _warm(runtime)
         background = []
         if integrate:
             background.append(log_service.integrator.start())
@@ -81,3 +85,11 @@ def create_app(
     app.add_middleware(Idempotency)
     app.add_middleware(RequestContext)
     return app
+
+
+def _warm(runtime: Runtime) -> None:
+    """Parse the catalogue in force at startup, not in the first requests (it is checked as a whole, which takes
+    a while, and every request of every matter needs it). Best effort: a database that is down is for /readyz
+    to report."""
+    with suppress(NotFound, SQLAlchemyError), runtime.readers() as session:
+        catalogs.current(session)

@@ -108,6 +108,17 @@ class RequestOut(BaseModel):
     decisions: list[DecisionOut]
 
 
+class DecidedOut(BaseModel):
+    """What a decision did; GET the request for the whole of it."""
+
+    id: int
+    number: str | None
+    state: str
+    level: int | None
+    round: int
+    decision: DecisionOut
+
+
 class InboxItem(BaseModel):
     id: int
     number: str | None

@@ -129,7 +129,7 @@ def resolve(session: Session, token: str, now: dt.datetime) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = session.execute(
-        select(ApiToken, User)
+        select(ApiToken.id, User.id, User.username, User.display_name)
         .join(User, ApiToken.user_id == User.id)
         .where(
             ApiToken.token_hash == token_digest(token),
@@ -140,13 +140,17 @@ def resolve(session: Session, token: str, now: dt.datetime) -> Principal | None:
     ).first()
     if row is None:
         return None
-    api_token, account = row
+    token_id, user_id, username, display_name = row
+    return Principal(user_id, username, display_name, tuple(posts_of(session, user_id, now)), token_id)
+
+
+def principal_of(session: Session, account: User, now: dt.datetime) -> Principal:
+    """A user as a principal with the posts they hold at ``now``, for work done without a token."""
     return Principal(
         user_id=account.id,
         username=account.username,
         display_name=account.display_name,
         posts=tuple(posts_of(session, account.id, now)),
-        token_id=api_token.id,
     )
 
 

@@ -222,7 +222,7 @@ def _actor_id(session: Session, actor: str) -> int | None:
 
 def posts_of(session: Session, user_id: int, at: dt.datetime) -> list[HeldPost]:
     rows = session.execute(
-        select(PostGrant, Organisation)
+        select(PostGrant.post, Organisation.code, Organisation.name, PostGrant.valid_from, PostGrant.valid_until)
         .join(Organisation, PostGrant.organisation_id == Organisation.id)
         .where(
             PostGrant.user_id == user_id,
@@ -231,7 +231,7 @@ def posts_of(session: Session, user_id: int, at: dt.datetime) -> list[HeldPost]:
         )
         .order_by(Organisation.code, PostGrant.post)
     )
-    return [HeldPost(Post(g.post), org.code, org.name, g.valid_from, g.valid_until) for g, org in rows]
+    return [HeldPost(Post(post), code, name, since, until) for post, code, name, since, until in rows]
 
 
 def holders(session: Session, org_code: str, post: Post, at: dt.datetime) -> list[User]:

@@ -25,17 +25,21 @@ class Appended:
     duplicate: bool
 
 
-def append(session: Session, event: Event) -> Appended:
-    return append_many(session, [event])[0]
+def append(session: Session, event: Event, *, fresh: bool = False) -> Appended:
+    return append_many(session, [event], fresh=fresh)[0]
 
 
-def append_many(session: Session, events: Sequence[Event]) -> list[Appended]:
-    """Queue ``events`` in order; the caller's commit makes them (and only then) visible to the integrator."""
+def append_many(session: Session, events: Sequence[Event], *, fresh: bool = False) -> list[Appended]:
+    """Queue ``events`` in order; the caller's commit makes them (and only then) visible to the integrator.
+
+    ``fresh`` says the events carry ids just made up (random UUIDs), which cannot have been logged before, so
+    the look for duplicates is skipped: it is a round trip on the path of every decision.
+    """
     if not events:
         return []
     conn = session.connection()
     heads = sql.lock_heads(conn, sorted({e.subject for e in events}))  # one lock order for all: no deadlocks
-    known = sql.logged(conn, [e.id for e in events])
+    known = {} if fresh else sql.logged(conn, [e.id for e in events])
     results: list[Appended] = []
     rows: list[dict[str, Any]] = []
     for event in events:

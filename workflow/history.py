@@ -21,7 +21,7 @@ def record(
     session: Session, request: SealRequest, kind: str, actor: str, data: dict[str, Any], now: dt.datetime
 ) -> Appended:
     body = {"number": request.number, "state": request.state, "level": request.level, **data}
-    return append(session, Event(f"request.{kind}", subject(request.id), actor, body, now))
+    return append(session, Event(f"request.{kind}", subject(request.id), actor, body, now), fresh=True)
 
 
 def committed_text(session: Session, kind: str, text: str, now: dt.datetime) -> str | None:

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from workflow import delivery
@@ -23,33 +24,35 @@ def notify(
     now: dt.datetime,
     webhook: str | None = None,
 ) -> None:
-    for user_id in sorted(set(user_ids)):
-        note = Notification(
-            user_id=user_id,
-            request_id=request.id if request else None,
-            kind=kind,
-            title=title,
-            body=body,
-            created_at=now,
-        )
+    users = sorted(set(user_ids))
+    request_id = request.id if request else None
+    if not webhook:  # one statement for everyone: notifications go out with every decision
+        if users:
+            rows = [
+                {"user_id": u, "request_id": request_id, "kind": kind, "title": title, "body": body, "created_at": now}
+                for u in users
+            ]
+            session.execute(insert(Notification), rows)
+        return
+    for user_id in users:
+        note = Notification(user_id=user_id, request_id=request_id, kind=kind, title=title, body=body, created_at=now)
         session.add(note)
-        if webhook:
-            session.flush()
-            payload = {
-                "notification": note.id,
-                "user": user_id,
-                "kind": kind,
-                "request": request.number if request else None,
-                "title": title,
-                "body": body,
-                "time": now.isoformat(),
-            }
-            delivery.enqueue(
-                session,
-                kind="webhook",
-                target=webhook,
-                request_id=request.id if request else None,
-                payload=json.dumps(payload, ensure_ascii=False).encode(),
-                key=f"notification-{note.id}",
-                now=now,
-            )
+        session.flush()
+        payload = {
+            "notification": note.id,
+            "user": user_id,
+            "kind": kind,
+            "request": request.number if request else None,
+            "title": title,
+            "body": body,
+            "time": now.isoformat(),
+        }
+        delivery.enqueue(
+            session,
+            kind="webhook",
+            target=webhook,
+            request_id=request_id,
+            payload=json.dumps(payload, ensure_ascii=False).encode(),
+            key=f"notification-{note.id}",
+            now=now,
+        )

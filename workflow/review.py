@@ -17,15 +17,7 @@ from workflow import catalogs, history
 from workflow.catalog import Chain, Matter, Mode
 from workflow.models import Decision, SealRequest, Step
 from workflow.notify import notify
-from workflow.routing import (
-    Authority,
-    Unroutable,
-    authority,
-    barred,
-    check_duties,
-    holders,
-    level_organisation,
-)
+from workflow.routing import Authority, Duties, Unroutable, authority, holders, level_organisation
 from workflow.states import State, check
 
 
@@ -91,11 +83,17 @@ def deputies_of(session: Session, holder_ids: list[int], organisation_id: int, p
 
 
 def start_level(
-    session: Session, request: SealRequest, chain: Chain, number: int, now: dt.datetime, webhook: str | None
+    session: Session,
+    request: SealRequest,
+    chain: Chain,
+    number: int,
+    now: dt.datetime,
+    webhook: str | None,
+    duties: Duties | None = None,
 ) -> Step:
     level = chain.levels[number - 1]
     organisation = level_organisation(request, level)
-    ruled_out = barred(session, request, now)
+    ruled_out = (duties or Duties.of(session, request, now)).barred
     assignees = [user for user in holders(session, organisation.id, level.post, now) if user not in ruled_out]
     if not assignees:
         raise Unroutable(
@@ -133,7 +131,7 @@ def start_level(
 
 def check_routable(session: Session, request: SealRequest, chain: Chain, now: dt.datetime) -> None:
     """Refuse at submission a request that no one could decide at some level."""
-    ruled_out = barred(session, request, now)
+    ruled_out = Duties.of(session, request, now).barred
     for level in chain.levels:
         organisation = level_organisation(request, level)
         if not set(holders(session, organisation.id, level.post, now)) - ruled_out:
@@ -154,7 +152,7 @@ def decide(
     to_level: int | None,
     now: dt.datetime,
     webhook: str | None = None,
-) -> SealRequest:
+) -> tuple[SealRequest, Decision]:
     """Decide the open level of a request; the row lock makes concurrent deciders take turns, and the level
     named in the decision makes the loser of a race on a 或签 level a conflict, not a second decision."""
     request = session.get(SealRequest, request_id, with_for_update=True)
@@ -168,29 +166,29 @@ def decide(
             level=request.level,
         )
     step = open_step(session, request)
-    check_duties(session, request, step, Authority(actor.user_id, None), now)  # the specific reason first
+    duties = Duties.of(session, request, now)
+    duties.check(step, Authority(actor.user_id, None))  # the specific reason first
     who = authority(session, actor.user_id, step, now)
     if who.on_behalf_of_id is not None:
-        check_duties(session, request, step, who, now)
+        duties.check(step, who)
     if verdict is not Verdict.APPROVE and not comment.strip():
         raise Invalid(f"a decision to {verdict} needs a reason in the comment")
     if verdict is Verdict.RETURN and (to_level is None or not 0 <= to_level < level):
         raise Invalid(f"return to an earlier level (1 to {level - 1}) or to the applicant (0)")
-    session.add(
-        Decision(
-            request_id=request.id,
-            step_id=step.id,
-            round=request.round,
-            level=level,
-            decision=str(verdict),
-            actor_id=who.actor_id,
-            on_behalf_of_id=who.on_behalf_of_id,
-            to_level=to_level if verdict is Verdict.RETURN else None,
-            comment=comment,
-            decided_at=now,
-            superseded=False,
-        )
+    made = Decision(
+        request_id=request.id,
+        step_id=step.id,
+        round=request.round,
+        level=level,
+        decision=str(verdict),
+        actor_id=who.actor_id,
+        on_behalf_of_id=who.on_behalf_of_id,
+        to_level=to_level if verdict is Verdict.RETURN else None,
+        comment=comment,
+        decided_at=now,
+        superseded=False,
     )
+    session.add(made)
     session.flush()
     chain = chain_of(session, request)
     outcome = _outcome(session, step, verdict)
@@ -216,7 +214,8 @@ def decide(
         if to_level == 0:
             request.state, request.level, request.updated_at = State.RETURNED, None, now
     if outcome is Verdict.APPROVE and level < len(chain.levels):
-        start_level(session, request, chain, level + 1, now, webhook)
+        duties.approved(level, who)
+        start_level(session, request, chain, level + 1, now, webhook, duties)
     elif outcome is Verdict.RETURN and to_level:
         start_level(session, request, chain, to_level, now, webhook)
     data = {
@@ -229,7 +228,7 @@ def decide(
     }
     history.record(session, request, "decided", actor.log_name, data, now)
     _tell_applicant(session, request, outcome, level, webhook, now)
-    return request
+    return request, made
 
 
 def _outcome(session: Session, step: Step, verdict: Verdict) -> Verdict | None:

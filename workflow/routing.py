@@ -99,38 +99,48 @@ def authority(session: Session, actor_id: int, step: Step, at: dt.datetime) -> A
     raise NotAnApprover(f"you do not decide '{step.label}' (level {step.level}) of this request")
 
 
-def _approvals(session: Session, request: SealRequest) -> list[tuple[int, int, int | None]]:
-    """(level, actor, holder acted for) of the approvals that stand in the request's current round."""
-    rows = session.execute(
-        select(Decision.level, Decision.actor_id, Decision.on_behalf_of_id).where(
-            Decision.request_id == request.id,
-            Decision.round == request.round,
-            Decision.decision == "approve",
-            Decision.superseded.is_(False),
-        )
-    ).all()
-    return [(level, actor, behalf) for level, actor, behalf in rows]
+@dataclass
+class Duties:
+    """What separation of duties needs to know about a request, read once per decision."""
 
+    request: SealRequest
+    custodians: set[int]
+    approvals: list[tuple[int, int, int | None]]  # (level, actor, holder acted for) standing in this round
 
-def barred(session: Session, request: SealRequest, at: dt.datetime) -> set[int]:
-    """People who may not approve this request at all: its applicant and submitter, the custodians of the
-    organisation's seals, and whoever already approved it in this round."""
-    people = {request.applicant_id, request.submitted_by_id}
-    people |= set(holders(session, request.organisation_id, Post.CUSTODIAN, at))
-    for _, actor, behalf in _approvals(session, request):
-        people |= {actor} | ({behalf} if behalf is not None else set())
-    return people
+    @classmethod
+    def of(cls, session: Session, request: SealRequest, at: dt.datetime) -> Duties:
+        rows = session.execute(
+            select(Decision.level, Decision.actor_id, Decision.on_behalf_of_id).where(
+                Decision.request_id == request.id,
+                Decision.round == request.round,
+                Decision.decision == "approve",
+                Decision.superseded.is_(False),
+            )
+        ).all()
+        custodians = set(holders(session, request.organisation_id, Post.CUSTODIAN, at))
+        return cls(request, custodians, [(level, actor, behalf) for level, actor, behalf in rows])
 
+    @property
+    def barred(self) -> set[int]:
+        """People who may not approve this request at all: its applicant and submitter, the custodians of the
+        organisation's seals, and whoever already approved it in this round."""
+        people = {self.request.applicant_id, self.request.submitted_by_id} | self.custodians
+        for _, actor, behalf in self.approvals:
+            people |= {actor} | ({behalf} if behalf is not None else set())
+        return people
 
-def check_duties(session: Session, request: SealRequest, step: Step, who: Authority, at: dt.datetime) -> None:
-    if who.identities & {request.applicant_id, request.submitted_by_id}:
-        raise SeparationOfDuties("nobody decides on their own request")
-    earlier = _approvals(session, request)
-    for level, actor, behalf in earlier:
-        if who.identities & {actor, behalf} - {None}:
-            if level == step.level:
-                raise SeparationOfDuties(f"you already approved level {level} of this request")
-            raise SeparationOfDuties(f"you already approved this request at level {level}; nobody approves twice")
-    custodians = set(holders(session, request.organisation_id, Post.CUSTODIAN, at))
-    if who.identities & custodians:
-        raise SeparationOfDuties(f"custodians of the seals of {request.organisation.name} do not approve their use")
+    def check(self, step: Step, who: Authority) -> None:
+        if who.identities & {self.request.applicant_id, self.request.submitted_by_id}:
+            raise SeparationOfDuties("nobody decides on their own request")
+        for level, actor, behalf in self.approvals:
+            if who.identities & {actor, behalf} - {None}:
+                if level == step.level:
+                    raise SeparationOfDuties(f"you already approved level {level} of this request")
+                raise SeparationOfDuties(f"you already approved this request at level {level}; nobody approves twice")
+        if who.identities & self.custodians:
+            raise SeparationOfDuties(
+                f"custodians of the seals of {self.request.organisation.name} do not approve their use"
+            )
+
+    def approved(self, level: int, who: Authority) -> None:
+        self.approvals.append((level, who.actor_id, who.on_behalf_of_id))

@@ -65,20 +65,21 @@ def request_view(session: Session, request: SealRequest, viewer: Principal, now:
             }
             for s in steps
         ],
-        "decisions": [
-            {
-                "round": d.round,
-                "level": d.level,
-                "decision": d.decision,
-                "by": d.actor.username,
-                "on_behalf_of": d.on_behalf_of.username if d.on_behalf_of else None,
-                "to_level": d.to_level,
-                "comment": d.comment,
-                "decided_at": d.decided_at,
-                "superseded": d.superseded,
-            }
-            for d in decisions
-        ],
+        "decisions": [decision_view(d) for d in decisions],
+    }
+
+
+def decision_view(d: Decision) -> dict[str, Any]:
+    return {
+        "round": d.round,
+        "level": d.level,
+        "decision": d.decision,
+        "by": d.actor.username,
+        "on_behalf_of": d.on_behalf_of.username if d.on_behalf_of else None,
+        "to_level": d.to_level,
+        "comment": d.comment,
+        "decided_at": d.decided_at,
+        "superseded": d.superseded,
     }
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
-from api.schemas_workflow import DecisionIn, RequestIn, RequestOut, ResubmitIn, WithdrawIn
+from api.schemas_workflow import DecidedOut, DecisionIn, RequestIn, RequestOut, ResubmitIn, WithdrawIn
 from identity.auth import Principal
 from identity.posts import Post
 from sealgate.errors import Forbidden
@@ -129,10 +129,10 @@ def resubmit(
     return view
 
 
-@router.post("/{request_id}/decisions", response_model=RequestOut, responses={403: {}, 409: {}})
+@router.post("/{request_id}/decisions", response_model=DecidedOut, responses={403: {}, 409: {}})
 def decide(request_id: int, body: DecisionIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     now = rt.clock.now()
-    request = review.decide(
+    request, made = review.decide(
         session,
         request_id,
         review.Actor(who.user_id, who.username),
@@ -143,9 +143,16 @@ def decide(request_id: int, body: DecisionIn, who: PrincipalDep, rt: RuntimeDep,
         now=now,
         webhook=rt.settings.workflow.notification_webhook,
     )
-    view = views.request_view(session, request, who, now)
+    result = {
+        "id": request.id,
+        "number": request.number,
+        "state": request.state,
+        "level": request.level,
+        "round": request.round,
+        "decision": views.decision_view(made),
+    }
     session.commit()
-    return view
+    return result
 
 
 @router.post("/{request_id}/retry", response_model=RequestOut)

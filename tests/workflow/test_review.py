@@ -224,8 +224,9 @@ def test_a_deputy_decides_for_the_holder_and_both_are_recorded(client: TestClien
     inbox = client.get("/api/v1/approvals/inbox", headers=login(client, "staff")).json()
     assert [item["id"] for item in inbox] == [rid]
     decided = decide(client, "staff", rid, 2).json()
-    assert decided["decisions"][-1]["by"] == "staff"
-    assert decided["decisions"][-1]["on_behalf_of"] == "secretary"
+    assert (decided["decision"]["by"], decided["decision"]["on_behalf_of"]) == ("staff", "secretary")
+    recorded = client.get(f"/api/v1/requests/{rid}", headers=login(client, "resident")).json()["decisions"][-1]
+    assert (recorded["by"], recorded["on_behalf_of"]) == ("staff", "secretary")
 
 
 def test_overdue_steps_are_listed_warned_and_logged(client: TestClient, village: Village) -> None:
