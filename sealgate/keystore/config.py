@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock
 
 from sealgate.errors import ConfigError
 from sealgate.keystore import devtoken
@@ -30,15 +33,9 @@ class _PinSource:
 
 def open_keystore(settings: Settings) -> Keystore:
     ks = settings.keystore
-    module, source = _module_and_pin(settings)
-    try:
-        keystore = Keystore(module, ks.token_label, source.pin, ks.pool_size)
-    except ModuleLoadError as exc:
-        raise ConfigError(MODULE, str(exc)) from None
-    except TokenNotFound as exc:
-        raise ConfigError(TOKEN_LABEL, str(exc)) from None
-    except PinRejected as exc:
-        raise ConfigError(source.setting, f"{exc} (PIN from {source.where})") from None
+    with _opening(settings):
+        module, source = _module_and_pin(settings)
+        keystore = _open(module, ks.token_label, source, ks.pool_size)
     if ks.module is None:
         log.warning(
             "using the development SoftHSM2 token %r under %s, its PIN in a file beside it; "
@@ -48,6 +45,35 @@ def open_keystore(settings: Settings) -> Keystore:
             MODULE,
         )
     return keystore
+
+
+def _opening(settings: Settings) -> AbstractContextManager[object]:
+    """Processes that open the development token at the same moment take turns.
+
+    A process that opens a SoftHSM2 file token while another opens and logs in to it may find no token or get
+    CKR_GENERAL_ERROR (seen about one start in three with four processes), and two processes making the token
+    at once would make two with one label.
+    """
+    if settings.keystore.module is not None:
+        return nullcontext()
+    try:
+        settings.softhsm_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except PermissionError as exc:
+        raise ConfigError(
+            VAR_DIR, f"cannot write the development token under {settings.softhsm_dir}: {exc.strerror}"
+        ) from None
+    return FileLock(str(settings.softhsm_dir / "open.lock"))
+
+
+def _open(module: Path, token_label: str, source: _PinSource, pool_size: int) -> Keystore:
+    try:
+        return Keystore(module, token_label, source.pin, pool_size)
+    except ModuleLoadError as exc:
+        raise ConfigError(MODULE, str(exc)) from None
+    except TokenNotFound as exc:
+        raise ConfigError(TOKEN_LABEL, str(exc)) from None
+    except PinRejected as exc:
+        raise ConfigError(source.setting, f"{exc} (PIN from {source.where})") from None
 
 
 def _module_and_pin(settings: Settings) -> tuple[Path, _PinSource]:
