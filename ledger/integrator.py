@@ -8,7 +8,6 @@ keeps trying and takes over within its poll interval. Each cycle is two transact
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -27,6 +26,7 @@ from ledger import integrate
 from ledger.publish import Publisher
 from ledger.sequence import sequence
 from sealgate.clock import Clock
+from sealgate.db import advisory_key
 from sealgate.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,7 @@ class Cycle:
 
 def lock_key(origin: str, schema: str) -> int:
     """A signed 64-bit advisory-lock key for one log in one schema."""
-    return int.from_bytes(
-        hashlib.sha256(f"sealgate-ledger\0{origin}\0{schema}".encode()).digest()[:8], "big", signed=True
-    )
+    return advisory_key("sealgate-ledger", origin, schema)
 
 
 class Integrator:

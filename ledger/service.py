@@ -29,7 +29,7 @@ class LogService:
         ledger = rt.settings.ledger
         origin = rt.settings.log_origin
         _check_origin(rt, origin)
-        signer = log_signer(rt.keystore, origin)
+        signer = log_signer(rt.keystore, origin, rt.engine)
         peers = [_peer(i, w.url, w.vkey) for i, w in enumerate(ledger.witnesses)]
         if ledger.witness_quorum > len(peers):
             raise ConfigError(

@@ -8,10 +8,13 @@ transaction begun IMMEDIATE so that a reader never fails half-way when it turns 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
@@ -96,6 +99,25 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def read_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for requests that only read; on SQLite they take no write lock."""
     return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+
+
+def advisory_key(*name: str) -> int:
+    """A signed 64-bit PostgreSQL advisory-lock key for a name given in parts."""
+    return int.from_bytes(hashlib.sha256("\0".join(name).encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def exclusive(engine: Engine, name: str) -> Iterator[None]:
+    """Run the block while holding a lock that every process on this database respects: a transaction advisory
+    lock on PostgreSQL (keyed by the schema too), the database's write lock on SQLite (BEGIN IMMEDIATE)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            schema = conn.scalar(select(func.current_schema())) or "public"
+            conn.execute(select(func.pg_advisory_xact_lock(advisory_key("sealgate", name, schema))))
+        else:
+            conn.execute(text("SELECT 1"))  # the first statement begins the transaction, IMMEDIATE
+        yield
+        conn.rollback()
 
 
 def ping(engine: Engine) -> None:

@@ -187,7 +187,7 @@ def witness(
     logs.configure(settings.log_level, settings.log_format)
     runtime = Runtime.open(settings)
     try:
-        cosigner = witness_signer(runtime.keystore, name, runtime.clock)
+        cosigner = witness_signer(runtime.keystore, name, runtime.clock, runtime.engine)
         if print_vkey:
             typer.echo(cosigner.vkey)
             return

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from ledger import integrate
 from ledger.audit import audit_database
@@ -20,6 +20,7 @@ from ledger.integrator import Integrator, NotLeader
 from ledger.models import Entry, PendingEntry
 from ledger.note import parse_vkey
 from ledger.service import LogService
+from sealgate.keystore import Keystore
 from sealgate.runtime import Runtime
 from tests.ledger.support import ORIGIN, append_committed, events
 
@@ -115,3 +116,35 @@ def test_eight_writers_and_an_integrator_killed_twenty_times(
 def tree_size(runtime: Runtime) -> int:
     with runtime.sessions() as session:
         return integrate.current(session).size
+
+
+def test_processes_starting_together_make_one_key(
+    engine: Engine, keystore: Keystore, database_url: str, token_dir: Path
+) -> None:
+    """Servers started at once on a new token must agree on one log key, not make one each."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SEALGATE_")},
+        "SEALGATE_VAR_DIR": str(token_dir),
+        "PYTHONPATH": str(ROOT),
+    }
+    for round_ in range(3):
+        label = f"race-{os.getpid()}-{round_}-{time.time_ns()}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.ledger.keymaker", database_url, label],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        assert all(proc.stdout is not None and proc.stdout.readline().strip() == "ready" for proc in procs)
+        for proc in procs:  # all are told before any is waited for
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        publics = {proc.communicate(timeout=60)[0].strip() for proc in procs}
+        assert all(proc.returncode == 0 for proc in procs)
+        assert len(publics) == 1
+        assert keystore.labels().count(label) == 1
