@@ -3,12 +3,19 @@
 SQLite is opened so that it behaves under concurrent writers: WAL, a busy timeout, foreign keys on, and every
 transaction begun IMMEDIATE so that a reader never fails half-way when it turns writer. Sessions that only read
 (``read_session_factory``) begin DEFERRED instead, and so never wait for a writer.
+
+On PostgreSQL, psycopg prepares a statement once a connection has run it five times, and forgets every prepared
+statement of the connection at a ROLLBACK. Read-only sessions run in autocommit there: at READ COMMITTED each
+statement takes its own snapshot anyway, so they lose nothing and save the BEGIN, the ROLLBACK and the prepared
+statements. The pool pings a connection only when it comes back from a long rest (``_ping_rested``), not at
+every checkout.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +23,13 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.types import TypeDecorator
 
 READ_ONLY = "sealgate_read_only"
+REST_BEFORE_PING = 5.0  # seconds in the pool after which a connection is pinged before use
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -67,13 +76,36 @@ def create_db_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 
         )
         _tune_sqlite(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, int(connect_timeout))},
     )
+    _ping_rested(engine)
+    return engine
+
+
+def _ping_rested(engine: Engine) -> None:
+    """Ping a connection at checkout only if it rested in the pool for REST_BEFORE_PING seconds.
+
+    ``pool_pre_ping`` costs a round trip per transaction. A connection that dies while in steady use fails its
+    one transaction instead, and SQLAlchemy then replaces every connection of the pool.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _rest(_dbapi_conn: Any, record: Any) -> None:
+        record.info["rested_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("rested_since", None)
+        if since is None or time.monotonic() - since < REST_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("the connection did not answer a ping") from exc
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -97,8 +129,11 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def read_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for requests that only read; on SQLite they take no write lock."""
-    return sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+    """Sessions for requests that only read: on SQLite they take no write lock, on PostgreSQL no transaction."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    return sessionmaker(engine.execution_options(**options), expire_on_commit=False)
 
 
 def advisory_key(*name: str) -> int:
