@@ -60,6 +60,5 @@ def append_many(session: Session, events: Sequence[Event], *, fresh: bool = Fals
         )
         results.append(Appended(event.id, entry.leaf_hash, duplicate=False))
     if rows:
-        sql.insert_pending(conn, rows)
-        sql.move_heads(conn, heads)
+        sql.queue(conn, rows, heads)
     return results

@@ -46,13 +46,11 @@ _PG_LOGGED = (
     "SELECT event_id, leaf_hash FROM ledger_entries WHERE event_id = ANY(%(ids)b::varchar[]) "
     "UNION ALL SELECT event_id, leaf_hash FROM ledger_pending WHERE event_id = ANY(%(ids)b::varchar[])"
 )
-_PG_INSERT_PENDING = (
-    "INSERT INTO ledger_pending (event_id, type, subject, leaf_hash, body) "
+_PG_QUEUE = (  # the new entries and the moved heads in one statement: a round trip less per append
+    "WITH queued AS (INSERT INTO ledger_pending (event_id, type, subject, leaf_hash, body) "
     "SELECT event_id, type, subject, leaf_hash, body FROM unnest(%(event_id)b::varchar[], %(type)b::varchar[], "
     "%(subject)b::varchar[], %(leaf_hash)b::bytea[], %(body)b::bytea[]) WITH ORDINALITY "
-    "AS batch(event_id, type, subject, leaf_hash, body, position) ORDER BY position"
-)
-_PG_MOVE_HEADS = (
+    "AS batch(event_id, type, subject, leaf_hash, body, position) ORDER BY position) "
     "UPDATE ledger_subject_heads AS h SET leaf_hash = v.leaf "
     "FROM unnest(%(subjects)b::varchar[], %(leaves)b::bytea[]) AS v(subject, leaf) WHERE h.subject = v.subject"
 )
@@ -89,20 +87,15 @@ def logged(conn: Connection, event_ids: list[str]) -> dict[str, bytes]:
     return dict(conn.execute(_LOGGED, {"ids": event_ids}).all())
 
 
-def insert_pending(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Queue rows in their order, so that pending ids follow the order of each subject's chain."""
+def queue(conn: Connection, rows: Sequence[dict[str, Any]], heads: dict[str, bytes | None]) -> None:
+    """Queue rows in their order, so that pending ids follow the order of each subject's chain, and move the
+    heads of their subjects to the last of them."""
     pg = _pg(conn)
     if pg is not None:
-        pg.execute(_PG_INSERT_PENDING, {c: [row[c] for row in rows] for c in PENDING_COLUMNS})
+        params = {c: [row[c] for row in rows] for c in PENDING_COLUMNS}
+        pg.execute(_PG_QUEUE, params | {"subjects": list(heads), "leaves": list(heads.values())})
     else:
         conn.execute(insert(PendingEntry), list(rows))
-
-
-def move_heads(conn: Connection, heads: dict[str, bytes | None]) -> None:
-    pg = _pg(conn)
-    if pg is not None:
-        pg.execute(_PG_MOVE_HEADS, {"subjects": list(heads), "leaves": list(heads.values())})
-    else:
         conn.execute(_MOVE_HEADS, [{"s": s, "h": h} for s, h in heads.items()])
 
 
