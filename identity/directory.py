@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from identity import idcard, uscc
@@ -199,8 +201,7 @@ def end_post(
             PostGrant.user_id == holder.id,
             PostGrant.organisation_id == org.id,
             PostGrant.post == str(post),
-            PostGrant.valid_from <= at,
-            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > at),
+            PostGrant.in_force(at),
         )
     )
     if grant is None:
@@ -220,18 +221,24 @@ def _actor_id(session: Session, actor: str) -> int | None:
     return session.scalar(select(User.id).where(User.username == actor[5:]))
 
 
+_grants = PostGrant.__table__.c
+_organisations = Organisation.__table__.c
+HELD_POST_COLUMNS = (_grants.post, _organisations.code, _organisations.name, _grants.valid_from, _grants.valid_until)
+_POSTS_OF = (
+    select(*HELD_POST_COLUMNS)
+    .join_from(PostGrant.__table__, Organisation.__table__, _grants.organisation_id == _organisations.id)
+    .where(_grants.user_id == bindparam("user"), PostGrant.in_force(bindparam("at")))
+    .order_by(_organisations.code, _grants.post)
+)
+
+
 def posts_of(session: Session, user_id: int, at: dt.datetime) -> list[HeldPost]:
-    rows = session.execute(
-        select(PostGrant.post, Organisation.code, Organisation.name, PostGrant.valid_from, PostGrant.valid_until)
-        .join(Organisation, PostGrant.organisation_id == Organisation.id)
-        .where(
-            PostGrant.user_id == user_id,
-            PostGrant.valid_from <= at,
-            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > at),
-        )
-        .order_by(Organisation.code, PostGrant.post)
-    )
-    return [HeldPost(Post(post), code, name, since, until) for post, code, name, since, until in rows]
+    return held_posts(session.connection().execute(_POSTS_OF, {"user": user_id, "at": at}))
+
+
+def held_posts(rows: Iterable[Sequence[Any]]) -> list[HeldPost]:
+    """Posts from rows of ``HELD_POST_COLUMNS`` (a row of nulls is none)."""
+    return [HeldPost(Post(post), code, name, since, until) for post, code, name, since, until in rows if post]
 
 
 def holders(session: Session, org_code: str, post: Post, at: dt.datetime) -> list[User]:
@@ -243,8 +250,7 @@ def holders(session: Session, org_code: str, post: Post, at: dt.datetime) -> lis
             .where(
                 PostGrant.organisation_id == org.id,
                 PostGrant.post == str(post),
-                PostGrant.valid_from <= at,
-                or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > at),
+                PostGrant.in_force(at),
                 User.active.is_(True),
             )
             .order_by(User.username)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ColumnElement, ForeignKey, Index, String, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sealgate.db import Base, UTCDateTime
@@ -59,6 +60,12 @@ class PostGrant(Base):
 
     def active_at(self, at: dt.datetime) -> bool:
         return self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
+
+    @classmethod
+    def in_force(cls, at: Any) -> ColumnElement[bool]:
+        """The SQL of ``active_at``; ``at`` a time or a bound parameter."""
+        columns = cls.__table__.c
+        return and_(columns.valid_from <= at, or_(columns.valid_until.is_(None), columns.valid_until > at))
 
 
 class ApiToken(Base):

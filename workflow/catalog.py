@@ -156,8 +156,12 @@ class Catalog(_Model):
             problems.append(f"no document template {matter.template}")
         return problems
 
+    @cached_property
+    def _by_code(self) -> dict[str, Matter]:
+        return {m.code: m for m in self.matters}
+
     def matter(self, code: str) -> Matter | None:
-        return next((m for m in self.matters if m.code == code), None)
+        return self._by_code.get(code)
 
     def refused(self, code: str) -> NegativeItem | None:
         return next((n for n in self.negative_list if n.code == code), None)

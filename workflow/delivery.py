@@ -243,6 +243,8 @@ class Deliverer:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
+            if not messages:
+                return []
             bureaus = {m.target for m in messages if m.kind == "bureau"}
             endpoints = {
                 e.bureau: e

@@ -153,7 +153,7 @@ def _fail(sessions: sessionmaker[Session], request_id: int, reason: str, clock: 
 def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
     """A request left executing by a process that died is failed, so that it can be retried."""
     now = clock.now()
-    with sessions() as session:
+    with sessions.begin() as session:  # ends in COMMIT, which keeps the connection's prepared statements
         stale = session.scalars(
             select(SealRequest.id).where(SealRequest.state == State.EXECUTING, SealRequest.updated_at < now - STALE)
         ).all()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ledger.append import Appended, append
 from ledger.entry import Event, commit
-from workflow.models import SealRequest
+from workflow.case import Subject
 
 
 def subject(request_id: int) -> str:
@@ -18,7 +18,7 @@ def subject(request_id: int) -> str:
 
 
 def record(
-    session: Session, request: SealRequest, kind: str, actor: str, data: dict[str, Any], now: dt.datetime
+    session: Session, request: Subject, kind: str, actor: str, data: dict[str, Any], now: dt.datetime
 ) -> Appended:
     body = {"number": request.number, "state": request.state, "level": request.level, **data}
     return append(session, Event(f"request.{kind}", subject(request.id), actor, body, now), fresh=True)

@@ -11,14 +11,15 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from workflow import delivery
-from workflow.models import Notification, SealRequest
+from workflow.case import Subject
+from workflow.models import Notification
 
 
 def notify(
     session: Session,
     user_ids: Iterable[int],
     kind: str,
-    request: SealRequest | None,
+    request: Subject | None,
     title: str,
     body: str,
     now: dt.datetime,
@@ -32,7 +33,7 @@ def notify(
                 {"user_id": u, "request_id": request_id, "kind": kind, "title": title, "body": body, "created_at": now}
                 for u in users
             ]
-            session.execute(insert(Notification), rows)
+            session.connection().execute(insert(Notification), rows)
         return
     for user_id in users:
         note = Notification(user_id=user_id, request_id=request_id, kind=kind, title=title, body=body, created_at=now)

@@ -19,6 +19,7 @@ from ledger.entry import commit
 from sealgate.blobs import BlobStore
 from sealgate.errors import Forbidden, Invalid, NotFound
 from workflow import catalogs, documents, forms, history
+from workflow.case import Case
 from workflow.catalog import Matter, SealForm
 from workflow.models import Decision, SealRequest, Step
 from workflow.review import chain_of, check_routable, matter_of, start_level
@@ -176,7 +177,8 @@ def submit(
     session.flush()
     request.number = f"{now.year}-{request.id:06d}"
     chain = catalog.chains[matter.chain]
-    check_routable(session, request, chain, now)
+    case = Case.of(request)
+    check_routable(session, case, chain, now)
     request.document_sha256, request.document_source = _document(matter, sub, request, blobs, max_bytes, now)
     data = {
         "matter": matter.code,
@@ -193,7 +195,8 @@ def submit(
         "applicant": f"user:{applicant.username}",
     }
     check(request.state, State.IN_REVIEW, "route")
-    start_level(session, request, chain, 1, now, webhook)
+    start_level(session, case, chain, 1, now, webhook)
+    request.state, request.level = State.IN_REVIEW, 1
     history.record(session, request, "submitted", f"user:{who.username}", data, now)
     return request
 
@@ -234,7 +237,8 @@ def resubmit(
     if purpose is not None:
         request.purpose = purpose
     request.round += 1
-    start_level(session, request, chain_of(session, request), 1, now, webhook)
+    start_level(session, Case.of(request), chain_of(session, request), 1, now, webhook)
+    request.state, request.level, request.updated_at = State.IN_REVIEW, 1, now
     data = {
         "round": request.round,
         "form": commit(session, "form", rfc8785.dumps(cast(Any, request.form)).decode(), now),

@@ -1,24 +1,59 @@
 """Review: a request moves through the levels of its chain; each level is a step with a time limit, decided by
 one holder (或签), all holders (会签) or a majority of them (两委); a decision is checked against separation of
-duties and recorded with both the actor and the holder a deputy acts for."""
+duties and recorded with both the actor and the holder a deputy acts for.
+
+A decision reads and writes through Core statements built once (see ``workflow.case``): the request under
+lock, its open step, the seats it involves and the approvals standing, then one insert or update per row.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from identity.models import Delegation, User
+from identity.models import Organisation, User
+from identity.posts import Post
 from sealgate.errors import Conflict, Invalid, NotFound
+from workflow import case as cases
 from workflow import catalogs, history
+from workflow.case import Case, OpenStep
 from workflow.catalog import Chain, Matter, Mode
 from workflow.models import Decision, SealRequest, Step
 from workflow.notify import notify
-from workflow.routing import Authority, Duties, Unroutable, authority, holders, level_organisation
+from workflow.routing import Authority, Duties, Seats, Unroutable, level_organisation
 from workflow.states import State, check
+
+_decisions = Decision.__table__.c
+_steps = Step.__table__.c
+_requests = SealRequest.__table__.c
+
+_INSERT_DECISION = insert(Decision).returning(_decisions.id)
+_INSERT_STEP = insert(Step).returning(_steps.id)
+_FINISH_STEP = (
+    update(Step)
+    .where(_steps.id == bindparam("step"))
+    .values(finished_at=bindparam("finished_at"), outcome=bindparam("outcome"))
+)
+_MOVE_REQUEST = (
+    update(SealRequest)
+    .where(_requests.id == bindparam("request"))
+    .values(
+        state=bindparam("new_state"),
+        level=bindparam("new_level"),
+        updated_at=bindparam("now"),
+        finished_at=bindparam("finished"),
+    )
+)
+_VOTES = select(_decisions.decision, _decisions.actor_id, _decisions.on_behalf_of_id).where(
+    _decisions.step_id == bindparam("step"), _decisions.superseded.is_(False)
+)
+_USERNAME = select(User.__table__.c.username).where(User.__table__.c.id == bindparam("id"))
 
 
 class Verdict(StrEnum):
@@ -41,103 +76,97 @@ class Actor:
         return f"user:{self.username}"
 
 
-def matter_of(session: Session, request: SealRequest) -> Matter:
+@dataclass(frozen=True)
+class Decided:
+    """What a decision did to its request, and the decision as the API shows it."""
+
+    request: Case
+    decision: dict[str, Any]
+
+
+def matter_of(session: Session, request: SealRequest | Case) -> Matter:
     matter = catalogs.version(session, request.catalog_version_id).matter(request.matter_code)
     if matter is None:
         raise NotFound(f"matter {request.matter_code} is not in catalogue version {request.catalog_version_id}")
     return matter
 
 
-def chain_of(session: Session, request: SealRequest) -> Chain:
+def chain_of(session: Session, request: SealRequest | Case) -> Chain:
     catalog = catalogs.version(session, request.catalog_version_id)
     return catalog.chains[matter_of(session, request).chain]
 
 
-def open_step(session: Session, request: SealRequest) -> Step:
-    step = session.scalar(
-        select(Step)
-        .where(Step.request_id == request.id, Step.level == request.level, Step.finished_at.is_(None))
-        .order_by(Step.id.desc())
-        .limit(1)
-    )
-    if step is None:
-        raise NotFound(f"request {request.number} has no open step")
-    return step
-
-
-def deputies_of(session: Session, holder_ids: list[int], organisation_id: int, post: str, at: dt.datetime) -> set[int]:
-    if not holder_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(Delegation.deputy_id).where(
-                Delegation.holder_id.in_(holder_ids),
-                Delegation.organisation_id == organisation_id,
-                Delegation.post == post,
-                Delegation.valid_from <= at,
-                Delegation.valid_until > at,
-                Delegation.ended_at.is_(None),
-            )
-        )
-    )
-
-
 def start_level(
     session: Session,
-    request: SealRequest,
+    case: Case,
     chain: Chain,
     number: int,
     now: dt.datetime,
     webhook: str | None,
+    seats: Seats | None = None,
     duties: Duties | None = None,
-) -> Step:
+) -> None:
+    """Open level ``number``: a step assigned to the holders who may decide it, and a message to each of them
+    and their deputies. The caller moves the request to the level."""
     level = chain.levels[number - 1]
-    organisation = level_organisation(request, level)
-    ruled_out = (duties or Duties.of(session, request, now)).barred
-    assignees = [user for user in holders(session, organisation.id, level.post, now) if user not in ruled_out]
+    organisation_id = level_organisation(session, case, level)
+    seats = seats or Seats.read(session, [(organisation_id, level.post), (case.organisation_id, Post.CUSTODIAN)], now)
+    ruled_out = (duties or Duties.read(session, case, seats)).barred
+    assignees = [user for user in seats.holding(organisation_id, level.post) if user not in ruled_out]
     if not assignees:
+        organisation = session.get(Organisation, organisation_id)
         raise Unroutable(
-            f"nobody may decide '{level.label}': no holder of {level.post} in {organisation.name} "
+            f"nobody may decide '{level.label}': no holder of {level.post} in "
+            f"{organisation.name if organisation else organisation_id} "
             "who is not the applicant, a custodian of its seals, or an approver of an earlier level"
         )
-    step = Step(
-        request_id=request.id,
-        round=request.round,
-        level=number,
-        label=level.label,
-        post=str(level.post),
-        organisation_id=organisation.id,
-        mode=str(level.mode),
-        assignees=assignees,
-        started_at=now,
-        due_at=now + dt.timedelta(hours=level.hours),
+    session.connection().execute(
+        _INSERT_STEP,
+        {
+            "request_id": case.id,
+            "round": case.round,
+            "level": number,
+            "label": level.label,
+            "post": str(level.post),
+            "organisation_id": organisation_id,
+            "mode": str(level.mode),
+            "assignees": assignees,
+            "started_at": now,
+            "due_at": now + dt.timedelta(hours=level.hours),
+            "finished_at": None,
+            "outcome": None,
+            "warned_at": None,
+            "reminded_at": None,
+        },
     )
-    session.add(step)
-    request.state, request.level, request.updated_at = State.IN_REVIEW, number, now
-    matter = matter_of(session, request)
     notify(
         session,
-        assignees + sorted(deputies_of(session, assignees, organisation.id, level.post, now)),
+        set(assignees) | seats.deputies(organisation_id, level.post, assignees),
         "review",
-        request,
-        f"待审批：{matter.name}",
-        f"申请编号 {request.number} 等待您{level.label}，办理时限 {level.hours:g} 小时。",
+        case,
+        f"待审批：{matter_of(session, case).name}",
+        f"申请编号 {case.number} 等待您{level.label}，办理时限 {level.hours:g} 小时。",
         now,
         webhook,
     )
-    session.flush()
-    return step
 
 
-def check_routable(session: Session, request: SealRequest, chain: Chain, now: dt.datetime) -> None:
+def check_routable(session: Session, case: Case, chain: Chain, now: dt.datetime) -> None:
     """Refuse at submission a request that no one could decide at some level."""
-    ruled_out = Duties.of(session, request, now).barred
-    for level in chain.levels:
-        organisation = level_organisation(request, level)
-        if not set(holders(session, organisation.id, level.post, now)) - ruled_out:
+    organisations = [level_organisation(session, case, level) for level in chain.levels]
+    seats = Seats.read(
+        session,
+        [(org, level.post) for org, level in zip(organisations, chain.levels, strict=True)]
+        + [(case.organisation_id, Post.CUSTODIAN)],
+        now,
+    )
+    ruled_out = Duties.read(session, case, seats).barred
+    for org, level in zip(organisations, chain.levels, strict=True):
+        if not set(seats.holding(org, level.post)) - ruled_out:
+            organisation = session.get(Organisation, org)
             raise Unroutable(
-                f"nobody may decide '{level.label}': no holder of {level.post} in {organisation.name} "
-                "who is not the applicant or a custodian of its seals"
+                f"nobody may decide '{level.label}': no holder of {level.post} in "
+                f"{organisation.name if organisation else org} who is not the applicant or a custodian of its seals"
             )
 
 
@@ -152,95 +181,135 @@ def decide(
     to_level: int | None,
     now: dt.datetime,
     webhook: str | None = None,
-) -> tuple[SealRequest, Decision]:
+) -> Decided:
     """Decide the open level of a request; the row lock makes concurrent deciders take turns, and the level
     named in the decision makes the loser of a race on a 或签 level a conflict, not a second decision."""
-    request = session.get(SealRequest, request_id, with_for_update=True)
-    if request is None:
+    session.flush()  # what this session changed through the ORM, before Core reads it
+    case = cases.locked(session, request_id)
+    if case is None:
         raise NotFound(f"no request {request_id}")
-    if request.state != State.IN_REVIEW:
-        raise LevelConflict(f"request {request.number} is {request.state}; it is not under review", state=request.state)
-    if request.level != level:
+    if case.state != State.IN_REVIEW:
+        raise LevelConflict(f"request {case.number} is {case.state}; it is not under review", state=case.state)
+    if case.level != level:
         raise LevelConflict(
-            f"level {level} of request {request.number} is no longer under review; it is at level {request.level}",
-            level=request.level,
+            f"level {level} of request {case.number} is no longer under review; it is at level {case.level}",
+            level=case.level,
         )
-    step = open_step(session, request)
-    duties = Duties.of(session, request, now)
+    step = cases.open_step(session, case)
+    if step is None:
+        raise NotFound(f"request {case.number} has no open step")
+    chain = chain_of(session, case)
+    following = _following(chain, level, verdict, to_level)
+    wanted = [(step.organisation_id, step.post), (case.organisation_id, Post.CUSTODIAN)]
+    if following is not None:
+        upcoming = chain.levels[following - 1]
+        with suppress(Unroutable):  # start_level says so, once the decision itself is known to be allowed
+            wanted.append((level_organisation(session, case, upcoming), upcoming.post))
+    seats = Seats.read(session, wanted, now)
+    duties = Duties.read(session, case, seats)
     duties.check(step, Authority(actor.user_id, None))  # the specific reason first
-    who = authority(session, actor.user_id, step, now)
+    who = seats.authority(actor.user_id, step)
     if who.on_behalf_of_id is not None:
         duties.check(step, who)
     if verdict is not Verdict.APPROVE and not comment.strip():
         raise Invalid(f"a decision to {verdict} needs a reason in the comment")
     if verdict is Verdict.RETURN and (to_level is None or not 0 <= to_level < level):
         raise Invalid(f"return to an earlier level (1 to {level - 1}) or to the applicant (0)")
-    made = Decision(
-        request_id=request.id,
-        step_id=step.id,
-        round=request.round,
-        level=level,
-        decision=str(verdict),
-        actor_id=who.actor_id,
-        on_behalf_of_id=who.on_behalf_of_id,
-        to_level=to_level if verdict is Verdict.RETURN else None,
-        comment=comment,
-        decided_at=now,
-        superseded=False,
-    )
-    session.add(made)
-    session.flush()
-    chain = chain_of(session, request)
+    conn = session.connection()
+    decision = {
+        "request_id": case.id,
+        "step_id": step.id,
+        "round": case.round,
+        "level": level,
+        "decision": str(verdict),
+        "actor_id": who.actor_id,
+        "on_behalf_of_id": who.on_behalf_of_id,
+        "to_level": to_level if verdict is Verdict.RETURN else None,
+        "comment": comment,
+        "decided_at": now,
+        "superseded": False,
+    }
+    conn.execute(_INSERT_DECISION, decision)
     outcome = _outcome(session, step, verdict)
-    if outcome is Verdict.APPROVE:
-        _finish(step, "approved", now)
-        if level == len(chain.levels):
-            check(request.state, State.APPROVED, "approve")
-            request.state, request.level, request.updated_at = State.APPROVED, None, now
+    changes: dict[str, Any] = {"state": case.state, "level": case.level, "finished_at": None}
+    if outcome is not None:
+        conn.execute(_FINISH_STEP, {"step": step.id, "finished_at": now, "outcome": _FINISHED[outcome]})
+    if outcome is Verdict.APPROVE and level == len(chain.levels):
+        check(case.state, State.APPROVED, "approve")
+        changes |= {"state": State.APPROVED, "level": None}
     elif outcome is Verdict.REJECT:
-        _finish(step, "rejected", now)
-        request.state, request.level, request.finished_at, request.updated_at = State.REJECTED, None, now, now
+        changes |= {"state": State.REJECTED, "level": None, "finished_at": now}
     elif outcome is Verdict.RETURN:
-        _finish(step, "returned", now)
-        session.execute(
+        conn.execute(
             update(Decision)
             .where(
-                Decision.request_id == request.id,
-                Decision.round == request.round,
-                Decision.level >= (to_level or 1),
+                _decisions.request_id == case.id, _decisions.round == case.round, _decisions.level >= (to_level or 1)
             )
             .values(superseded=True)
         )
         if to_level == 0:
-            request.state, request.level, request.updated_at = State.RETURNED, None, now
-    if outcome is Verdict.APPROVE and level < len(chain.levels):
+            changes |= {"state": State.RETURNED, "level": None}
+    if outcome is Verdict.APPROVE and following is not None:
         duties.approved(level, who)
-        start_level(session, request, chain, level + 1, now, webhook, duties)
+        start_level(session, case, chain, following, now, webhook, seats, duties)
+        changes |= {"state": State.IN_REVIEW, "level": following}
     elif outcome is Verdict.RETURN and to_level:
-        start_level(session, request, chain, to_level, now, webhook)
+        start_level(session, case, chain, to_level, now, webhook, seats)
+        changes |= {"state": State.IN_REVIEW, "level": to_level}
+    conn.execute(
+        _MOVE_REQUEST,
+        {
+            "request": case.id,
+            "new_state": changes["state"],
+            "new_level": changes["level"],
+            "now": now,
+            "finished": changes["finished_at"],
+        },
+    )
+    after = replace(case, state=changes["state"], level=changes["level"])
+    on_behalf_of = _username(session, who.on_behalf_of_id)
     data = {
         "decision": str(verdict),
         "decided_level": level,
-        "round": request.round,
-        "on_behalf_of": _username(session, who.on_behalf_of_id),
-        "to_level": to_level if verdict is Verdict.RETURN else None,
+        "round": case.round,
+        "on_behalf_of": f"user:{on_behalf_of}" if on_behalf_of else None,
+        "to_level": decision["to_level"],
         "comment": history.committed_text(session, "comment", comment, now),
     }
-    history.record(session, request, "decided", actor.log_name, data, now)
-    _tell_applicant(session, request, outcome, level, webhook, now)
-    return request, made
+    history.record(session, after, "decided", actor.log_name, data, now)
+    _tell_applicant(session, after, chain, outcome, level, webhook, now)
+    view = {
+        "round": case.round,
+        "level": level,
+        "decision": str(verdict),
+        "by": actor.username,
+        "on_behalf_of": on_behalf_of,
+        "to_level": decision["to_level"],
+        "comment": comment,
+        "decided_at": now,
+        "superseded": False,
+    }
+    return Decided(after, view)
 
 
-def _outcome(session: Session, step: Step, verdict: Verdict) -> Verdict | None:
+_FINISHED = {Verdict.APPROVE: "approved", Verdict.REJECT: "rejected", Verdict.RETURN: "returned"}
+
+
+def _following(chain: Chain, level: int, verdict: Verdict, to_level: int | None) -> int | None:
+    """The level that opens if this decision settles its own level."""
+    if verdict is Verdict.APPROVE and level < len(chain.levels):
+        return level + 1
+    if verdict is Verdict.RETURN and to_level is not None and 0 < to_level < level:
+        return to_level
+    return None
+
+
+def _outcome(session: Session, step: OpenStep, verdict: Verdict) -> Verdict | None:
     """What the level decides now: a verdict, or None while a 会签 or 两委 level is still collecting votes."""
     mode = Mode(step.mode)
     if mode is Mode.ANY or verdict is Verdict.RETURN:
         return verdict
-    votes = session.execute(
-        select(Decision.decision, Decision.actor_id, Decision.on_behalf_of_id).where(
-            Decision.step_id == step.id, Decision.superseded.is_(False)
-        )
-    ).all()
+    votes = session.connection().execute(_VOTES, {"step": step.id}).all()
     voters = {str(v): {behalf or actor for d, actor, behalf in votes if d == v} for v in ("approve", "reject")}
     approvals = len(voters["approve"] & set(step.assignees))
     rejections = len(voters["reject"] & set(step.assignees))
@@ -252,15 +321,11 @@ def _outcome(session: Session, step: Step, verdict: Verdict) -> Verdict | None:
     return Verdict.REJECT if rejections * 2 >= total else None
 
 
-def _finish(step: Step, outcome: str, now: dt.datetime) -> None:
-    step.finished_at, step.outcome = now, outcome
-
-
 def _username(session: Session, user_id: int | None) -> str | None:
     if user_id is None:
         return None
-    user = session.get(User, user_id)
-    return f"user:{user.username}" if user else None
+    name: str | None = session.connection().execute(_USERNAME, {"id": user_id}).scalar()
+    return name
 
 
 _TOLD = {
@@ -271,18 +336,19 @@ _TOLD = {
 
 def _tell_applicant(
     session: Session,
-    request: SealRequest,
+    case: Case,
+    chain: Chain,
     outcome: Verdict | None,
     level: int,
     webhook: str | None,
     now: dt.datetime,
 ) -> None:
-    label = chain_of(session, request).levels[level - 1].label
-    if request.state == State.APPROVED:
+    if case.state == State.APPROVED:
         title, body = "申请已批准", "您的用章申请 {number} 已通过全部审批，正在用印。"
     elif outcome in _TOLD:
         title, body = _TOLD[outcome]
     else:
         return
-    users = {request.applicant_id, request.submitted_by_id}
-    notify(session, users, "decision", request, title, body.format(number=request.number, label=label), now, webhook)
+    label = chain.levels[level - 1].label
+    users = {case.applicant_id, case.submitted_by_id}
+    notify(session, users, "decision", case, title, body.format(number=case.number, label=label), now, webhook)

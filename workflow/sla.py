@@ -16,7 +16,8 @@ from identity.posts import Post
 from workflow import history
 from workflow.models import SealRequest, Step
 from workflow.notify import notify
-from workflow.review import deputies_of, matter_of
+from workflow.review import matter_of
+from workflow.routing import deputies_of
 
 
 @dataclass(frozen=True)

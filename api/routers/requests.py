@@ -132,7 +132,7 @@ def resubmit(
 @router.post("/{request_id}/decisions", response_model=DecidedOut, responses={403: {}, 409: {}})
 def decide(request_id: int, body: DecisionIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     now = rt.clock.now()
-    request, made = review.decide(
+    decided = review.decide(
         session,
         request_id,
         review.Actor(who.user_id, who.username),
@@ -143,16 +143,16 @@ def decide(request_id: int, body: DecisionIn, who: PrincipalDep, rt: RuntimeDep,
         now=now,
         webhook=rt.settings.workflow.notification_webhook,
     )
-    result = {
-        "id": request.id,
-        "number": request.number,
-        "state": request.state,
-        "level": request.level,
-        "round": request.round,
-        "decision": views.decision_view(made),
-    }
     session.commit()
-    return result
+    case = decided.request
+    return {
+        "id": case.id,
+        "number": case.number,
+        "state": case.state,
+        "level": case.level,
+        "round": case.round,
+        "decision": decided.decision,
+    }
 
 
 @router.post("/{request_id}/retry", response_model=RequestOut)

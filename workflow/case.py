@@ -1,0 +1,128 @@
+"""A request as review works on it: the few facts routing and separation of duties need, read with Core
+statements built once, because a decision is the workflow's hottest path and the ORM's identity map buys
+nothing in a transaction that touches one request."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
+
+from identity.models import Organisation
+from workflow.models import SealRequest, Step
+
+_requests = SealRequest.__table__.c
+_organisations = Organisation.__table__.c
+_steps = Step.__table__.c
+
+
+class Subject(Protocol):
+    """What the log and the inbox say about a request: an ORM row or a Case."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def number(self) -> str | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def level(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Case:
+    id: int
+    number: str | None
+    state: str
+    level: int | None
+    round: int
+    organisation_id: int
+    organisation_name: str
+    parent_id: int | None
+    group_id: int | None
+    applicant_id: int
+    submitted_by_id: int
+    catalog_version_id: int
+    matter_code: str
+
+    @classmethod
+    def of(cls, request: SealRequest) -> Case:
+        return cls(
+            id=request.id,
+            number=request.number,
+            state=request.state,
+            level=request.level,
+            round=request.round,
+            organisation_id=request.organisation_id,
+            organisation_name=request.organisation.name,
+            parent_id=request.organisation.parent_id,
+            group_id=request.group_id,
+            applicant_id=request.applicant_id,
+            submitted_by_id=request.submitted_by_id,
+            catalog_version_id=request.catalog_version_id,
+            matter_code=request.matter_code,
+        )
+
+
+@dataclass(frozen=True)
+class OpenStep:
+    id: int
+    level: int
+    label: str
+    post: str
+    organisation_id: int
+    mode: str
+    assignees: list[int]
+    started_at: dt.datetime
+
+
+_LOCKED = (
+    select(
+        _requests.id,
+        _requests.number,
+        _requests.state,
+        _requests.level,
+        _requests.round,
+        _requests.organisation_id,
+        _organisations.name.label("organisation_name"),
+        _organisations.parent_id,
+        _requests.group_id,
+        _requests.applicant_id,
+        _requests.submitted_by_id,
+        _requests.catalog_version_id,
+        _requests.matter_code,
+    )
+    .join_from(SealRequest.__table__, Organisation.__table__, _organisations.id == _requests.organisation_id)
+    .where(_requests.id == bindparam("id"))
+    .with_for_update(of=SealRequest.__table__)
+)
+_OPEN_STEP = select(
+    _steps.id,
+    _steps.level,
+    _steps.label,
+    _steps.post,
+    _steps.organisation_id,
+    _steps.mode,
+    _steps.assignees,
+    _steps.started_at,
+).where(
+    _steps.id
+    == select(func.max(_steps.id))
+    .where(_steps.request_id == bindparam("request"), _steps.level == bindparam("level"), _steps.finished_at.is_(None))
+    .scalar_subquery()
+)
+
+
+def locked(session: Session, request_id: int) -> Case | None:
+    """The request, its row locked until the transaction ends: deciders of one request take turns."""
+    row = session.connection().execute(_LOCKED, {"id": request_id}).first()
+    return Case(**row._asdict()) if row is not None else None
+
+
+def open_step(session: Session, case: Case) -> OpenStep | None:
+    """The step of the level under review; read after the lock, so it is the step the lock holder left."""
+    row = session.connection().execute(_OPEN_STEP, {"request": case.id, "level": case.level}).first()
+    return OpenStep(**row._asdict()) if row is not None else None
