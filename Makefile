@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench clean setup
 
-$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh
+$(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh scripts/packages.sh
 	scripts/bootstrap.sh
 	touch $@
 
@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy .
 
 bench: $(STAMP)
+	scripts/packages.sh wrk
 	$(BIN)/python -m bench
 
 clean:

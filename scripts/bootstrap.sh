@@ -3,19 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(softhsm2 poppler-utils qpdf fonts-noto-cjk libnss3-tools openssl libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
-missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing system packages: ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y --no-install-recommends "${missing[@]}" \
-    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${missing[@]}"; }
-fi
+scripts/packages.sh softhsm2 poppler-utils qpdf fonts-noto-cjk libnss3-tools openssl \
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 
 python=${PYTHON:-}
 if [ -z "$python" ]; then

@@ -1,8 +1,14 @@
-"""``sealgate serve``: check every setting, migrate, then answer HTTP."""
+"""``sealgate serve``: check every setting, migrate, then answer HTTP.
+
+A request's database work runs in worker threads, one round trip after another; each time an answer arrives,
+its thread waits for the GIL, by default up to 5 ms while another thread computes. Half a millisecond shortens
+those waits; in ``bench/approvals.py`` it helped by 2 to 20%, within this machine's run-to-run spread.
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -13,6 +19,7 @@ from sealgate.cli.state import state
 from sealgate.runtime import Runtime
 
 log = logging.getLogger("sealgate")
+GIL_SWITCH_INTERVAL = 0.0005  # seconds
 
 
 def serve(
@@ -31,4 +38,5 @@ def serve(
     )
     bind_host, bind_port = host or settings.host, port or settings.port
     log.info("serving on http://%s:%d", bind_host, bind_port)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
     uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=False)
