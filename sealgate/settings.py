@@ -97,6 +97,30 @@ class WorkflowSettings(_Section):
     workers: bool = Field(default=True, description="Run execution, delivery and time limits inside `serve`.")
 
 
+class CaSettings(_Section):
+    name: str = Field(default="sealgate", min_length=1, max_length=64, description="O= of the CA certificates")
+    key_kind: Literal["ec-p256", "ec-p384"] = Field(default="ec-p256", description="kind of every CA-made key")
+    root_validity_days: int = Field(default=20 * 365, ge=1)
+    issuing_validity_days: int = Field(default=10 * 365, ge=1)
+    service_validity_days: int = Field(default=3 * 365, ge=1, description="OCSP, TSA and authorisation signer")
+    seal_validity_days: int = Field(default=2 * 365, ge=1)
+    device_validity_days: int = Field(default=3 * 365, ge=1)
+    crl_validity_hours: float = Field(default=24.0, gt=0, description="nextUpdate of a CRL after its thisUpdate")
+    ocsp_validity_minutes: float = Field(default=60.0, gt=0, description="nextUpdate of an OCSP response")
+    ocsp_status_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="how long the OCSP responder trusts its last look at revocations"
+    )
+    expiry_warning_days: int = Field(default=30, ge=1)
+    tsa_policy: str = Field(
+        default="2.25.302582744316785441046371618380283349443",
+        pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+        description="TSA policy OID (a UUID OID, 2.25, unless the operator has an arc of its own)",
+    )
+    base_url: str | None = Field(
+        default=None, description="Base of the CRL, OCSP and CA-issuer URLs in certificates; unset: public_url."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -117,6 +141,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     ledger: LedgerSettings = LedgerSettings()
     workflow: WorkflowSettings = WorkflowSettings()
+    ca: CaSettings = CaSettings()
 
     @classmethod
     def settings_customise_sources(

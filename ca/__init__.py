@@ -1,0 +1,1 @@
+"""The certificate authority: the hierarchy, certificate profiles, issue and revocation, CRL, OCSP and TSA."""
