@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import identity.models  # noqa: F401  (the imports register the tables)
+import ca.models  # noqa: F401  (the imports register the tables)
+import identity.models  # noqa: F401
 import ledger.models  # noqa: F401
 import sealgate.idempotency  # noqa: F401
 import workflow.models  # noqa: F401

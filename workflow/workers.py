@@ -1,6 +1,6 @@
 """The background work of the workflow, run inside `sealgate serve`: execute approved requests, deliver the
-outbox, warn about overdue steps. Every pass claims its rows with locks, so several service processes may run
-the workers at once without doing anything twice."""
+outbox, warn about overdue steps and expiring certificates. Every pass claims its rows with locks, so several
+service processes may run the workers at once without doing anything twice."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sealgate.runtime import Runtime
-from workflow import sla
+from workflow import expiry, sla
 from workflow.execution import Executors, run_pending
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ class Workers:
                     remind_every=dt.timedelta(hours=settings.reminder_hours),
                     webhook=settings.notification_webhook,
                 )
+            with self.runtime.sessions() as session:
+                days = self.runtime.settings.ca.expiry_warning_days
+                expiry.scan(session, self.runtime.clock.now(), days, settings.notification_webhook)
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

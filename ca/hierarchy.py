@@ -1,0 +1,183 @@
+"""The hierarchy in force: the key ceremony that makes it, and loading it for signing.
+
+The ceremony makes every key in the keystore and every certificate in one database transaction, with a log entry
+for each certificate. In production the root key belongs in a token kept offline; here it shares the keystore,
+and ``sealgate ca init`` is the only code that signs with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ca import profiles
+from ca.models import Certificate
+from ca.profiles import Issuer, Role, Urls
+from ca.signing import TokenKey, token_key
+from ledger.append import append
+from ledger.entry import Event
+from sealgate.errors import Conflict, NotFound
+from sealgate.keystore import KeyKind, Keystore
+from sealgate.settings import Settings
+
+SERVICE_ROLES = (Role.ROOT, Role.ISSUING, Role.OCSP, Role.TSA, Role.AUTHORISATION)
+SUBJECT = "ca"
+
+
+class NotInitialised(NotFound):
+    problem = "ca-not-initialised"
+
+
+@dataclass(frozen=True)
+class Authority:
+    """The current root and issuing CA, and the service's own signers, each with its key in the token."""
+
+    root: x509.Certificate
+    issuing: Issuer
+    issuing_id: int
+    ocsp: Issuer
+    tsa: Issuer
+    authorisation: Issuer
+
+    @property
+    def chain(self) -> tuple[x509.Certificate, x509.Certificate]:
+        """Issuing CA first, then the root."""
+        return self.issuing.certificate, self.root
+
+
+def urls(settings: Settings) -> Urls:
+    return Urls.under(settings.ca.base_url or settings.public_url)
+
+
+def key_label(role: Role, now: dt.datetime) -> str:
+    return f"ca:{role}:{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def record(
+    session: Session,
+    certificate: x509.Certificate,
+    role: Role,
+    now: dt.datetime,
+    actor: str,
+    *,
+    key_label: str | None,
+    issuer_id: int | None,
+    seal_id: int | None = None,
+    machine: str | None = None,
+) -> Certificate:
+    """Store a certificate the CA made and log it, in the caller's transaction."""
+    der = certificate.public_bytes(Encoding.DER)
+    row = Certificate(
+        serial=f"{certificate.serial_number:x}",
+        role=str(role),
+        subject=certificate.subject.rfc4514_string(),
+        issuer_id=issuer_id,
+        key_label=key_label,
+        der=der,
+        sha256=hashlib.sha256(der).hexdigest(),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        seal_id=seal_id,
+        machine=machine,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    data = {
+        "role": row.role,
+        "serial": row.serial,
+        "sha256": row.sha256,
+        "subject": row.subject,
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+        "seal": seal_id,
+        "machine": machine,
+    }
+    append(session, Event("ca.certificate.issued", f"certificate:{row.serial}", actor, data, now))
+    return row
+
+
+def initialise(
+    session: Session, keystore: Keystore, settings: Settings, now: dt.datetime, actor: str, *, force: bool = False
+) -> list[Certificate]:
+    """The key ceremony: new keys and certificates for the root, the issuing CA, OCSP, TSA and authorisations."""
+    existing = session.scalars(
+        select(Certificate).where(Certificate.role == Role.ROOT, Certificate.retired_at.is_(None))
+    ).first()
+    if existing is not None and not force:
+        raise Conflict(
+            f"the CA is initialised already (root {existing.sha256[:16]}…, made {existing.created_at:%Y-%m-%d}); "
+            "--force makes a new hierarchy and retires the old one"
+        )
+    session.execute(
+        update(Certificate)
+        .where(Certificate.role.in_([str(r) for r in SERVICE_ROLES]), Certificate.retired_at.is_(None))
+        .values(retired_at=now)
+    )
+    ca = settings.ca
+    kind, org, link = KeyKind(ca.key_kind), ca.name, urls(settings)
+
+    def new_key(role: Role) -> TokenKey:
+        label = key_label(role, now)
+        keystore.generate(label, kind)
+        return token_key(keystore, label)
+
+    root_key = new_key(Role.ROOT)
+    root_cert = profiles.root(root_key, org, now, ca.root_validity_days)
+    root_row = record(session, root_cert, Role.ROOT, now, actor, key_label=root_key.label, issuer_id=None)
+    root = Issuer(root_key, root_cert)
+    issuing_key = new_key(Role.ISSUING)
+    issuing_cert = profiles.issuing(issuing_key, org, root, now, ca.issuing_validity_days)
+    rows = [root_row]
+    rows.append(
+        record(session, issuing_cert, Role.ISSUING, now, actor, key_label=issuing_key.label, issuer_id=root_row.id)
+    )
+    issuing = Issuer(issuing_key, issuing_cert)
+    days = ca.service_validity_days
+    services: dict[Role, Callable[[TokenKey], x509.Certificate]] = {
+        Role.OCSP: lambda k: profiles.ocsp_responder(k, org, issuing, now, days),
+        Role.TSA: lambda k: profiles.tsa(k, org, issuing, link, now, days),
+        Role.AUTHORISATION: lambda k: profiles.authorisation_signer(k, org, issuing, link, now, days),
+    }
+    for role, make in services.items():
+        key = new_key(role)
+        rows.append(record(session, make(key), role, now, actor, key_label=key.label, issuer_id=rows[1].id))
+    return rows
+
+
+def load(session: Session, keystore: Keystore) -> Authority:
+    """The hierarchy in force; NotInitialised before the first ``sealgate ca init``."""
+    rows = {
+        Role(row.role): row
+        for row in session.scalars(
+            select(Certificate).where(
+                Certificate.role.in_([str(r) for r in SERVICE_ROLES]), Certificate.retired_at.is_(None)
+            )
+        )
+    }
+    missing = [str(r) for r in SERVICE_ROLES if r not in rows]
+    if missing:
+        raise NotInitialised(
+            f"the certificate authority is not initialised (no {', '.join(missing)}): sealgate ca init"
+        )
+
+    def signer(role: Role) -> Issuer:
+        row = rows[role]
+        assert row.key_label is not None
+        return Issuer(token_key(keystore, row.key_label), x509.load_der_x509_certificate(row.der))
+
+    return Authority(
+        root=x509.load_der_x509_certificate(rows[Role.ROOT].der),
+        issuing=signer(Role.ISSUING),
+        issuing_id=rows[Role.ISSUING].id,
+        ocsp=signer(Role.OCSP),
+        tsa=signer(Role.TSA),
+        authorisation=signer(Role.AUTHORISATION),
+    )

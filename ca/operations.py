@@ -1,0 +1,134 @@
+"""Two certificate administrators for every issuance, renewal and revocation (four-eyes).
+
+One administrator asks; the operation waits, runs nothing, and is logged. A second administrator approves, and
+only then does it run, in the approval's transaction, with both steps in the log under the seal's subject.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca import seals
+from ca.hierarchy import Authority
+from ca.models import Certificate, Operation, Seal
+from identity.auth import Principal
+from identity.posts import Post
+from ledger.append import append
+from ledger.entry import Event
+from sealgate.errors import Conflict, Forbidden, Invalid, NotFound
+from sealgate.keystore import Keystore
+from sealgate.settings import Settings
+
+
+class Kind(enum.StrEnum):
+    ISSUE = "issue"
+    RENEW = "renew"
+    REVOKE = "revoke"
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"
+    EXECUTED = "executed"
+    REJECTED = "rejected"
+
+
+def _admin(who: Principal) -> str:
+    if not who.holds(Post.CERT_ADMIN):
+        raise Forbidden("only a certificate administrator may ask for or decide on certificate operations")
+    return f"user:{who.username}"
+
+
+def _log(session: Session, op: Operation, what: str, actor: str, now: dt.datetime) -> None:
+    data = {"operation": op.id, "kind": op.kind, "certificate": op.certificate_id, "reason": op.reason}
+    append(session, Event(f"ca.operation.{what}", seals.subject(op.seal_id), actor, data, now))
+
+
+def ask(
+    session: Session,
+    who: Principal,
+    kind: Kind,
+    seal_id: int,
+    now: dt.datetime,
+    *,
+    reason: str | None = None,
+) -> Operation:
+    actor = _admin(who)
+    seal = session.get(Seal, seal_id)
+    if seal is None:
+        raise NotFound(f"no seal {seal_id}")
+    current = seals.current_certificate(session, seal.id)
+    if kind is Kind.ISSUE and current is not None:
+        raise Conflict(f"seal {seal.id} has certificate {current.serial} in force; renew or revoke it")
+    if kind in (Kind.RENEW, Kind.REVOKE) and current is None:
+        raise Conflict(f"seal {seal.id} has no certificate in force to {kind}")
+    if kind is Kind.REVOKE:
+        if reason not in seals.REVOCATION_REASONS:
+            raise Invalid(f"a revocation needs one of RFC 5280's reasons: {', '.join(seals.REVOCATION_REASONS)}")
+    elif reason is not None:
+        raise Invalid("only a revocation has a reason")
+    if kind is Kind.ISSUE and seal.form == seals.SealForm.PHYSICAL:
+        raise Invalid(f"seal {seal.id} is physical only and has no certificate")
+    pending = session.scalar(select(Operation.id).where(Operation.seal_id == seal.id, Operation.state == State.PENDING))
+    if pending is not None:
+        raise Conflict(f"operation {pending} on seal {seal.id} awaits a second administrator")
+    op = Operation(
+        kind=str(kind),
+        state=State.PENDING,
+        seal_id=seal.id,
+        certificate_id=current.id if current is not None and kind is not Kind.ISSUE else None,
+        reason=reason,
+        requested_by_id=who.user_id,
+        requested_at=now,
+    )
+    session.add(op)
+    session.flush()
+    _log(session, op, "requested", actor, now)
+    return op
+
+
+def _pending(session: Session, who: Principal, op_id: int) -> tuple[Operation, str]:
+    actor = _admin(who)
+    op = session.get(Operation, op_id, with_for_update=True)
+    if op is None:
+        raise NotFound(f"no certificate operation {op_id}")
+    if op.state != State.PENDING:
+        raise Conflict(f"operation {op.id} is {op.state} already")
+    if op.requested_by_id == who.user_id:
+        raise Forbidden("the administrator who asked for an operation cannot approve or reject it")
+    return op, actor
+
+
+def approve(
+    session: Session,
+    who: Principal,
+    op_id: int,
+    keystore: Keystore,
+    authority: Authority,
+    settings: Settings,
+    now: dt.datetime,
+) -> Operation:
+    """The second administrator's approval, and the operation itself."""
+    op, actor = _pending(session, who, op_id)
+    seal = session.get(Seal, op.seal_id)
+    assert seal is not None
+    op.state, op.decided_by_id, op.decided_at = State.EXECUTED, who.user_id, now
+    _log(session, op, "approved", actor, now)
+    if op.kind == Kind.REVOKE:
+        certificate = session.get(Certificate, op.certificate_id)
+        assert certificate is not None
+        assert op.reason is not None
+        seals.revoke(session, authority, settings, certificate, op.reason, now, actor)
+    else:
+        op.result_id = seals.issue(session, keystore, authority, settings, seal, now, actor).id
+    return op
+
+
+def reject(session: Session, who: Principal, op_id: int, now: dt.datetime) -> Operation:
+    op, actor = _pending(session, who, op_id)
+    op.state, op.decided_by_id, op.decided_at = State.REJECTED, who.user_id, now
+    _log(session, op, "rejected", actor, now)
+    return op

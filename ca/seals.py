@@ -1,0 +1,156 @@
+"""Seals and their certificates: the records, and the three things done to a certificate (issue, renew, revoke).
+
+These functions run only as the execution of an approved operation (``ca.operations``); nothing else calls them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from cryptography import x509
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from ca import crl, profiles
+from ca.hierarchy import Authority, key_label, record, urls
+from ca.models import Certificate, Seal
+from ca.profiles import Role
+from ca.signing import token_key
+from identity.models import Organisation
+from ledger.append import append
+from ledger.entry import Event
+from sealgate.errors import Conflict, Invalid, NotFound
+from sealgate.keystore import KeyKind, Keystore
+from sealgate.settings import Settings
+
+
+class SealForm(enum.StrEnum):
+    ELECTRONIC = "electronic"
+    PHYSICAL = "physical"
+    BOTH = "both"
+
+
+class SealStatus(enum.StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+
+
+REVOCATION_REASONS = tuple(
+    r.value for r in x509.ReasonFlags if r not in (x509.ReasonFlags.remove_from_crl, x509.ReasonFlags.aa_compromise)
+)
+
+
+def subject(seal_id: int) -> str:
+    return f"seal:{seal_id}"
+
+
+def add(session: Session, org_code: str, kind: str, form: SealForm, name: str, now: dt.datetime, actor: str) -> Seal:
+    org = session.scalar(select(Organisation).where(Organisation.code == org_code))
+    if org is None:
+        raise NotFound(f"no organisation {org_code!r}")
+    if not name.strip() or len(name) > 100:
+        raise Invalid("a seal's name is 1 to 100 characters")
+    seal = Seal(organisation_id=org.id, kind=kind, form=str(form), name=name, status=SealStatus.ACTIVE, created_at=now)
+    session.add(seal)
+    session.flush()
+    data = {"organisation": org.code, "kind": kind, "form": str(form), "name": name}
+    append(session, Event("ca.seal.added", subject(seal.id), actor, data, now))
+    return seal
+
+
+def suspend(session: Session, seal: Seal, now: dt.datetime, actor: str) -> None:
+    """A suspended seal is used for nothing until it is resumed; its certificate stays valid."""
+    if seal.status == SealStatus.SUSPENDED:
+        raise Conflict(f"seal {seal.id} is suspended already")
+    seal.status, seal.suspended_at = SealStatus.SUSPENDED, now
+    append(session, Event("ca.seal.suspended", subject(seal.id), actor, {}, now))
+
+
+def current_certificate(session: Session, seal_id: int) -> Certificate | None:
+    return session.scalars(
+        select(Certificate)
+        .where(Certificate.seal_id == seal_id, Certificate.retired_at.is_(None), Certificate.revoked_at.is_(None))
+        .order_by(Certificate.id.desc())
+        .limit(1)
+    ).first()
+
+
+def issue(
+    session: Session,
+    keystore: Keystore,
+    authority: Authority,
+    settings: Settings,
+    seal: Seal,
+    now: dt.datetime,
+    actor: str,
+) -> Certificate:
+    """A new key in the token and a seal certificate for it; a certificate the seal had is retired (renewal)."""
+    if seal.form == SealForm.PHYSICAL:
+        raise Invalid(f"seal {seal.id} is physical only and has no certificate")
+    org = session.get(Organisation, seal.organisation_id)
+    assert org is not None
+    if org.uscc is None:
+        raise Invalid(f"organisation {org.code} has no unified social credit code for its seal certificates")
+    previous = current_certificate(session, seal.id)
+    if previous is not None:
+        previous.retired_at = now
+    label = key_label(Role.SEAL, now).replace("ca:", f"seal:{seal.id}:", 1)
+    keystore.generate(label, KeyKind(settings.ca.key_kind))
+    key = token_key(keystore, label)
+    certificate = profiles.seal(
+        key, org.name, org.uscc, seal.name, authority.issuing, urls(settings), now, settings.ca.seal_validity_days
+    )
+    return record(
+        session, certificate, Role.SEAL, now, actor, key_label=label, issuer_id=authority.issuing_id, seal_id=seal.id
+    )
+
+
+def revoke(
+    session: Session,
+    authority: Authority,
+    settings: Settings,
+    certificate: Certificate,
+    reason: str,
+    now: dt.datetime,
+    actor: str,
+) -> None:
+    """Revoke and reissue the CRL at once, in the same transaction."""
+    if reason not in REVOCATION_REASONS:
+        raise Invalid(f"revocation reason {reason!r} is not one of RFC 5280's: {', '.join(REVOCATION_REASONS)}")
+    if certificate.revoked_at is not None:
+        raise Conflict(f"certificate {certificate.serial} was revoked at {certificate.revoked_at:%Y-%m-%d %H:%M}")
+    certificate.revoked_at, certificate.revocation_reason = now, reason
+    data = {"serial": certificate.serial, "reason": reason}
+    append(session, Event("ca.certificate.revoked", f"certificate:{certificate.serial}", actor, data, now))
+    session.flush()
+    crl.issue(session, authority, settings.ca, now)
+
+
+def _in_use_until(moment: dt.datetime) -> Select[Certificate]:
+    return (
+        select(Certificate)
+        .where(
+            Certificate.retired_at.is_(None),
+            Certificate.revoked_at.is_(None),
+            Certificate.not_after <= moment,
+        )
+        .order_by(Certificate.not_after)
+    )
+
+
+def expiring(session: Session, now: dt.datetime, days: int) -> list[Certificate]:
+    """Certificates in use that expire within ``days``, soonest first."""
+    return list(session.scalars(_in_use_until(now + dt.timedelta(days=days))))
+
+
+def warn_expiring(session: Session, now: dt.datetime, days: int) -> list[Certificate]:
+    """Certificates in use that came within ``days`` of their end: each is warned about once, with a log entry.
+    Rows are claimed with SKIP LOCKED, so service processes scanning together warn once."""
+    query = _in_use_until(now + dt.timedelta(days=days)).where(Certificate.expiry_warned_at.is_(None))
+    due = list(session.scalars(query.with_for_update(skip_locked=True)))
+    for certificate in due:
+        certificate.expiry_warned_at = now
+        data = {"serial": certificate.serial, "role": certificate.role, "not_after": certificate.not_after.isoformat()}
+        append(session, Event("ca.certificate.expiring", f"certificate:{certificate.serial}", "system", data, now))
+    return due

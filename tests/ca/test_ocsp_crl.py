@@ -1,0 +1,173 @@
+"""The OCSP responder and the CRL against the database: status changes, nonces, renewals, bad requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from sqlalchemy.orm import Session
+
+from ca import crl, hierarchy, seals
+from ca.hierarchy import Authority
+from ca.models import Certificate, Seal
+from ca.ocsp import Responder, StatusBook
+from identity.models import Organisation
+from sealgate.clock import ManualClock
+from sealgate.errors import Conflict, Invalid
+from sealgate.runtime import Runtime
+
+
+@pytest.fixture
+def authority(runtime: Runtime) -> Authority:
+    with runtime.sessions() as session:
+        hierarchy.initialise(session, runtime.keystore, runtime.settings, runtime.clock.now(), "test")
+        session.commit()
+        return hierarchy.load(session, runtime.keystore)
+
+
+def new_seal(session: Session, now: dt.datetime) -> Seal:
+    org = Organisation(code="sn", name="水南村", kind="village", uscc="54460205C50121019D", created_at=now)
+    session.add(org)
+    session.flush()
+    return seals.add(session, "sn", "committee", seals.SealForm.ELECTRONIC, "水南村村民委员会公章", now, "test")
+
+
+def request(cert: x509.Certificate, issuer: x509.Certificate, nonce: bytes | None = None) -> bytes:
+    builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA256())
+    if nonce is not None:
+        builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
+    return builder.build().public_bytes(Encoding.DER)
+
+
+def checked(answer: bytes, authority: Authority) -> ocsp.OCSPResponse:
+    """The response, with its signature verified against the responder certificate it carries."""
+    response = ocsp.load_der_ocsp_response(answer)
+    assert response.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert response.certificates == [authority.ocsp.certificate]
+    assert response.responder_key_hash is not None
+    public = authority.ocsp.certificate.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(hashes.SHA256()))
+    authority.ocsp.certificate.verify_directly_issued_by(authority.issuing.certificate)
+    return response
+
+
+def test_good_then_revoked_with_nonce_and_a_new_crl(runtime: Runtime, authority: Authority, clock: ManualClock) -> None:
+    now = clock.now()
+    with runtime.sessions() as session:
+        seal = new_seal(session, now)
+        row = seals.issue(session, runtime.keystore, authority, runtime.settings, seal, now, "test")
+        session.commit()
+        cert = x509.load_der_x509_certificate(row.der)
+    book = StatusBook(runtime.engine, authority.issuing_id, refresh=3600)
+    responder = Responder(authority, book, dt.timedelta(minutes=30))
+    nonce = os.urandom(16)
+    good = checked(responder.respond(request(cert, authority.issuing.certificate, nonce), now), authority)
+    assert good.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert good.serial_number == cert.serial_number
+    assert good.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == nonce
+    assert good.this_update_utc == now.replace(microsecond=0)
+    assert good.next_update_utc == now.replace(microsecond=0) + dt.timedelta(minutes=30)
+
+    clock.advance(dt.timedelta(minutes=5))
+    later = clock.now()
+    with runtime.sessions() as session:
+        target = session.get(Certificate, row.id)
+        assert target is not None
+        seals.revoke(session, authority, runtime.settings, target, "keyCompromise", later, "test")
+        session.commit()
+        with pytest.raises(Conflict):
+            seals.revoke(session, authority, runtime.settings, target, "keyCompromise", later, "test")
+    stale = checked(responder.respond(request(cert, authority.issuing.certificate), later), authority)
+    assert stale.certificate_status is ocsp.OCSPCertStatus.GOOD  # within the refresh period, as of its thisUpdate
+    assert stale.this_update_utc == now.replace(microsecond=0)
+    book.invalidate()
+    revoked = checked(responder.respond(request(cert, authority.issuing.certificate), later), authority)
+    assert revoked.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert revoked.revocation_reason is x509.ReasonFlags.key_compromise
+    assert revoked.revocation_time_utc == later.replace(microsecond=0)
+
+    with runtime.sessions() as session:
+        listed = x509.load_der_x509_crl(crl.current(session, authority, runtime.settings.ca, later))
+    assert listed.is_signature_valid(authority.issuing.certificate.public_key())  # type: ignore[arg-type]
+    entry = listed.get_revoked_certificate_by_serial_number(cert.serial_number)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.key_compromise
+    assert listed.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 1
+
+
+def test_crl_is_kept_until_half_its_validity_then_renewed(
+    runtime: Runtime, authority: Authority, clock: ManualClock
+) -> None:
+    with runtime.sessions() as session:
+        first = crl.current(session, authority, runtime.settings.ca, clock.now())
+        assert crl.current(session, authority, runtime.settings.ca, clock.now()) == first
+        clock.advance(dt.timedelta(hours=runtime.settings.ca.crl_validity_hours / 2))
+        renewed = x509.load_der_x509_crl(crl.current(session, authority, runtime.settings.ca, clock.now()))
+    assert renewed.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
+    assert renewed.next_update_utc == clock.now().replace(microsecond=0) + dt.timedelta(
+        hours=runtime.settings.ca.crl_validity_hours
+    )
+
+
+def test_unknown_serial_other_issuer_and_garbage(runtime: Runtime, authority: Authority, clock: ManualClock) -> None:
+    responder = Responder(authority, StatusBook(runtime.engine, authority.issuing_id, 1.0), dt.timedelta(minutes=1))
+    # A certificate the CA never issued: same issuer name and key, serial unknown.
+    stranger = authority.ocsp.certificate
+    builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+        *_issuer_hashes(authority), serial_number=12345, algorithm=hashes.SHA256()
+    )
+    unknown = checked(responder.respond(builder.build().public_bytes(Encoding.DER), clock.now()), authority)
+    assert unknown.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
+    other = ocsp.load_der_ocsp_response(
+        responder.respond(request(stranger, authority.root), clock.now())  # issued by the issuing CA, not the root
+    )
+    assert other.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
+    garbage = ocsp.load_der_ocsp_response(responder.respond(b"\x30\x03\x02\x01\x00", clock.now()))
+    assert garbage.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_renewal_retires_the_old_certificate_and_physical_seals_have_none(
+    runtime: Runtime, authority: Authority, clock: ManualClock
+) -> None:
+    now = clock.now()
+    with runtime.sessions() as session:
+        seal = new_seal(session, now)
+        first = seals.issue(session, runtime.keystore, authority, runtime.settings, seal, now, "test")
+        second = seals.issue(session, runtime.keystore, authority, runtime.settings, seal, now, "test")
+        assert first.retired_at == now
+        assert first.key_label != second.key_label
+        assert seals.current_certificate(session, seal.id) is second
+        assert [c.serial for c in seals.expiring(session, now, 731)] == [second.serial]
+        assert seals.expiring(session, now, 700) == []
+        physical = seals.add(session, "sn", "committee", seals.SealForm.PHYSICAL, "水南村实物章", now, "test")
+        with pytest.raises(Invalid, match="physical"):
+            seals.issue(session, runtime.keystore, authority, runtime.settings, physical, now, "test")
+
+
+def test_the_ceremony_runs_once_unless_forced(runtime: Runtime, authority: Authority, clock: ManualClock) -> None:
+    with runtime.sessions() as session:
+        with pytest.raises(Conflict, match="--force"):
+            hierarchy.initialise(session, runtime.keystore, runtime.settings, clock.now(), "test")
+        session.rollback()
+        rows = hierarchy.initialise(session, runtime.keystore, runtime.settings, clock.now(), "test", force=True)
+        session.commit()
+        again = hierarchy.load(session, runtime.keystore)
+    assert again.root.serial_number != authority.root.serial_number
+    assert [r.role for r in rows] == ["root", "issuing", "ocsp", "tsa", "authorisation"]
+
+
+def _issuer_hashes(authority: Authority) -> tuple[bytes, bytes]:
+    probe = ocsp.load_der_ocsp_request(
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(authority.ocsp.certificate, authority.issuing.certificate, hashes.SHA256())
+        .build()
+        .public_bytes(Encoding.DER)
+    )
+    return probe.issuer_name_hash, probe.issuer_key_hash
