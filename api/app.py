@@ -10,9 +10,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import sealgate
 from api import problems
+from api.deps import CertificateAuthority
 from api.idempotency import Idempotency
 from api.middleware import RequestContext
-from api.routers import admin, approvals, auth, catalog, delegations, health, log, me, outbox, requests
+from api.routers import admin, approvals, auth, ca, catalog, delegations, health, log, me, outbox, requests
 from api.routers import problems as problem_types
 from ledger.service import LogService
 from sealgate.errors import NotFound
@@ -67,6 +68,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.log = log_service
     app.state.workers = jobs
+    app.state.ca = CertificateAuthority()
     problems.install(app)
     for router in (
         health.router,
@@ -78,6 +80,7 @@ def create_app(
         requests.router,
         approvals.router,
         delegations.router,
+        ca.router,
         outbox.router,
         problem_types.router,
     ):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
+from ca.tsa import TimeStampAuthority
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from ca import hierarchy
+from ca.hierarchy import Authority
+from ca.ocsp import Responder, StatusBook
 from identity import auth
 from identity.auth import Principal
 from sealgate.errors import Unauthorized
@@ -57,3 +64,50 @@ def principal(rt: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> 
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+@dataclass(frozen=True)
+class Ca:
+    authority: Authority
+    responder: Responder
+    tsa: TimeStampAuthority
+
+
+class CertificateAuthority:
+    """The CA hierarchy, loaded at its first use and kept: it changes only with a key ceremony, after which the
+    service is restarted."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: Ca | None = None
+
+    def get(self, rt: Runtime) -> Ca:
+        with self._lock:
+            if self._loaded is None:
+                with rt.readers() as session:
+                    authority = hierarchy.load(session, rt.keystore)
+                settings = rt.settings.ca
+                self._loaded = Ca(
+                    authority,
+                    Responder(
+                        authority,
+                        StatusBook(rt.engine, authority.issuing_id, settings.ocsp_status_seconds),
+                        dt.timedelta(minutes=settings.ocsp_validity_minutes),
+                    ),
+                    TimeStampAuthority(
+                        key=authority.tsa.key,
+                        certificate=authority.tsa.certificate,
+                        chain=authority.chain,
+                        policy=settings.tsa_policy,
+                        clock=rt.clock,
+                    ),
+                )
+            return self._loaded
+
+
+def certificate_authority(request: Request, rt: RuntimeDep) -> Ca:
+    holder: CertificateAuthority = request.app.state.ca
+    return holder.get(rt)
+
+
+CaDep = Annotated[Ca, Depends(certificate_authority)]

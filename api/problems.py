@@ -22,6 +22,8 @@ MEDIA_TYPE = "application/problem+json"
 # Titles of the problem types the API uses; GET /problems/{slug} serves them.
 CATALOGUE: dict[str, str] = {
     "bad-request": "The request cannot be understood",
+    "bad-media-type": "The body is not of the media type this resource takes",
+    "ca-not-initialised": "The certificate authority has no hierarchy yet (sealgate ca init)",
     "conflict": "The request conflicts with the current state",
     "forbidden": "The request is not allowed for this user",
     "internal-error": "The service failed; the request id identifies the failure in its logs",

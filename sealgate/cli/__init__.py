@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from sealgate.cli import catalog_cmd, config_cmd, db_cmd, demo, log_cmd, outbox_cmd, people, serve
+from sealgate.cli import ca_cmd, catalog_cmd, config_cmd, db_cmd, demo, log_cmd, outbox_cmd, people, serve
 from sealgate.cli.state import CliState
 from sealgate.errors import ConfigError, DomainError
 
@@ -45,6 +45,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(log_cmd.app, name="log")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(outbox_cmd.app, name="outbox")
+app.add_typer(ca_cmd.app, name="ca")
 
 
 def main() -> None:
