@@ -60,6 +60,8 @@ def ask(
     seal = session.get(Seal, seal_id)
     if seal is None:
         raise NotFound(f"no seal {seal_id}")
+    if seal.status == seals.SealStatus.SUSPENDED and kind is not Kind.REVOKE:
+        raise Conflict(f"seal {seal.id} is suspended; resume it first, or revoke its certificate")
     current = seals.current_certificate(session, seal.id)
     if kind is Kind.ISSUE and current is not None:
         raise Conflict(f"seal {seal.id} has certificate {current.serial} in force; renew or revoke it")

@@ -67,6 +67,13 @@ def suspend(session: Session, seal: Seal, now: dt.datetime, actor: str) -> None:
     append(session, Event("ca.seal.suspended", subject(seal.id), actor, {}, now))
 
 
+def resume(session: Session, seal: Seal, now: dt.datetime, actor: str) -> None:
+    if seal.status != SealStatus.SUSPENDED:
+        raise Conflict(f"seal {seal.id} is not suspended")
+    seal.status, seal.suspended_at = SealStatus.ACTIVE, None
+    append(session, Event("ca.seal.resumed", subject(seal.id), actor, {}, now))
+
+
 def current_certificate(session: Session, seal_id: int) -> Certificate | None:
     return session.scalars(
         select(Certificate)

@@ -10,12 +10,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ca, CaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
 from ca import crl, operations, seals, tsa
 from ca.models import Certificate, Operation, Seal
 from ca.seals import SealForm
+from identity.auth import Principal
 from identity.posts import Post
 from sealgate.errors import Forbidden, Invalid, NotFound
 from sealgate.runtime import Runtime
@@ -154,6 +156,32 @@ def add_seal(body: SealIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDe
     )
     session.commit()
     return _seal_view(seal, None)
+
+
+def _seal_for_admin(session: Session, who: Principal, seal_id: int) -> tuple[Seal, str]:
+    if not who.holds(Post.CERT_ADMIN):
+        raise Forbidden("only a certificate administrator suspends or resumes seals")
+    seal = session.get(Seal, seal_id, with_for_update=True)
+    if seal is None:
+        raise NotFound(f"no seal {seal_id}")
+    return seal, f"user:{who.username}"
+
+
+@router.post("/api/v1/seals/{seal_id}/suspend", tags=["certificates"])
+def suspend_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """Stop a seal's use (a lost machine, a dispute); its certificate stays valid. Revocation is an operation."""
+    seal, actor = _seal_for_admin(session, who, seal_id)
+    seals.suspend(session, seal, rt.clock.now(), actor)
+    session.commit()
+    return _seal_view(seal, seals.current_certificate(session, seal.id))
+
+
+@router.post("/api/v1/seals/{seal_id}/resume", tags=["certificates"])
+def resume_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    seal, actor = _seal_for_admin(session, who, seal_id)
+    seals.resume(session, seal, rt.clock.now(), actor)
+    session.commit()
+    return _seal_view(seal, seals.current_certificate(session, seal.id))
 
 
 @router.get("/api/v1/seals/{seal_id}", tags=["certificates"])

@@ -6,8 +6,10 @@ the four-eyes API, with openssl verify, ocsp and ts as the independent clients.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +153,15 @@ def test_ocsp_unknown_serial_and_get_form(service: Service, chain: tuple[Path, P
         "ocsp", "-issuer", chain[1], "-serial", "0x1234", "-url", service.base + "/ca/ocsp", "-CAfile", chain[0]
     ).stdout
     assert "0x1234: unknown" in status
+    query = service.home / "unknown.ocsp"
+    openssl("ocsp", "-issuer", chain[1], "-serial", "0x1234", "-no_nonce", "-reqout", query)
+    encoded = urllib.parse.quote(base64.b64encode(query.read_bytes()).decode(), safe="")
+    answer = httpx.get(f"{service.base}/ca/ocsp/{encoded}", timeout=30)  # RFC 6960 A.1.1
+    assert answer.headers["content-type"] == "application/ocsp-response"
+    reply = service.home / "unknown.ocsp-reply"
+    reply.write_bytes(answer.content)
+    shown = openssl("ocsp", "-respin", reply, "-issuer", chain[1], "-serial", "0x1234", "-CAfile", chain[0])
+    assert "0x1234: unknown" in shown.stdout
 
 
 def test_timestamp_verifies_with_openssl(service: Service, chain: tuple[Path, Path]) -> None:
@@ -176,3 +187,17 @@ def test_wrong_media_type_is_refused(service: Service) -> None:
     answer = httpx.post(service.base + "/ca/ocsp", content=b"x", headers={"Content-Type": "text/plain"}, timeout=30)
     assert answer.status_code == 422
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_suspend_and_resume_a_seal(service: Service) -> None:
+    body = {"organisation": "yazhou.beiling", "kind": "village_official", "form": "physical", "name": "北岭村"}
+    seal_id = service.post("/api/v1/seals", 1, body).json()["id"]
+    suspended = service.post(f"/api/v1/seals/{seal_id}/suspend", 0)
+    assert suspended.status_code == 200, suspended.text
+    assert suspended.json()["status"] == "suspended"
+    assert service.post(f"/api/v1/seals/{seal_id}/suspend", 1).status_code == 409
+    assert service.post(f"/api/v1/seals/{seal_id}/resume", 1).json()["status"] == "active"
+    refused = service.post("/api/v1/certificates/operations", 0, {"seal": seal_id, "kind": "issue"})
+    assert refused.status_code == 422
+    assert "physical" in refused.json()["detail"]
+    assert service.log_types(f"seal:{seal_id}") == ["ca.seal.added", "ca.seal.suspended", "ca.seal.resumed"]
