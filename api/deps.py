@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from ca.tsa import TimeStampAuthority
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from ca import hierarchy
 from ca.hierarchy import Authority
 from ca.ocsp import Responder, StatusBook
+from ca.tsa import TimeStampAuthority
 from identity import auth
 from identity.auth import Principal
 from sealgate.errors import Unauthorized
