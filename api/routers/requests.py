@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import BearerDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep, as_caller
 from api.schemas_workflow import DecidedOut, DecisionIn, RequestIn, RequestOut, ResubmitIn, WithdrawIn
 from identity.auth import Principal
 from identity.posts import Post
@@ -130,29 +131,32 @@ def resubmit(
 
 
 @router.post("/{request_id}/decisions", response_model=DecidedOut, responses={403: {}, 409: {}})
-def decide(request_id: int, body: DecisionIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    now = rt.clock.now()
-    decided = review.decide(
-        session,
-        request_id,
-        review.Actor(who.user_id, who.username),
-        level=body.level,
-        verdict=review.Verdict(body.decision),
-        comment=body.comment,
-        to_level=body.to_level,
-        now=now,
-        webhook=rt.settings.workflow.notification_webhook,
-    )
-    session.commit()
-    case = decided.request
-    return {
-        "id": case.id,
-        "number": case.number,
-        "state": case.state,
-        "level": case.level,
-        "round": case.round,
-        "decision": decided.decision,
-    }
+async def decide(request_id: int, body: DecisionIn, rt: RuntimeDep, token: BearerDep) -> dict[str, Any]:
+    def work(who: Principal, session: Session) -> dict[str, Any]:
+        now = rt.clock.now()
+        decided = review.decide(
+            session,
+            request_id,
+            review.Actor(who.user_id, who.username),
+            level=body.level,
+            verdict=review.Verdict(body.decision),
+            comment=body.comment,
+            to_level=body.to_level,
+            now=now,
+            webhook=rt.settings.workflow.notification_webhook,
+        )
+        session.commit()
+        case = decided.request
+        return {
+            "id": case.id,
+            "number": case.number,
+            "state": case.state,
+            "level": case.level,
+            "round": case.round,
+            "decision": decided.decision,
+        }
+
+    return await as_caller(rt, token, work)
 
 
 @router.post("/{request_id}/retry", response_model=RequestOut)
