@@ -14,6 +14,7 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/sealgate db upgrade
 	$(BIN)/sealgate demo
+	$(BIN)/sealgate ca init --if-missing
 	$(BIN)/sealgate serve
 
 test: $(STAMP) lint

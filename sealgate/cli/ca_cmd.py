@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from contextlib import suppress
 from typing import Annotated
 
 import typer
@@ -19,11 +20,19 @@ app = typer.Typer(help="The certificate authority.", no_args_is_help=True)
 def init(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Make a new hierarchy even if one exists.")] = False,
+    if_missing: Annotated[
+        bool, typer.Option("--if-missing", help="Do nothing, successfully, if a hierarchy exists (for make run).")
+    ] = False,
 ) -> None:
     """Key ceremony: root CA, issuing CA, OCSP responder, TSA and authorisation signer, keys in the keystore."""
     runtime = Runtime.open(state(ctx).settings())
     try:
         with runtime.sessions() as session:
+            if if_missing and not force:
+                with suppress(hierarchy.NotInitialised):
+                    hierarchy.load(session, runtime.keystore)
+                    typer.echo("the certificate authority is initialised already")
+                    return
             rows = hierarchy.initialise(
                 session,
                 runtime.keystore,

@@ -68,6 +68,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     again = run(home, "ca", "init")
     assert again.returncode != 0
     assert "--force" in again.stderr
+    kept = run(home, "ca", "init", "--if-missing")
+    assert kept.returncode == 0, kept.stderr
+    assert "initialised already" in kept.stdout
     with serving(home, home / "serve.log") as base:
         admins = []
         for n in (1, 2):
