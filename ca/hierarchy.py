@@ -57,8 +57,9 @@ def urls(settings: Settings) -> Urls:
     return Urls.under(settings.ca.base_url or settings.public_url)
 
 
-def key_label(role: Role, now: dt.datetime) -> str:
-    return f"ca:{role}:{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+def key_label(prefix: str, now: dt.datetime) -> str:
+    """A token label that is new each time: the prefix names the key's owner, the rest when it was made."""
+    return f"{prefix}:{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
 def record(
@@ -125,7 +126,7 @@ def initialise(
     kind, org, link = KeyKind(ca.key_kind), ca.name, urls(settings)
 
     def new_key(role: Role) -> TokenKey:
-        label = key_label(role, now)
+        label = key_label(f"ca:{role}", now)
         keystore.generate(label, kind)
         return token_key(keystore, label)
 

@@ -191,7 +191,7 @@ def _cert_status(status: Status) -> bytes:
     if status.revoked_at is None:
         return der.tlv(0x80, b"")  # good [0] IMPLICIT NULL
     info = der.generalized_time(status.revoked_at)
-    if status.reason is not None and status.reason in _REASON_CODES:
+    if status.reason in _REASON_CODES:
         info += der.explicit(0, der.tlv(der.ENUMERATED, bytes((_REASON_CODES[status.reason],))))
     return der.tlv(0xA1, info)  # revoked [1] IMPLICIT RevokedInfo
 

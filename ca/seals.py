@@ -102,7 +102,7 @@ def issue(
     previous = current_certificate(session, seal.id)
     if previous is not None:
         previous.retired_at = now
-    label = key_label(Role.SEAL, now).replace("ca:", f"seal:{seal.id}:", 1)
+    label = key_label(subject(seal.id), now)
     keystore.generate(label, KeyKind(settings.ca.key_kind))
     key = token_key(keystore, label)
     certificate = profiles.seal(

@@ -6,6 +6,7 @@ import base64
 import binascii
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -124,14 +125,8 @@ def _certificate_view(c: Certificate) -> dict[str, Any]:
         "seal": c.seal_id,
         "revoked_at": c.revoked_at,
         "revocation_reason": c.revocation_reason,
-        "pem": _pem(c.der),
+        "pem": x509.load_der_x509_certificate(c.der).public_bytes(Encoding.PEM).decode(),
     }
-
-
-def _pem(der: bytes) -> str:
-    body = base64.encodebytes(der).decode().replace("\n", "")
-    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    return f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
 
 
 def _operation_view(op: Operation) -> dict[str, Any]:

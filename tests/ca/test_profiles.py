@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from asn1crypto import core, parser
 from cryptography import x509
@@ -12,9 +10,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ca import profiles
 from ca.profiles import Issuer, Urls
-from ca.signing import KeyStaysInToken, TokenKey, token_key
+from ca.signing import KeyStaysInToken
 from identity.uscc import InvalidUSCC
 from sealgate.keystore import KeyKind, Keystore
+from tests.ca.support import new_key
 from tests.conftest import T0
 
 URLS = Urls.under("https://seal.example.gov.cn")
@@ -34,22 +33,16 @@ def object_identifiers(der: bytes) -> list[str]:
     return found
 
 
-def key(keystore: Keystore, kind: KeyKind = KeyKind.EC_P256) -> TokenKey:
-    label = f"test:{uuid.uuid4().hex[:10]}"
-    keystore.generate(label, kind)
-    return token_key(keystore, label)
-
-
 @pytest.fixture(scope="module")
 def issuing(keystore: Keystore) -> Issuer:
-    root_key = key(keystore)
+    root_key = new_key(keystore)
     root = Issuer(root_key, profiles.root(root_key, "测试", T0, 3650))
-    issuing_key = key(keystore)
+    issuing_key = new_key(keystore)
     return Issuer(issuing_key, profiles.issuing(issuing_key, "测试", root, T0, 365))
 
 
 def test_seal_certificate_says_eseal_and_organisation_identifier(keystore: Keystore, issuing: Issuer) -> None:
-    cert = profiles.seal(key(keystore), "水南村村民委员会", USCC, "水南村村民委员会公章", issuing, URLS, T0, 730)
+    cert = profiles.seal(new_key(keystore), "水南村村民委员会", USCC, "水南村村民委员会公章", issuing, URLS, T0, 730)
     parsed = x509.load_der_x509_certificate(cert.public_bytes(Encoding.DER))
     subject = parsed.subject
     assert subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)[0].value == f"NTRCN-{USCC}"
@@ -74,16 +67,16 @@ def test_seal_certificate_says_eseal_and_organisation_identifier(keystore: Keyst
 
 def test_a_bad_unified_social_credit_code_is_refused(keystore: Keystore, issuing: Issuer) -> None:
     with pytest.raises(InvalidUSCC, match="expected"):
-        profiles.seal(key(keystore), "北岭村", "91350203M0001QAY9B", "北岭村公章", issuing, URLS, T0, 730)
+        profiles.seal(new_key(keystore), "北岭村", "91350203M0001QAY9B", "北岭村公章", issuing, URLS, T0, 730)
 
 
 def test_service_profiles(keystore: Keystore, issuing: Issuer) -> None:
-    ocsp = profiles.ocsp_responder(key(keystore), "测试", issuing, T0, 365)
+    ocsp = profiles.ocsp_responder(new_key(keystore), "测试", issuing, T0, 365)
     assert ocsp.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
         [ExtendedKeyUsageOID.OCSP_SIGNING]
     )
     assert isinstance(ocsp.extensions.get_extension_for_class(x509.OCSPNoCheck).value, x509.OCSPNoCheck)
-    tsa = profiles.tsa(key(keystore), "测试", issuing, URLS, T0, 365)
+    tsa = profiles.tsa(new_key(keystore), "测试", issuing, URLS, T0, 365)
     eku = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert eku.critical
     assert list(eku.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
@@ -93,7 +86,7 @@ def test_service_profiles(keystore: Keystore, issuing: Issuer) -> None:
 
 
 def test_p384_keys_sign_with_sha384(keystore: Keystore) -> None:
-    k = key(keystore, KeyKind.EC_P384)
+    k = new_key(keystore, KeyKind.EC_P384)
     root = profiles.root(k, "测试", T0, 10)
     assert root.signature_hash_algorithm is not None
     assert root.signature_hash_algorithm.name == "sha384"
@@ -101,6 +94,6 @@ def test_p384_keys_sign_with_sha384(keystore: Keystore) -> None:
 
 
 def test_token_keys_refuse_export(keystore: Keystore) -> None:
-    k = key(keystore)
+    k = new_key(keystore)
     with pytest.raises(KeyStaysInToken):
         k.private_numbers()

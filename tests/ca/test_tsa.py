@@ -19,12 +19,14 @@ import pytest
 from asn1crypto import core, tsp
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ca.signing import TokenKey, token_key
+from ca import profiles
+from ca.profiles import Issuer, Urls
+from ca.signing import TokenKey
 from ca.tsa import TimeStampAuthority, respond
 from sealgate.clock import ManualClock
 from sealgate.keystore import KeyKind, Keystore
+from tests.ca.support import new_key
 from tests.conftest import T0
 
 POLICY = "1.3.6.1.4.1.99999.3161.1"
@@ -47,68 +49,13 @@ def openssl(*args: str | Path, check: bool = True) -> subprocess.CompletedProces
     return result
 
 
-def new_key(keystore: Keystore, kind: KeyKind) -> TokenKey:
-    label = f"test-tsa:{uuid.uuid4().hex[:10]}"
-    keystore.generate(label, kind)
-    return token_key(keystore, label)
-
-
-def name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "水南村测试"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def usage(*, sign: bool, non_repudiation: bool = False, ca: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=sign,
-        content_commitment=non_repudiation,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def make_hierarchy(keystore: Keystore, directory: Path, kind: KeyKind) -> Hierarchy:
-    """A self-signed root and a TSA certificate under it, valid at T0 and now (openssl checks the chain now)."""
+    """A root and a TSA certificate under it, from the CA's own profiles, valid at T0 and now (openssl checks
+    the chain now)."""
     start = min(T0, dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)
-    root_key, tsa_key = new_key(keystore, KeyKind.EC_P256), new_key(keystore, kind)
-    root_name = name("测试根 CA")
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(usage(sign=False, ca=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, root_key.hash)
-    )
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name("测试 Time-Stamp Authority"))
-        .issuer_name(root_name)
-        .public_key(tsa_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(usage(sign=True, non_repudiation=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, root_key.hash)
-    )
+    root_key, tsa_key = new_key(keystore), new_key(keystore, kind)
+    root = profiles.root(root_key, "测试", start, 3650)
+    certificate = profiles.tsa(tsa_key, "测试", Issuer(root_key, root), Urls.under("http://127.0.0.1:8000"), start, 365)
     directory.mkdir(parents=True, exist_ok=True)
     root_pem, tsa_pem = directory / "root.pem", directory / "tsa.pem"
     root_pem.write_bytes(root.public_bytes(Encoding.PEM))
@@ -204,7 +151,7 @@ def test_openssl_verifies_the_time_stamp(
     assert signed_data["encap_content_info"]["content_type"].dotted == "1.2.840.113549.1.9.16.1.4"
     assert info["message_imprint"]["hashed_message"].native == hashlib.new(hash_name, DATA).digest()
     subjects = {c.chosen.subject.native["common_name"] for c in signed_data["certificates"]}
-    assert subjects == {"测试 Time-Stamp Authority", "测试根 CA"}
+    assert subjects == {"测试 Time-Stamp Authority", "测试 Root CA"}
     assert info["tsa"].chosen.native["common_name"] == "测试 Time-Stamp Authority"
     signer = signed_data["signer_infos"][0]
     assert signer["sid"].name == "issuer_and_serial_number"
@@ -345,6 +292,4 @@ def test_accuracy_follows_accuracy_ms(pki: Hierarchy, clock: ManualClock, data: 
 
 def test_a_certificate_for_another_key_is_refused(keystore: Keystore, pki: Hierarchy, clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="not for key"):
-        TimeStampAuthority(
-            key=new_key(keystore, KeyKind.EC_P256), certificate=pki.certificate, chain=(), policy=POLICY, clock=clock
-        )
+        TimeStampAuthority(key=new_key(keystore), certificate=pki.certificate, chain=(), policy=POLICY, clock=clock)
