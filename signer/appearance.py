@@ -1,0 +1,206 @@
+"""What a seal looks like on paper: the red round seal (公章) drawn as vector paths, its paging-seal strips and the
+QR code that opens a document's record.
+
+Everything is a content stream of paths: no font, no image, no resource. The same inputs give the same bytes,
+so a seal's appearance can be compared across sealings and kept small.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import segno
+
+from signer.outlines import OutlineFont, glyph_matrix, line, load_font, number, text_width
+
+MM = 72 / 25.4
+RED = "0.86 0.08 0.06"
+QR_BORDER = 4  # modules of quiet zone, as ISO/IEC 18004 asks
+
+# Proportions of a 42 mm 公章, as fractions of the diameter.
+_TEXT_GAP = 0.025  # between the ring and the tops of the organisation's characters
+_STAR = 0.28  # across the star's points
+_NAME_SIZE = 0.12
+_NAME_TOP = 0.155  # below the centre
+_NAME_WIDTH = 0.6
+_NAME_MARGIN = 0.02  # from the organisation's characters
+
+
+class Drawing(Protocol):
+    """Anything drawn in the box [0 0 size size], as the paging seal needs to know."""
+
+    @property
+    def size(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class SealArt:
+    """A seal's drawing: ``content`` paints in the box [0 0 size size] (points)."""
+
+    size: float
+    content: bytes
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (0.0, 0.0, self.size, self.size)
+
+
+def round_seal(organisation: str, seal_name: str, *, diameter_mm: float = 42.0, rim_mm: float = 1.0) -> SealArt:
+    """A round official seal: ring, the organisation along the upper arc, a star, the seal's name below it."""
+    if not organisation.strip():
+        raise ValueError("a seal needs the organisation's name")
+    font = load_font()
+    organisation = organisation.strip()
+    size = diameter_mm * MM
+    rim = rim_mm * MM
+    radius = (size - rim) / 2
+    centre = (size / 2, size / 2)
+    top = radius - rim / 2 - _TEXT_GAP * size
+    em = arc_em(len(organisation), size)
+    span = arc_span(len(organisation))
+    parts = [
+        f"q {RED} rg {RED} RG\n",
+        circle(centre, radius, rim),
+        arc_text(font, organisation, centre, top, em, span),
+        star(centre, _STAR * size / 2),
+        name_line(font, seal_name.strip(), centre, size, name_room(size, top - em, span)),
+        "Q\n",
+    ]
+    return SealArt(size, "".join(parts).encode())
+
+
+def circle(centre: tuple[float, float], radius: float, width: float) -> str:
+    """A stroked circle of four Bézier quarter arcs."""
+    cx, cy = centre
+    k = radius * 4 * (math.sqrt(2) - 1) / 3
+    points = [
+        (cx + radius, cy),
+        (cx + radius, cy + k, cx + k, cy + radius, cx, cy + radius),
+        (cx - k, cy + radius, cx - radius, cy + k, cx - radius, cy),
+        (cx - radius, cy - k, cx - k, cy - radius, cx, cy - radius),
+        (cx + k, cy - radius, cx + radius, cy - k, cx + radius, cy),
+    ]
+    segments = [" ".join(number(v) for v in p) + (" m" if len(p) == 2 else " c") for p in points]
+    return f"{number(width)} w\n" + "\n".join(segments) + " h S\n"
+
+
+def arc_span(count: int) -> float:
+    """Degrees of arc the organisation's name spreads over: wider for longer names, as engravers do, but a very
+    short name keeps its characters within 50 degrees of each other rather than scattered around the ring."""
+    return min(250.0, max(210.0, 170.0 + 8.0 * count), 50.0 * count)
+
+
+def arc_em(count: int, diameter: float) -> float:
+    """The organisation's character size: smaller for long names, which are then also narrowed."""
+    return diameter * min(0.16, max(0.13, 0.16 - 0.005 * (count - 8)))
+
+
+def arc_text(font: OutlineFont, text: str, centre: tuple[float, float], top: float, em: float, span: float) -> str:
+    """Characters clockwise along the upper arc over ``span`` degrees, each upright to the radius, their em boxes'
+    tops at radius ``top``."""
+    span = math.radians(span)
+    step = span / len(text)
+    baseline = top - em * font.ascent / font.units_per_em
+    room = (top - em) * step * 0.92  # the chord at the em boxes' feet, where neighbours come closest
+    stretch = min(1.0, room / em)
+    parts = []
+    for i, char in enumerate(text):
+        theta = math.pi / 2 + span / 2 - (i + 0.5) * step
+        half = font.advance(char) * em / font.units_per_em * stretch / 2
+        up, right = (math.cos(theta), math.sin(theta)), (math.sin(theta), -math.cos(theta))
+        origin = (
+            centre[0] + baseline * up[0] - half * right[0],
+            centre[1] + baseline * up[1] - half * right[1],
+        )
+        matrix = glyph_matrix(font, em, origin, angle=theta - math.pi / 2, stretch=stretch)
+        parts.append(font.path(char, matrix) + "f\n")
+    return "".join(parts)
+
+
+def star(centre: tuple[float, float], radius: float) -> str:
+    """A filled five-pointed star, one point up."""
+    inner = radius * math.sin(math.radians(18)) / math.sin(math.radians(54))
+    points = []
+    for i in range(10):
+        r = radius if i % 2 == 0 else inner
+        angle = math.pi / 2 + i * math.pi / 5
+        points.append((centre[0] + r * math.cos(angle), centre[1] + r * math.sin(angle)))
+    segments = [f"{number(x)} {number(y)} {'m' if i == 0 else 'l'}" for i, (x, y) in enumerate(points)]
+    return "\n".join(segments) + " h f\n"
+
+
+def name_room(diameter: float, inner: float, span: float) -> float:
+    """How wide the seal's name may be: a long organisation's name comes down beside it, and the name must stay
+    inside the circle of the arc's feet (radius ``inner``) or below the arc's ends."""
+    room = _NAME_WIDTH * diameter
+    lowest = math.radians(span / 2 - 90)  # below the horizontal, at the arc's ends
+    if lowest <= 0:
+        return room
+    top, bottom = _NAME_TOP * diameter, (_NAME_TOP + _NAME_SIZE) * diameter
+    inside = math.sqrt(max(0.0, inner**2 - bottom**2))
+    beside = top / math.tan(lowest)
+    return min(room, 2 * (max(inside, beside) - _NAME_MARGIN * diameter))
+
+
+def name_line(font: OutlineFont, name: str, centre: tuple[float, float], diameter: float, room: float) -> str:
+    """The seal's name centred below the star, narrowed rather than run into the ring or the arc when long."""
+    if not name:
+        return ""
+    em = _NAME_SIZE * diameter
+    natural = text_width(font, name, em)
+    stretch = min(1.0, room / natural)
+    top = centre[1] - _NAME_TOP * diameter
+    baseline = top - em * font.ascent / font.units_per_em
+    return line(font, name, em, (centre[0] - natural * stretch / 2, baseline), stretch=stretch)
+
+
+def qr_code(url: str, size: float) -> bytes:
+    """A QR code on white with its quiet zone, dark runs of each row as one rectangle. Error correction is at
+    least level M; segno raises it when that fits in the same symbol size."""
+    code = segno.make(url, error="m", micro=False)
+    modules = len(code.matrix) + 2 * QR_BORDER
+    scale = number(size / modules, 3)
+    parts = [f"q 1 g 0 0 {number(size)} {number(size)} re f\n0 g {scale} 0 0 -{scale} 0 {number(size)} cm\n"]
+    for row, cells in enumerate(code.matrix):
+        parts.extend(f"{start + QR_BORDER} {row + QR_BORDER} {length} 1 re\n" for start, length in dark_runs(cells))
+    parts.append("f Q\n")
+    return "".join(parts).encode()
+
+
+def dark_runs(cells: Sequence[int]) -> list[tuple[int, int]]:
+    """(start, length) of each run of dark modules in a row."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for i, cell in enumerate((*cells, 0)):
+        if cell and start is None:
+            start = i
+        elif not cell and start is not None:
+            runs.append((start, i - start))
+            start = None
+    return runs
+
+
+def paging_slices(
+    art: Drawing,
+    pages: Sequence[tuple[float, float, float, float]],
+    *,
+    y: float | None = None,
+    resource: str = "/Seal",
+) -> list[bytes]:
+    """A paging seal (骑缝章): page i of n shows the i-th of n vertical strips of the seal, counted from the left,
+    at its right edge, so the fanned edges of the sheets show the whole seal. ``y`` is the seal's lower edge in
+    user space; by default the seal is centred on each page. ``resource`` names the seal's Form XObject."""
+    count = len(pages)
+    if count == 0:
+        raise ValueError("a paging seal needs at least one page")
+    width = art.size / count
+    slices = []
+    for i, (_, y0, x1, y1) in enumerate(pages):
+        bottom = (y0 + y1 - art.size) / 2 if y is None else y
+        clip = " ".join(number(v, 3) for v in (x1 - width, bottom, width, art.size))
+        shift = f"{number(x1 - (i + 1) * width, 3)} {number(bottom, 3)}"
+        slices.append(f"q {clip} re W n 1 0 0 1 {shift} cm {resource} Do Q\n".encode())
+    return slices
