@@ -53,23 +53,28 @@ def issue(session: Session, authority: Authority, settings: CaSettings, now: dt.
     return row
 
 
-def current(session: Session, authority: Authority, settings: CaSettings, now: dt.datetime) -> bytes:
+def current(
+    session: Session, authority: Authority, settings: CaSettings, now: dt.datetime, *, commit: bool = True
+) -> bytes:
     """The newest CRL, or a new one if there is none for this issuer or half of its validity has passed.
 
-    Commits a new CRL. Two processes renewing at once both try the same CRL number; the loser takes the winner's.
+    A new CRL is committed, or with ``commit=False`` left in the caller's transaction (sealing, which must not
+    commit half its work). Two processes renewing at once both try the same CRL number; the loser takes the
+    winner's, and a savepoint keeps the rest of its transaction.
     """
     newest = _newest(session, authority)
     if newest is not None and not _due(newest, now):
         return newest.der
     try:
-        der = issue(session, authority, settings, now).der
-        session.commit()
+        with session.begin_nested():
+            der = issue(session, authority, settings, now).der
     except IntegrityError:
-        session.rollback()
         newest = _newest(session, authority)
         if newest is None:
             raise
-        der = newest.der
+        return newest.der
+    if commit:
+        session.commit()
     return der
 
 

@@ -148,8 +148,12 @@ class Responder:
         object.__setattr__(self, "_signature", (der.sequence(_oid(_SIGNATURES[signer.key.hash.name])), certs))
         object.__setattr__(self, "_cert_id_algorithms", algorithms)
 
-    def respond(self, request_der: bytes, now: dt.datetime) -> bytes:
-        """A DER OCSPResponse; a request that cannot be parsed or is for another CA gets an error status."""
+    def respond(self, request_der: bytes, now: dt.datetime, known: Status | None = None) -> bytes:
+        """A DER OCSPResponse; a request that cannot be parsed or is for another CA gets an error status.
+
+        ``known`` is the status as the caller read it in its own transaction (sealing, which holds the database
+        while it embeds responses); otherwise the status book answers.
+        """
         try:
             request = ocsp.load_der_ocsp_request(request_der)
             algorithm = request.hash_algorithm.name
@@ -159,7 +163,7 @@ class Responder:
         expected = self._issuer_hashes.get(algorithm)
         if expected is None or expected != (request.issuer_name_hash, request.issuer_key_hash):
             return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
-        status, checked_at = self.book.status(request.serial_number, now)
+        status, checked_at = (known, now) if known is not None else self.book.status(request.serial_number, now)
         cert_id = der.sequence(
             self._cert_id_algorithms[algorithm],
             der.octet_string(request.issuer_name_hash),
