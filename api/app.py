@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -19,7 +20,9 @@ from ledger.service import LogService
 from sealgate.errors import NotFound
 from sealgate.runtime import Runtime
 from workflow import catalogs
+from workflow.catalog import SealForm
 from workflow.delivery import Deliverer
+from workflow.electronic import ElectronicSealing
 from workflow.execution import Executors
 from workflow.workers import Workers
 
@@ -39,7 +42,8 @@ def create_app(
     """
     log_service = LogService.open(runtime)
     deliverer = Deliverer(runtime.sessions, runtime.settings.workflow, runtime.clock)
-    jobs = Workers(runtime, executors or Executors(), deliverer.deliver_due)
+    authority = CertificateAuthority()
+    jobs = Workers(runtime, executors or _executors(runtime, authority), deliverer.deliver_due)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,7 +72,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.log = log_service
     app.state.workers = jobs
-    app.state.ca = CertificateAuthority()
+    app.state.ca = authority
     problems.install(app)
     for router in (
         health.router,
@@ -88,6 +92,22 @@ def create_app(
     app.add_middleware(Idempotency)
     app.add_middleware(RequestContext)
     return app
+
+
+def _executors(runtime: Runtime, authority: CertificateAuthority) -> Executors:
+    """Electronic seals are sealed by the signer; seal machines come with their own executor."""
+    settings = runtime.settings
+    executors = Executors()
+    executors.register(
+        SealForm.ELECTRONIC,
+        ElectronicSealing(
+            functools.cache(lambda: authority.office(runtime)),
+            settings.public_url,
+            settings.signer.anchor,
+            settings.signer.qr_code,
+        ),
+    )
+    return executors
 
 
 def _warm(runtime: Runtime) -> None:

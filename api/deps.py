@@ -19,8 +19,10 @@ from ca.ocsp import Responder, StatusBook
 from ca.tsa import TimeStampAuthority
 from identity import auth
 from identity.auth import Principal
+from ledger.service import LogService
 from sealgate.errors import Unauthorized
 from sealgate.runtime import Runtime
+from signer.sealing import Office
 
 T = TypeVar("T")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -128,6 +130,21 @@ class CertificateAuthority:
                 )
             return self._loaded
 
+    def office(self, rt: Runtime) -> Office:
+        """The seal office over this CA; callers keep it, since it holds each seal's prepared signer."""
+        ca = self.get(rt)
+        settings = rt.settings
+        return Office(
+            keystore=rt.keystore,
+            authority=ca.authority,
+            responder=ca.responder,
+            tsa=ca.tsa,
+            blobs=rt.blobs,
+            ca_settings=settings.ca,
+            work_dir=settings.var_dir / "sealing",
+            level=settings.signer.level,
+        )
+
 
 def certificate_authority(request: Request, rt: RuntimeDep) -> Ca:
     holder: CertificateAuthority = request.app.state.ca
@@ -135,3 +152,11 @@ def certificate_authority(request: Request, rt: RuntimeDep) -> Ca:
 
 
 CaDep = Annotated[Ca, Depends(certificate_authority)]
+
+
+def log_service(request: Request) -> LogService:
+    service: LogService = request.app.state.log
+    return service
+
+
+LogDep = Annotated[LogService, Depends(log_service)]

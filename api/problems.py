@@ -55,6 +55,7 @@ CATALOGUE: dict[str, str] = {
     "request-state": "The request's state does not allow this",
     "separation-of-duties": "Separation of duties forbids this decision",
     "unroutable": "Nobody could decide a level of this request",
+    "not-yet-logged": "The seal is not in a published checkpoint yet; ask again in a few seconds",
 }
 
 

@@ -43,6 +43,8 @@ class BlobStore(Protocol):
 
     def exists(self, sha256: str) -> bool: ...
 
+    def path(self, sha256: str) -> Path: ...
+
     def size(self, sha256: str) -> int: ...
 
 
@@ -117,6 +119,13 @@ class FileBlobStore:
 
     def exists(self, sha256: str) -> bool:
         return self._path(sha256).is_file()
+
+    def path(self, sha256: str) -> Path:
+        """A local file holding the blob, for readers that seek (PDF parsers)."""
+        found = self._path(sha256)
+        if not found.is_file():
+            raise NotFound(f"no blob {sha256}")
+        return found
 
     def size(self, sha256: str) -> int:
         try:

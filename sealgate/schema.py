@@ -6,6 +6,7 @@ import ca.models  # noqa: F401  (the imports register the tables)
 import identity.models  # noqa: F401
 import ledger.models  # noqa: F401
 import sealgate.idempotency  # noqa: F401
+import signer.models  # noqa: F401
 import workflow.models  # noqa: F401
 from sealgate.db import Base
 

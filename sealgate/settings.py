@@ -121,6 +121,15 @@ class CaSettings(_Section):
     )
 
 
+class SignerSettings(_Section):
+    level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = Field(
+        default="B-LTA", description="PAdES level of seals: B-LT and B-LTA verify offline for years"
+    )
+    anchor: str = Field(default="（盖章）", min_length=1, description="text the seal is stamped over when found")
+    qr_code: bool = Field(default=True, description="a QR code beside the seal opening the document's record")
+    max_verify_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="largest PDF verified")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -142,6 +151,7 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     workflow: WorkflowSettings = WorkflowSettings()
     ca: CaSettings = CaSettings()
+    signer: SignerSettings = SignerSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -94,6 +94,8 @@ class Matter(_Model):
     tables: dict[str, dict[str, float]] = Field(default_factory=dict)
     computed: dict[str, str] = Field(default_factory=dict)
     template: str | None = None
+    certify: bool = Field(default=False, description="the first seal certifies the document (DocMDP)")
+    paging_seal: bool = Field(default=False, description="a paging seal (骑缝章) across the pages' right edges")
 
     @cached_property
     def validator(self) -> Draft202012Validator:

@@ -45,6 +45,7 @@ class SealRequest(Base):
     form: Mapped[dict[str, object]] = mapped_column(JSON)
     document_sha256: Mapped[str] = mapped_column(String(64))
     document_source: Mapped[str] = mapped_column(String(16))
+    sealed_sha256: Mapped[str | None] = mapped_column(String(64))  # the sealed PDF, once sealed
     state: Mapped[str] = mapped_column(String(16), index=True)
     level: Mapped[int | None] = mapped_column(Integer)
     round: Mapped[int] = mapped_column(Integer)

@@ -7,27 +7,18 @@ import gzip
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.deps import ReadSessionDep
+from api.deps import LogDep, ReadSessionDep
 from ledger.models import Entry
-from ledger.service import LogService
 from ledger.tiles import WIDTH, TileNotFound, parse_tile_path, width_at
 from sealgate.errors import NotFound
 
 router = APIRouter(tags=["log"])
 
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def log_service(request: Request) -> LogService:
-    service: LogService = request.app.state.log
-    return service
-
-
-LogDep = Annotated[LogService, Depends(log_service)]
 
 
 @router.get("/log/checkpoint", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

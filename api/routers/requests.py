@@ -7,17 +7,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import BearerDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep, as_caller
+from api.deps import BearerDep, LogDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep, as_caller
 from api.schemas_workflow import DecidedOut, DecisionIn, RequestIn, RequestOut, ResubmitIn, WithdrawIn
 from identity.auth import Principal
 from identity.posts import Post
 from sealgate.errors import Forbidden
 from sealgate.runtime import Runtime
-from workflow import execution, requests, review, views
+from signer import records
+from workflow import execution, history, requests, review, views
 from workflow.requests import Submission
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
@@ -90,13 +92,31 @@ def get(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSession
     return views.request_view(session, requests.visible(session, request_id, who), who, rt.clock.now())
 
 
-@router.get("/{request_id}/document", response_class=Response)
-def document(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> Response:
+@router.get("/{request_id}/document", response_class=FileResponse)
+def document(
+    request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep, original: bool = False
+) -> FileResponse:
+    """The sealed PDF once the request is sealed, else (or with ``original=true``) the document as submitted."""
     request = requests.visible(session, request_id, who)
-    return Response(
-        rt.blobs.get(request.document_sha256),
+    sealed = request.sealed_sha256 is not None and not original
+    sha256 = request.sealed_sha256 if sealed and request.sealed_sha256 else request.document_sha256
+    name = f"{request.number}{'-sealed' if sealed else ''}.pdf"
+    return FileResponse(
+        rt.blobs.path(sha256),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{request.number}.pdf"', "Cache-Control": "private"},
+        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private"},
+    )
+
+
+@router.get("/{request_id}/receipt", response_class=Response)
+def receipt(request_id: int, who: PrincipalDep, log: LogDep, session: ReadSessionDep) -> Response:
+    """The log's receipt for the request's seal: a C2SP tlog-proof with the log entry as its extra data."""
+    request = requests.visible(session, request_id, who)
+    text = records.receipt(session, log.reader, records.latest(session, history.subject(request.id)))
+    return Response(
+        text,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{request.number}.tlog-proof"'},
     )
 
 

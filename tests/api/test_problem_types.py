@@ -6,9 +6,11 @@ import importlib
 import pkgutil
 
 import api
+import ca
 import identity
 import ledger
 import sealgate
+import signer
 import workflow
 from api.problems import CATALOGUE
 from sealgate.errors import DomainError
@@ -22,7 +24,7 @@ def _subclasses(cls: type[DomainError]) -> set[type[DomainError]]:
 
 
 def test_every_domain_error_has_a_problem_type() -> None:
-    for package in (sealgate, identity, ledger, workflow, api):
+    for package in (sealgate, identity, ledger, ca, signer, workflow, api):
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             if not module.name.endswith("__main__") and ".migrations" not in module.name:
                 importlib.import_module(module.name)

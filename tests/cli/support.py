@@ -43,8 +43,9 @@ def free_port() -> int:
 
 @contextmanager
 def serving(cwd: Path, log: Path, *command: str, **settings: str) -> Iterator[str]:
-    """Start ``sealgate serve`` (or another serving command) and yield its base URL once /healthz answers."""
-    port = free_port()
+    """Start ``sealgate serve`` (or another serving command) and yield its base URL once /healthz answers; on the
+    port ``SEALGATE_PORT`` names, or a free one."""
+    port = int(settings.get("SEALGATE_PORT") or free_port())
     with log.open("w") as out:
         proc = subprocess.Popen(
             [*SEALGATE, *(command or ("serve",)), "--port", str(port)],

@@ -17,6 +17,7 @@ from ledger.service import LogService
 from sealgate.cli import demo
 from sealgate.runtime import Runtime
 from tests.workflow.conftest import RecordingExecutor
+from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY
 from workflow.catalog import SealForm
 from workflow.execution import Executors
 
@@ -49,14 +50,7 @@ def test_winter_vegetable_subsidy(demo_client: tuple[TestClient, RecordingExecut
     submitted = client.post(
         "/api/v1/requests",
         headers=resident,
-        json={
-            "matter": "agri.winter-vegetable-subsidy",
-            "organisation": "yazhou.shuinan",
-            "seal": "village_official",
-            "seal_form": "electronic",
-            "purpose": "申请2026年冬季瓜菜种植补贴",
-            "form": {"phone": "13876543210", "crop": "辣椒", "cycles": 2, "area": 3.5, "location": "水南村东洋"},
-        },
+        json=WINTER_VEGETABLE_SUBSIDY,
     )
     assert submitted.status_code == 201, submitted.text
     request = submitted.json()

@@ -1,0 +1,214 @@
+"""Sealing a stored document with a seal, in the caller's transaction: checks, signature, long-term validation
+data, the sealed file in the blob store, and the log entry that names document, signature, seal and certificate.
+
+A seal that is suspended, has no certificate in force, or whose key is gone from the token refuses with the
+reason, before anything is written. The sealed file is stored before the transaction commits; if the commit
+fails, an unreferenced blob is left, never a logged seal without its file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca import crl
+from ca.hierarchy import Authority
+from ca.models import Certificate, Seal
+from ca.ocsp import Responder, Status
+from ca.seals import SealForm, SealStatus, current_certificate
+from ca.tsa import TimeStampAuthority
+from identity.models import Organisation
+from ledger.append import Appended, append
+from ledger.entry import Event
+from sealgate.blobs import BlobStore
+from sealgate.keystore import Keystore
+from sealgate.settings import CaSettings
+from signer import ltv
+from signer.appearance import round_seal
+from signer.cms import SealTemplate
+from signer.incremental import open_original
+from signer.models import Sealing
+from signer.pades import Options, Placement, Sealer, SealingRefused
+from signer.placement import find_anchor, seal_box
+
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+MARGIN = 56.7  # 20 mm from the page edges for a seal placed without an anchor
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to seal and how: the stored document, the log subject it belongs to, and the seal's placing."""
+
+    document_sha256: str
+    subject: str
+    actor: str
+    details: dict[str, object] = field(default_factory=dict)  # more for the log entry (a request number, say)
+    qr_url: str | None = None
+    anchor: str | None = None
+    certify: bool = False
+    paging: bool = False
+    reason: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class Sealed:
+    sealing: Sealing
+    entry: Appended
+    certificate_serial: str
+
+
+@dataclass
+class Office:
+    """What sealing needs from the service, and the prepared sealers, one per seal certificate."""
+
+    keystore: Keystore
+    authority: Authority
+    responder: Responder
+    tsa: TimeStampAuthority
+    blobs: BlobStore
+    ca_settings: CaSettings
+    work_dir: Path
+    level: str = "B-LTA"
+    _sealers: dict[str, Sealer] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"PAdES level {self.level!r} is not one of {', '.join(LEVELS)}")
+
+    def sealer(self, seal: Seal, organisation: str, certificate: Certificate) -> Sealer:
+        with self._lock:
+            found = self._sealers.get(certificate.sha256)
+            if found is None:
+                assert certificate.key_label is not None
+                template = SealTemplate(x509.load_der_x509_certificate(certificate.der), self.authority.chain)
+                art = round_seal(organisation, seal.name)
+                found = Sealer(self.keystore, certificate.key_label, template, art, ltv.TsaTokens(self.tsa))
+                self._sealers[certificate.sha256] = found
+            return found
+
+    def seal(self, session: Session, seal: Seal, request: Request, now: dt.datetime) -> Sealed:
+        certificate = _usable_certificate(session, self.keystore, seal, now)
+        organisation = session.get(Organisation, seal.organisation_id)
+        assert organisation is not None
+        sealer = self.sealer(seal, organisation.name, certificate)
+        source = self.blobs.path(request.document_sha256)
+        options = Options(
+            placement=_placement(source, request.anchor, sealer.size, sealer.width(request.qr_url is not None)),
+            paging=request.paging,
+            certify=request.certify,
+            qr_url=request.qr_url,
+            reason=request.reason,
+            location=request.location,
+            timestamp=self.level != "B-B",
+        )
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
+            target = Path(tmp) / "sealed.pdf"
+            with target.open("wb") as out:
+                done = sealer.seal(source, out, options, now)
+            if self.level in ("B-LT", "B-LTA"):
+                contents = _contents(target, done.byte_range)
+                ltv.add_revocation_data(target, contents, self._revocation_data(session, sealer, now))
+            if self.level == "B-LTA":
+                ltv.add_document_timestamp(target, self.tsa)
+            with target.open("rb") as f:
+                stored = self.blobs.put_stream(f)
+        data: dict[str, object] = {
+            **request.details,
+            "seal": seal.id,
+            "certificate": certificate.serial,
+            "document_sha256": request.document_sha256,
+            "sealed_sha256": stored.sha256,
+            "signature_sha256": done.signature_sha256,
+            "field": done.field,
+            "level": self.level,
+        }
+        entry = append(session, Event("seal.applied", request.subject, request.actor, data, now))
+        sealing = Sealing(
+            subject=request.subject,
+            seal_id=seal.id,
+            certificate_id=certificate.id,
+            document_sha256=request.document_sha256,
+            sealed_sha256=stored.sha256,
+            signature_sha256=done.signature_sha256,
+            level=self.level,
+            event_id=entry.event_id,
+            created_at=now,
+        )
+        session.add(sealing)
+        session.flush()
+        return Sealed(sealing, entry, certificate.serial)
+
+    def _revocation_data(self, session: Session, sealer: Sealer, now: dt.datetime) -> ltv.RevocationData:
+        issuing = self.authority.issuing.certificate
+        seal_certificate = sealer.template.certificate
+        tsa_certificate = self.tsa.certificate
+        responses = [
+            ltv.ocsp_response(self.responder, c, issuing, _status(session, c), now)
+            for c in (seal_certificate, tsa_certificate)
+        ]
+        return ltv.RevocationData(
+            certificates=[seal_certificate, tsa_certificate, self.authority.ocsp.certificate, *self.authority.chain],
+            ocsp_responses=responses,
+            crls=[crl.current(session, self.authority, self.ca_settings, now, commit=False)],
+        )
+
+
+def _status(session: Session, certificate: x509.Certificate) -> Status:
+    """The certificate's revocation status as this transaction sees it (the OCSP responder's book reads the
+    database on its own connection, which a writing transaction on SQLite would block)."""
+    row = session.scalar(select(Certificate).where(Certificate.serial == f"{certificate.serial_number:x}"))
+    if row is None:
+        return Status(None, None, False)
+    return Status(row.revoked_at, row.revocation_reason, True)
+
+
+def _usable_certificate(session: Session, keystore: Keystore, seal: Seal, now: dt.datetime) -> Certificate:
+    if seal.form == SealForm.PHYSICAL:
+        raise SealingRefused(f"seal {seal.name} ({seal.id}) is physical only")
+    if seal.status != SealStatus.ACTIVE:
+        raise SealingRefused(f"seal {seal.name} ({seal.id}) is {seal.status}")
+    certificate = current_certificate(session, seal.id)
+    if certificate is None:
+        latest = session.scalars(
+            select(Certificate).where(Certificate.seal_id == seal.id).order_by(Certificate.id.desc()).limit(1)
+        ).first()
+        if latest is not None and latest.revoked_at is not None:
+            raise SealingRefused(
+                f"the certificate of seal {seal.name} ({latest.serial}) was revoked on "
+                f"{latest.revoked_at:%Y-%m-%d}: {latest.revocation_reason}"
+            )
+        raise SealingRefused(f"seal {seal.name} ({seal.id}) has no certificate")
+    if certificate.not_after <= now:
+        raise SealingRefused(f"the certificate of seal {seal.name} expired on {certificate.not_after:%Y-%m-%d}")
+    if certificate.not_before > now:
+        raise SealingRefused(f"the certificate of seal {seal.name} is valid from {certificate.not_before:%Y-%m-%d}")
+    if certificate.key_label is None or not keystore.has(certificate.key_label):
+        raise SealingRefused(f"the key of seal {seal.name} is missing from the token")
+    return certificate
+
+
+def _placement(source: Path, anchor: str | None, size: float, width: float) -> Placement:
+    """Over the anchor text where the document has it, else in the bottom right corner of the last page."""
+    with open_original(source) as original:  # refuses what cannot be sealed, before PDFium reads it
+        _, y0, x1, _ = (float(v) for v in original.pdf.pages[-1].mediabox)
+    if anchor is not None and (found := find_anchor(source, anchor)) is not None:
+        page, x, y = seal_box(found, size)
+        return Placement(page, x, y)
+    return Placement(-1, x1 - MARGIN - width, y0 + MARGIN)
+
+
+def _contents(path: Path, byte_range: tuple[int, int, int, int]) -> bytes:
+    """The signature's /Contents, from between its byte ranges."""
+    with path.open("rb") as f:
+        f.seek(byte_range[1] + 1)
+        return bytes.fromhex(f.read(byte_range[2] - byte_range[1] - 2).decode())

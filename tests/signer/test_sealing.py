@@ -1,0 +1,170 @@
+"""The seal office against the database: what a sealing records, the levels it reaches, and the seals it refuses."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ca import hierarchy, seals
+from ca.models import Certificate, Seal
+from ca.ocsp import Responder, StatusBook
+from ca.tsa import TimeStampAuthority
+from identity.models import Organisation
+from ledger.models import PendingEntry
+from sealgate.clock import ManualClock
+from sealgate.runtime import Runtime
+from signer.models import Sealing
+from signer.pades import SealingRefused
+from signer.sealing import Office, Request
+from tests.signer.pki import blank_pdf, validate_offline
+
+
+@dataclasses.dataclass
+class Bench:
+    runtime: Runtime
+    office: Office
+    seal: Seal
+    document: str
+
+
+def make_bench(runtime: Runtime, tmp_path: Path, level: str) -> Bench:
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        hierarchy.initialise(session, runtime.keystore, runtime.settings, now, "test")
+        authority = hierarchy.load(session, runtime.keystore)
+        org = Organisation(code="sn", name="水南村民委员会", kind="village", uscc="54460205C50121019D", created_at=now)
+        session.add(org)
+        session.flush()
+        seal = seals.add(session, "sn", "village_official", seals.SealForm.ELECTRONIC, "公章", now, "test")
+        seals.issue(session, runtime.keystore, authority, runtime.settings, seal, now, "test")
+        session.commit()
+        session.refresh(seal)
+        session.expunge(seal)
+    ca = runtime.settings.ca
+    office = Office(
+        keystore=runtime.keystore,
+        authority=authority,
+        responder=Responder(authority, StatusBook(runtime.engine, authority.issuing_id, 0.001), dt.timedelta(hours=1)),
+        tsa=TimeStampAuthority(
+            key=authority.tsa.key,
+            certificate=authority.tsa.certificate,
+            chain=authority.chain,
+            policy=ca.tsa_policy,
+            clock=runtime.clock,
+        ),
+        blobs=runtime.blobs,
+        ca_settings=ca,
+        work_dir=tmp_path / "work",
+        level=level,
+    )
+    document = runtime.blobs.put(blank_pdf(tmp_path / "in.pdf", pages=2).read_bytes()).sha256
+    return Bench(runtime, office, seal, document)
+
+
+def seal_once(bench: Bench, **options: object) -> Sealing:
+    with bench.runtime.sessions() as session:
+        seal = session.get(Seal, bench.seal.id)
+        assert seal is not None
+        order = Request(document_sha256=bench.document, subject="request:1", actor="system", **options)  # type: ignore[arg-type]
+        done = bench.office.seal(session, seal, order, bench.runtime.clock.now())
+        session.commit()
+        session.expunge(done.sealing)
+        return done.sealing
+
+
+@pytest.mark.parametrize("level", ["B-B", "B-T", "B-LT", "B-LTA"])
+def test_each_level_is_recorded_and_logged(runtime: Runtime, tmp_path: Path, level: str) -> None:
+    bench = make_bench(runtime, tmp_path, level)
+    sealing = seal_once(bench, details={"number": "YZ-1"})
+    sealed = runtime.blobs.get(sealing.sealed_sha256)
+    assert hashlib.sha256(sealed).hexdigest() == sealing.sealed_sha256
+    assert sealed.startswith(runtime.blobs.get(bench.document))
+    with runtime.sessions() as session:
+        (entry,) = [
+            json.loads(e.body) for e in session.scalars(select(PendingEntry).where(PendingEntry.type == "seal.applied"))
+        ]
+    assert entry["subject"] == "request:1"
+    assert entry["data"]["signature_sha256"] == sealing.signature_sha256
+    assert entry["data"]["sealed_sha256"] == sealing.sealed_sha256
+    assert entry["data"]["document_sha256"] == bench.document
+    assert entry["data"]["level"] == level
+    assert entry["data"]["number"] == "YZ-1"
+
+
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
+def test_long_term_levels_validate_offline(runtime: Runtime, tmp_path: Path, level: str) -> None:
+    bench = make_bench(runtime, tmp_path, level)
+    sealing = seal_once(bench)
+    (tmp_path / "out.pdf").write_bytes(runtime.blobs.get(sealing.sealed_sha256))
+    results = validate_offline(tmp_path / "out.pdf", bench.office.authority.root, runtime.clock.now())
+    assert len(results) == (2 if level == "B-LTA" else 1)
+    for status in results:
+        assert status.intact
+        assert status.valid
+        assert status.trusted
+    assert results[0].timestamp_validity is not None
+    assert results[0].timestamp_validity.trusted
+
+
+def test_a_revoked_certificate_is_refused_with_the_reason(runtime: Runtime, tmp_path: Path) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    with runtime.sessions() as session:
+        certificate = seals.current_certificate(session, bench.seal.id)
+        assert certificate is not None
+        seals.revoke(
+            session,
+            bench.office.authority,
+            runtime.settings,
+            certificate,
+            "keyCompromise",
+            runtime.clock.now(),
+            "test",
+        )
+        session.commit()
+    with pytest.raises(SealingRefused, match=r"revoked .*keyCompromise"):
+        seal_once(bench)
+
+
+def test_a_suspended_seal_is_refused(runtime: Runtime, tmp_path: Path) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    with runtime.sessions() as session:
+        seal = session.get(Seal, bench.seal.id)
+        assert seal is not None
+        seals.suspend(session, seal, runtime.clock.now(), "test")
+        session.commit()
+    with pytest.raises(SealingRefused, match="suspended"):
+        seal_once(bench)
+
+
+def test_an_expired_certificate_is_refused(runtime: Runtime, tmp_path: Path, clock: ManualClock) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    clock.advance(dt.timedelta(days=runtime.settings.ca.seal_validity_days + 1))
+    with pytest.raises(SealingRefused, match="expired"):
+        seal_once(bench)
+
+
+def test_a_key_missing_from_the_token_is_refused(runtime: Runtime, tmp_path: Path) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    with runtime.sessions() as session:
+        certificate = session.scalars(select(Certificate).where(Certificate.seal_id == bench.seal.id)).one()
+        certificate.key_label = "seal:gone"
+        session.commit()
+    with pytest.raises(SealingRefused, match="missing from the token"):
+        seal_once(bench)
+
+
+def test_nothing_is_recorded_when_sealing_is_refused(runtime: Runtime, tmp_path: Path) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    runtime.blobs.put(b"%PDF-1.7 broken")
+    broken = dataclasses.replace(bench, document=hashlib.sha256(b"%PDF-1.7 broken").hexdigest())
+    with pytest.raises(ValueError, match="PDF"):
+        seal_once(broken)
+    with runtime.sessions() as session:
+        assert session.scalars(select(Sealing)).all() == []
+        assert session.scalars(select(PendingEntry).where(PendingEntry.type == "seal.applied")).all() == []

@@ -1,0 +1,72 @@
+"""The executor for electronic seals: an approved request's document is sealed with the organisation's seal of
+the kind the request names, and the request keeps the sealed file."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca.models import Seal
+from ca.seals import SealForm as CaSealForm
+from sealgate.errors import DomainError
+from signer import sealing
+from signer.pades import SealingRefused
+from workflow import history
+from workflow.execution import ExecutionFailed
+from workflow.models import SealRequest
+from workflow.review import matter_of
+
+
+@dataclass
+class ElectronicSealing:
+    office: Callable[[], sealing.Office]  # loaded at first use: the CA may be initialised after the start
+    public_url: str
+    anchor: str
+    qr_code: bool = True
+
+    def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
+        seal = session.scalars(
+            select(Seal)
+            .where(
+                Seal.organisation_id == request.organisation_id,
+                Seal.kind == request.seal_kind,
+                Seal.form.in_([str(CaSealForm.ELECTRONIC), str(CaSealForm.BOTH)]),
+            )
+            .order_by(Seal.id)
+            .limit(1)
+        ).first()
+        if seal is None:
+            raise ExecutionFailed(f"{request.organisation.name} has no electronic seal of kind {request.seal_kind}")
+        matter = matter_of(session, request)
+        order = sealing.Request(
+            document_sha256=request.document_sha256,
+            subject=history.subject(request.id),
+            actor="system",
+            details={"number": request.number, "matter": matter.code},
+            qr_url=f"{self.public_url.rstrip('/')}/verify?request={request.number}" if self.qr_code else None,
+            anchor=self.anchor,
+            certify=matter.certify,
+            paging=matter.paging_seal,
+            reason=matter.name,
+            location=request.organisation.name,
+        )
+        try:
+            office = self.office()
+            done = office.seal(session, seal, order, now)
+        except (SealingRefused, DomainError) as exc:
+            raise ExecutionFailed(str(exc)) from None
+        request.sealed_sha256 = done.sealing.sealed_sha256
+        return {
+            "seal": seal.id,
+            "certificate": done.certificate_serial,
+            "sealed_sha256": done.sealing.sealed_sha256,
+            "signature_sha256": done.sealing.signature_sha256,
+            "level": done.sealing.level,
+            "document": f"/api/v1/requests/{request.id}/document",
+            "receipt": f"/api/v1/requests/{request.id}/receipt",
+        }
