@@ -1,0 +1,306 @@
+"""Verifying a signed PDF: per signature integrity, coverage, certificate path, revocation, timestamp, PAdES level
+and a strict modification analysis, with indications as ETSI EN 319 102-1 names them.
+
+pyHanko validates the CMS, the certificate path (pyhanko-certvalidator) and the differences between revisions.
+Its difference policy lets form filling and annotations through; a seal may not, so anything after a seal but
+DSS updates, document timestamps and further signatures is reported here as a modification, never passed. Two
+checks pyHanko does not make are added: each signed revision is rendered and compared with what the final file
+shows (shadow attacks and swapped documents change no signed byte), and annotations added after a seal may not
+overlap the ones it covered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pikepdf
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+from signer import visual
+from signer.cms import der_length
+
+PASSED, FAILED, INDETERMINATE = "TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"
+_COVERAGE = {
+    SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
+    SignatureCoverageLevel.ENTIRE_REVISION: "entire_revision",
+    SignatureCoverageLevel.CONTIGUOUS_BLOCK_FROM_START: "contiguous_blocks_only",
+    SignatureCoverageLevel.UNCLEAR: "unclear",
+}
+_WHOLE = ("entire_file", "entire_revision")
+
+
+class VerifyError(ValueError):
+    """The file cannot be verified at all; the message says why."""
+
+
+class NotSigned(VerifyError):
+    pass
+
+
+class UnreadablePdf(VerifyError):
+    pass
+
+
+@dataclass
+class SignatureReport:
+    field: str
+    kind: str  # "signature" or "document_timestamp"
+    revision: int
+    signer: str | None
+    certificate_serial: str | None
+    certificate_sha256: str | None
+    signing_time: str | None
+    intact: bool
+    valid: bool
+    coverage: str
+    modifications: list[str]
+    trusted: bool
+    trust_problem: str | None
+    revoked: bool | None
+    timestamp: dict[str, Any] | None
+    pades_level: str | None
+    signature_sha256: str
+    indication: str
+    sub_indication: str | None
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclass
+class Report:
+    indication: str
+    sub_indication: str | None
+    signatures: list[SignatureReport]
+    problems: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def validate(
+    data: bytes,
+    *,
+    trust: Sequence[x509.Certificate] = (),
+    trust_embedded: bool = False,
+    moment: dt.datetime | None = None,
+) -> Report:
+    """Verify every signature and document timestamp of ``data``. ``trust_embedded`` takes the certificates a
+    signature carries as anchors (for test PKIs): the verdict then rests on integrity, coverage and changes."""
+    reader = _reader(data)
+    try:
+        embedded = list(reader.embedded_signatures)
+    except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
+        raise UnreadablePdf(f"a signature cannot be read: {_message(exc)}") from None
+    if not embedded:
+        raise NotSigned("the PDF has no signature")
+    anchors = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in trust]
+    if trust_embedded:
+        anchors += [c for sig in embedded for c in _certificates(sig)]
+    context = _context(reader, anchors, moment)
+    dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
+    signatures = []
+    for position, sig in enumerate(embedded):
+        later = embedded[position + 1 :]
+        try:
+            signatures.append(_one(data, sig, later, context, dss))
+        except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
+            raise UnreadablePdf(f"signature {sig.field_name} cannot be read: {_message(exc)}") from None
+    return _overall(signatures, visual.overlapping(data) + _attachments(data))
+
+
+def _reader(data: bytes) -> PdfFileReader:
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        if reader.encrypted:
+            raise UnreadablePdf("the PDF is encrypted")
+        _ = reader.root
+        return reader
+    except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
+        raise UnreadablePdf(f"the PDF cannot be read: {_message(exc)}") from None
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def _certificates(sig: EmbeddedPdfSignature) -> list[asn1_x509.Certificate]:
+    found = sig.signed_data["certificates"]
+    return [c.chosen for c in found] if found.native is not None else []
+
+
+def _context(reader: PdfFileReader, anchors: list[asn1_x509.Certificate], moment: dt.datetime | None) -> Any:
+    kwargs: dict[str, Any] = {"trust_roots": anchors, "allow_fetching": False, "revocation_mode": "soft-fail"}
+    if moment is not None:
+        kwargs["moment"] = moment
+    if "/DSS" in reader.root:
+        return DocumentSecurityStore.read_dss(reader).as_validation_context(kwargs)
+    return ValidationContext(**kwargs)
+
+
+def _one(
+    data: bytes,
+    sig: EmbeddedPdfSignature,
+    later: Sequence[EmbeddedPdfSignature],
+    context: Any,
+    dss: DocumentSecurityStore | None,
+) -> SignatureReport:
+    contents = _cms_bytes(bytes(sig.sig_object["/Contents"]))
+    status: Any
+    timestamp: dict[str, Any] | None
+    if sig.sig_object_type == "/DocTimeStamp":
+        status = validate_pdf_timestamp(sig, validation_context=context)
+        kind, timestamp = "document_timestamp", {"time": status.timestamp.isoformat(), "intact": status.intact}
+        level = None
+    else:
+        status = validate_pdf_signature(sig, context)
+        kind, timestamp = "signature", _timestamp(status)
+        level = _level(timestamp, dss, later)
+    coverage = _COVERAGE.get(status.coverage, "unclear")
+    modifications = _modifications(data, sig, status, later)
+    cert = status.signing_cert
+    report = SignatureReport(
+        field=sig.field_name,
+        kind=kind,
+        revision=sig.signed_revision,
+        signer=cert.subject.human_friendly if cert is not None else None,
+        certificate_serial=f"{cert.serial_number:x}" if cert is not None else None,
+        certificate_sha256=hashlib.sha256(cert.dump()).hexdigest() if cert is not None else None,
+        signing_time=sig.self_reported_timestamp.isoformat() if sig.self_reported_timestamp else None,
+        intact=bool(status.intact),
+        valid=bool(status.valid),
+        coverage=coverage,
+        modifications=modifications,
+        trusted=bool(status.trusted),
+        trust_problem=_name(status.trust_problem_indic),
+        revoked=bool(getattr(status, "revoked", False)),
+        timestamp=timestamp,
+        pades_level=level,
+        signature_sha256=hashlib.sha256(contents).hexdigest(),
+        indication=PASSED,
+        sub_indication=None,
+    )
+    return _judged(report)
+
+
+def _name(indication: object) -> str | None:
+    return None if indication is None else str(getattr(indication, "name", indication))
+
+
+def _cms_bytes(contents: bytes) -> bytes:
+    """/Contents without its zero padding: cut at the DER length, or (BER, indefinite length) at the padding."""
+    try:
+        return contents[: der_length(contents)]
+    except ValueError:
+        return contents.rstrip(b"\x00")
+
+
+def _timestamp(status: Any) -> dict[str, Any] | None:
+    found = status.timestamp_validity
+    if found is None:
+        return None
+    return {
+        "time": found.timestamp.isoformat(),
+        "intact": bool(found.intact and found.valid),
+        "trusted": bool(found.trusted),
+    }
+
+
+def _level(timestamp: dict[str, Any] | None, dss: DocumentSecurityStore | None, later: Sequence[Any]) -> str:
+    """The PAdES baseline level the signature reaches: B-T with a signature timestamp, B-LT with revocation
+    data in the DSS, B-LTA with a document timestamp after it."""
+    if timestamp is None:
+        return "B-B"
+    if dss is None or not (list(dss.ocsps) or list(dss.crls)):
+        return "B-T"
+    if any(s.sig_object_type == "/DocTimeStamp" for s in later):
+        return "B-LTA"
+    return "B-LT"
+
+
+def _modifications(data: bytes, sig: EmbeddedPdfSignature, status: Any, later: Sequence[Any]) -> list[str]:
+    """What changed after this signature beyond DSS updates, document timestamps and further signatures."""
+    found: list[str] = []
+    result = status.diff_result
+    allowed = {s.field_name for s in later}
+    if isinstance(result, SuspiciousModification):
+        found.append(f"the document was changed after this signature: {_message(result)}")
+    elif result is not None:
+        changed = sorted(set(result.changed_form_fields) - allowed)
+        if changed:
+            found.append(f"form fields were filled or changed after this signature: {', '.join(changed)}")
+        if result.modification_level >= ModificationLevel.ANNOTATIONS:
+            found.append("annotations were added or changed after this signature")
+        if result.modification_level == ModificationLevel.OTHER and not changed:
+            found.append("the document was changed after this signature")
+    end = sig.byte_range[-2] + sig.byte_range[-1]
+    if end < len(data):
+        found.extend(visual.differences(data[:end], data, allowed))
+    return found
+
+
+def _judged(report: SignatureReport) -> SignatureReport:
+    """The ETSI EN 319 102-1 indication: integrity and format first, then the certificate."""
+    problems = report.problems
+    if not report.intact:
+        problems.append("the signed bytes were changed: their digest does not match the signature")
+        return _with(report, FAILED, "HASH_FAILURE")
+    if not report.valid:
+        problems.append("the signature value does not verify")
+        return _with(report, FAILED, "SIG_CRYPTO_FAILURE")
+    if report.coverage not in _WHOLE:
+        problems.append(f"the signature does not cover its whole revision ({report.coverage})")
+        return _with(report, FAILED, "FORMAT_FAILURE")
+    if report.modifications:
+        problems.extend(report.modifications)
+        return _with(report, FAILED, "FORMAT_FAILURE")
+    if report.revoked:
+        problems.append("the signer's certificate is revoked")
+        return _with(report, FAILED, "REVOKED")
+    if not report.trusted:
+        sub = report.trust_problem or "NO_CERTIFICATE_CHAIN_FOUND"
+        problems.append(f"the certificate path cannot be validated ({sub})")
+        return _with(report, INDETERMINATE, sub)
+    if report.timestamp is not None and not report.timestamp["intact"]:
+        problems.append("the signature timestamp does not verify")
+        return _with(report, FAILED, "SIG_CRYPTO_FAILURE")
+    return report
+
+
+def _with(report: SignatureReport, indication: str, sub: str) -> SignatureReport:
+    report.indication, report.sub_indication = indication, sub
+    return report
+
+
+def _attachments(data: bytes) -> list[str]:
+    """Attached files ride along with a signature they are not shown by: a seal vouches for pages alone."""
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        names = sorted(pdf.attachments.keys())
+    if not names:
+        return []
+    return [f"the document carries attached files a seal does not show: {', '.join(names)}"]
+
+
+def _overall(signatures: list[SignatureReport], problems: list[str]) -> Report:
+    """The worst signature's indication; a problem of the document as a whole keeps it from passing."""
+    for indication in (FAILED, INDETERMINATE):
+        worst = next((s for s in signatures if s.indication == indication), None)
+        if worst is not None:
+            return Report(indication, worst.sub_indication, signatures, problems)
+    if problems:
+        return Report(INDETERMINATE, "FORMAT_FAILURE", signatures, problems)
+    return Report(PASSED, None, signatures, problems)
