@@ -14,7 +14,20 @@ from api import problems
 from api.deps import CertificateAuthority
 from api.idempotency import Idempotency
 from api.middleware import RequestContext
-from api.routers import admin, approvals, auth, ca, catalog, delegations, health, log, me, outbox, requests
+from api.routers import (
+    admin,
+    approvals,
+    auth,
+    ca,
+    catalog,
+    delegations,
+    health,
+    log,
+    me,
+    outbox,
+    requests,
+    verify,
+)
 from api.routers import problems as problem_types
 from ledger.service import LogService
 from sealgate.errors import NotFound
@@ -86,6 +99,7 @@ def create_app(
         delegations.router,
         ca.router,
         outbox.router,
+        verify.router,
         problem_types.router,
     ):
         app.include_router(router)

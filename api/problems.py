@@ -56,6 +56,7 @@ CATALOGUE: dict[str, str] = {
     "separation-of-duties": "Separation of duties forbids this decision",
     "unroutable": "Nobody could decide a level of this request",
     "not-yet-logged": "The seal is not in a published checkpoint yet; ask again in a few seconds",
+    "unverifiable-pdf": "The file cannot be verified: not a signed PDF, encrypted, broken, or too costly to read",
 }
 
 

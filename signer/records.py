@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.proofs import LogReader
+from ledger.proofs import Integrated, LogReader
 from ledger.receipt import Receipt, format_receipt
 from sealgate.errors import Conflict, NotFound
 from signer.models import Sealing
@@ -36,7 +36,8 @@ def receipt(session: Session, reader: LogReader, sealing: Sealing) -> str:
     done = reader.integrated(session, sealing.event_id)
     if done is None:
         raise NotYetLogged("the seal is not in a published checkpoint yet; ask again in a few seconds")
-    entry = reader.entry(session, done.index)
-    return format_receipt(
-        Receipt(index=done.index, proof=tuple(done.proof), checkpoint=done.checkpoint, extra=entry.body)
-    )
+    return receipt_text(done, reader.entry(session, done.index).body)
+
+
+def receipt_text(done: Integrated, entry: bytes) -> str:
+    return format_receipt(Receipt(index=done.index, proof=tuple(done.proof), checkpoint=done.checkpoint, extra=entry))

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from sealgate.cli import ca_cmd, catalog_cmd, config_cmd, db_cmd, demo, log_cmd, outbox_cmd, people, serve
+from sealgate.cli import ca_cmd, catalog_cmd, config_cmd, db_cmd, demo, log_cmd, outbox_cmd, people, serve, verify_cmd
 from sealgate.cli.state import CliState
 from sealgate.errors import ConfigError, DomainError
 
@@ -38,6 +38,7 @@ app.command("serve")(serve.serve)
 app.command("init")(people.init)
 app.command("demo")(demo.demo)
 app.command("witness")(log_cmd.witness)
+app.command("verify")(verify_cmd.verify)
 app.add_typer(people.users, name="users")
 app.add_typer(people.orgs, name="orgs")
 app.add_typer(config_cmd.app, name="config")

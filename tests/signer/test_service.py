@@ -205,3 +205,82 @@ def test_the_bureau_received_the_sealed_document(service: Service, sealed: Seale
     assert payload["result"]["level"] == "B-LTA"
     assert payload["result"]["receipt"].endswith("/receipt")
     assert dt.datetime.fromisoformat(payload["completed_at"])
+
+
+def test_the_service_verifies_the_seal_with_its_approval_chain(service: Service, sealed: Sealed) -> None:
+    answer = httpx.post(
+        service.base + "/api/v1/verify", content=sealed.pdf.read_bytes(), headers={"Content-Type": "application/pdf"}
+    )
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["indication"] == "TOTAL-PASSED", report
+    seal, document_timestamp = report["signatures"]
+    assert (seal["kind"], seal["pades_level"], seal["coverage"]) == ("signature", "B-LTA", "entire_revision")
+    assert seal["modifications"] == []
+    assert document_timestamp["kind"] == "document_timestamp"
+    log = seal["log"]
+    assert log["included"]
+    assert log["entry"]["type"] == "seal.applied"
+    steps = [(step["type"], step["level"]) for step in log["chain"]]
+    assert steps[:7] == [
+        ("request.submitted", None),
+        ("request.decided", 1),
+        ("request.decided", 2),
+        ("request.decided", 3),
+        ("request.executing", None),
+        ("seal.applied", None),
+        ("request.completed", None),
+    ]
+    assert steps[7:] in ([], [("request.delivered", None)])  # delivery to the bureau may have happened by now
+
+
+def test_one_changed_byte_fails_verification(service: Service, sealed: Sealed) -> None:
+    data = bytearray(sealed.pdf.read_bytes())
+    at = data.index(b"/MediaBox")
+    data[at + 1] = ord("m")  # a signed byte of the original document
+    report = httpx.post(
+        service.base + "/api/v1/verify", content=bytes(data), headers={"Content-Type": "application/pdf"}
+    ).json()
+    assert report["indication"] == "TOTAL-FAILED"
+    assert report["signatures"][0]["intact"] is False
+
+
+def test_sealgate_verify_offline_and_by_the_service(service: Service, sealed: Sealed) -> None:
+    home = service.home
+    (home / "sealed.tlog-proof").write_text(sealed.receipt)
+    (home / "trust.pem").write_bytes(root_certificate(service).public_bytes(Encoding.PEM))
+    vkey = httpx.get(service.base + "/api/v1/log/key", timeout=30).json()["vkey"]
+    offline = run(
+        home,
+        "verify",
+        str(sealed.pdf),
+        "--trust",
+        str(home / "trust.pem"),
+        "--receipt",
+        str(home / "sealed.tlog-proof"),
+        "--log-key",
+        vkey,
+        "--json",
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    report = json.loads(offline.stdout)
+    assert report["signatures"][0]["receipt"]["verified"] is True
+    online = run(home, "verify", str(sealed.pdf), "--url", service.base)
+    assert online.returncode == 0, online.stdout + online.stderr
+    assert "seal.applied" in online.stdout
+    untrusted = run(home, "verify", str(sealed.pdf))
+    assert untrusted.returncode == 2  # no trust anchor given: INDETERMINATE
+    (home / "garbage.pdf").write_bytes(b"%PDF-1.7 not really")
+    assert run(home, "verify", str(home / "garbage.pdf")).returncode == 3
+
+
+def test_the_verify_page_speaks_chinese_and_english(service: Service, sealed: Sealed) -> None:
+    files = {"file": ("sealed.pdf", sealed.pdf.read_bytes(), "application/pdf")}
+    chinese = httpx.post(service.base + "/verify", files=files, timeout=60)
+    assert chinese.status_code == 200
+    assert "验证通过" in chinese.text
+    assert "加盖电子印章" in chinese.text
+    english = httpx.post(service.base + "/verify?lang=en", files=files, timeout=60)
+    assert "TOTAL-PASSED" in english.text
+    record = httpx.get(service.base + f"/verify?request={sealed.request['number']}", timeout=30)
+    assert "审批" in record.text

@@ -1,0 +1,144 @@
+"""What a bureau is told about a sealed PDF beyond the PAdES report: for each signature, the log entry that
+recorded it, the inclusion proof of that entry against a signed checkpoint, and the approval chain read from
+the log. From the service's own log (``logged``), or offline from a receipt the bureau holds (``receipt_check``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ledger.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger.models import Entry
+from ledger.note import NoteError, Verifier, parse_checkpoint, parse_note
+from ledger.proofs import LogReader
+from ledger.receipt import ReceiptError, parse_receipt, verify_receipt
+from sealgate.errors import Invalid
+from signer import isolation, records
+from signer.validation import VerifyError
+
+_STEPS = ("request.", "seal.")
+_ANOTHER = "the receipt's entry is for another signature"
+
+
+def with_log(session: Session, reader: LogReader, report: dict[str, Any]) -> dict[str, Any]:
+    """The report with a ``log`` section in each signature (None where the log has no such signature)."""
+    for signature in report.get("signatures", []):
+        signature["log"] = logged(session, reader, signature["signature_sha256"])
+    return report
+
+
+def logged(session: Session, reader: LogReader, signature_sha256: str) -> dict[str, Any] | None:
+    sealing = records.by_signature(session, signature_sha256)
+    if sealing is None:
+        return None
+    chain = approval_chain(session, sealing.subject)
+    done = reader.integrated(session, sealing.event_id)
+    if done is None:
+        return {"included": False, "index": None, "checkpoint_size": None, "entry": None, "chain": chain}
+    entry = reader.entry(session, done.index)
+    root = parse_checkpoint(parse_note(done.checkpoint).text).root
+    verify_inclusion(leaf_hash(entry.body), done.index, done.size, done.proof, root)
+    receipt = records.receipt_text(done, entry.body)
+    return {
+        "included": True,
+        "index": done.index,
+        "checkpoint_size": done.size,
+        "entry": json.loads(entry.body),
+        "receipt": receipt,
+        "chain": chain,
+    }
+
+
+def approval_chain(session: Session, subject: str) -> list[dict[str, Any]]:
+    """The subject's entries in log order: who asked, who approved at which level and when, the seal."""
+    entries = session.scalars(select(Entry).where(Entry.subject == subject).order_by(Entry.idx))
+    chain = []
+    for entry in entries:
+        body = json.loads(entry.body)
+        if not body["type"].startswith(_STEPS):
+            continue
+        data = body.get("data", {})
+        chain.append(
+            {
+                "index": entry.idx,
+                "type": body["type"],
+                "time": body["time"],
+                "actor": body["actor"],
+                "level": data.get("decided_level"),
+                "decision": data.get("decision"),
+            }
+        )
+    return chain
+
+
+def receipt_check(text: str | bytes, signature_sha256: str, log_keys: Sequence[Verifier]) -> dict[str, Any]:
+    """Check a receipt offline: its checkpoint is signed by the log, its entry is included in that tree, and the
+    entry names this signature. ``problem`` says what failed, or is None."""
+    try:
+        receipt = parse_receipt(text)
+    except ReceiptError as exc:
+        return {"verified": False, "problem": f"the receipt is malformed: {exc}"}
+    if receipt.extra is None:
+        return {"verified": False, "problem": "the receipt carries no log entry"}
+    try:
+        entry = json.loads(receipt.extra)
+    except ValueError:
+        return {"verified": False, "problem": "the receipt's entry is not JSON"}
+    found = {"index": receipt.index, "entry": entry, "verified": False, "problem": None}
+    if entry.get("data", {}).get("signature_sha256") != signature_sha256:
+        return {**found, "problem": _ANOTHER}
+    if not log_keys:
+        return {**found, "problem": "no log key to check the receipt's checkpoint with"}
+    try:
+        checked = verify_receipt(receipt, receipt.extra, origin=None, log_verifiers=log_keys)
+    except (ReceiptError, NoteError, ProofError) as exc:
+        return {**found, "problem": f"the receipt does not verify: {exc}"}
+    return {**found, "verified": checked.entry_checked, "checkpoint_size": checked.checkpoint.size}
+
+
+class UnverifiablePdf(Invalid):
+    """The upload cannot be verified: not a PDF, encrypted, broken, unsigned, or too costly to read."""
+
+    problem = "unverifiable-pdf"
+
+
+def bureau_report(
+    data: bytes,
+    *,
+    trust: Sequence[x509.Certificate],
+    receipt: bytes | None = None,
+    log_keys: Sequence[Verifier] = (),
+    lookup: Callable[[str], dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """The PAdES report with, per signature, what the log holds (``lookup``, on the service) and what a receipt
+    the bureau brought proves (offline)."""
+    try:
+        report = isolation.verify(data, trust=trust).to_json()
+    except VerifyError as exc:
+        raise UnverifiablePdf(str(exc)) from None
+    for signature in report["signatures"]:
+        signature["log"] = lookup(signature["signature_sha256"]) if lookup is not None else None
+    if receipt is not None:
+        _attach_receipt(report, receipt, log_keys)
+    return report
+
+
+def _attach_receipt(report: dict[str, Any], receipt: bytes, log_keys: Sequence[Verifier]) -> None:
+    """The receipt's check goes with the signature its entry names."""
+    for signature in report["signatures"]:
+        check = receipt_check(receipt, signature["signature_sha256"], log_keys)
+        if check.get("problem") != _ANOTHER:
+            signature["receipt"] = check
+            return
+    report["problems"].append("the receipt is for none of this document's signatures")
+
+
+def exit_code(indication: str) -> int:
+    """``sealgate verify``'s exit status: 0 passed, 1 failed, 2 indeterminate (3 is an error)."""
+    return {"TOTAL-PASSED": 0, "TOTAL-FAILED": 1}.get(indication, 2)
