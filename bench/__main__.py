@@ -6,10 +6,16 @@ import argparse
 import logging
 from pathlib import Path
 
-from bench import approvals, ca, keystore, ledger
+from bench import approvals, ca, keystore, ledger, sign
 from bench.report import document
 
-BENCHMARKS = {"keystore": keystore.run, "ledger": ledger.run, "ca": ca.run, "approvals": approvals.run}
+BENCHMARKS = {
+    "keystore": keystore.run,
+    "ledger": ledger.run,
+    "ca": ca.run,
+    "sign": sign.run,
+    "approvals": approvals.run,
+}
 
 
 def main() -> None:
