@@ -272,6 +272,12 @@ def test_sealgate_verify_offline_and_by_the_service(service: Service, sealed: Se
     assert untrusted.returncode == 2  # no trust anchor given: INDETERMINATE
     (home / "garbage.pdf").write_bytes(b"%PDF-1.7 not really")
     assert run(home, "verify", str(home / "garbage.pdf")).returncode == 3
+    refused = httpx.post(
+        service.base + "/api/v1/verify", content=b"%PDF-1.7 not really", headers={"Content-Type": "application/pdf"}
+    )
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"].endswith("unverifiable-pdf")
 
 
 def test_the_verify_page_speaks_chinese_and_english(service: Service, sealed: Sealed) -> None:
@@ -284,3 +290,25 @@ def test_the_verify_page_speaks_chinese_and_english(service: Service, sealed: Se
     assert "TOTAL-PASSED" in english.text
     record = httpx.get(service.base + f"/verify?request={sealed.request['number']}", timeout=30)
     assert "审批" in record.text
+
+
+def test_a_suspended_seal_fails_the_request_with_the_reason(service: Service, sealed: Sealed) -> None:
+    seal_id = sealed_seal_id(service, sealed)
+    assert service.post(f"/api/v1/seals/{seal_id}/suspend", "yz.certadmin1").status_code == 200
+    try:
+        rid = service.post("/api/v1/requests", "sn.resident", WINTER_VEGETABLE_SUBSIDY).json()["id"]
+        for who, level in (("sn.g1.leader", 1), ("sn.secretary", 2), ("sn.sealadmin", 3)):
+            decided = service.post(f"/api/v1/requests/{rid}/decisions", who, {"decision": "approve", "level": level})
+            assert decided.status_code == 200
+        done = service.until(
+            f"/api/v1/requests/{rid}", "sn.resident", lambda r: r.json()["state"] in ("completed", "failed")
+        ).json()
+        assert done["state"] == "failed"
+        assert "suspended" in done["failure"]
+    finally:
+        assert service.post(f"/api/v1/seals/{seal_id}/resume", "yz.certadmin1").status_code == 200
+
+
+def sealed_seal_id(service: Service, sealed: Sealed) -> int:
+    entry = json.loads(parse_receipt(sealed.receipt).extra or b"{}")
+    return int(entry["data"]["seal"])
