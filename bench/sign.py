@@ -23,6 +23,7 @@ from pathlib import Path
 import pikepdf
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -111,21 +112,12 @@ def _key(keystore: Keystore, name: str, kind: KeyKind = KeyKind.EC_P256) -> Toke
 
 
 def _rsa_seal(keystore: Keystore, ca: Issuer, now: dt.datetime) -> tuple[str, x509.Certificate]:
-    """An RSA-3072 key in the token and a certificate for it (the CA's own profiles make EC seal keys)."""
+    """An RSA-3072 key in the token and a seal certificate for it (the CA makes EC seal keys itself)."""
     label = "bench-seal-rsa"
     keystore.generate(label, KeyKind.RSA_3072)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(profiles.seal_name("水南村村民委员会", "91350100M000100Y43", "公章"))
-        .issuer_name(ca.certificate.subject)
-        .public_key(keystore.info(label).public_key)
-        .serial_number(profiles.serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
-        .sign(ca.key, ca.key.hash)
-    )
-    return label, certificate
+    public = keystore.info(label).public_key
+    assert isinstance(public, rsa.RSAPublicKey)
+    return label, profiles.seal(public, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, now, 365)
 
 
 def _one_page(path: Path) -> Path:

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from asn1crypto import core
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from ca.signing import TokenKey
@@ -48,6 +49,11 @@ class Urls:
     def under(cls, base: str) -> Urls:
         base = base.rstrip("/")
         return cls(f"{base}/ca/crl", f"{base}/ca/ocsp", f"{base}/ca/issuer")
+
+
+# What a certificate is made for: a key in the token, a certificate's key (a seal machine's), or a public key the
+# token holds in a kind the CA does not make itself (an RSA seal key, say).
+Holder = TokenKey | x509.Certificate | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,9 @@ def _usage(*, sign: bool = False, non_repudiation: bool = False, ca: bool = Fals
 
 
 def _base(
-    subject: x509.Name, public: TokenKey | x509.Certificate, issuer: x509.Name, now: dt.datetime, days: int
+    subject: x509.Name, public: Holder, issuer: x509.Name, now: dt.datetime, days: int
 ) -> x509.CertificateBuilder:
-    key = public.public_key()
+    key = public if isinstance(public, ec.EllipticCurvePublicKey | rsa.RSAPublicKey) else public.public_key()
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -178,7 +184,7 @@ def issuing(key: TokenKey, organisation: str, root_ca: Issuer, now: dt.datetime,
 
 
 def _end_entity(
-    subject: x509.Name, key: TokenKey, issuer: Issuer, now: dt.datetime, days: int
+    subject: x509.Name, key: Holder, issuer: Issuer, now: dt.datetime, days: int
 ) -> x509.CertificateBuilder:
     return _base(subject, key, issuer.certificate.subject, now, days).add_extension(
         x509.BasicConstraints(ca=False, path_length=None), critical=True
@@ -218,7 +224,7 @@ def authorisation_signer(
 
 
 def seal(
-    key: TokenKey,
+    key: Holder,
     organisation: str,
     uscc: str,
     seal_name_: str,

@@ -13,6 +13,7 @@ from typing import Any
 import pikepdf
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
@@ -72,22 +73,12 @@ def make_pki(keystore: Keystore, directory: Path, start: dt.datetime, kind: KeyK
 
 
 def rsa_seal(keystore: Keystore, ca: Issuer, start: dt.datetime) -> tuple[str, x509.Certificate]:
-    """An RSA-3072 seal key and a certificate for it (the CA makes EC seal keys only; a token may hold others)."""
+    """An RSA-3072 seal key (the CA makes EC seal keys; a token may hold others) and its seal certificate."""
     label = f"test:rsa-{uuid.uuid4().hex[:10]}"
     keystore.generate(label, KeyKind.RSA_3072)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(profiles.seal_name("水南村村民委员会", "91350100M000100Y43", "公章"))
-        .issuer_name(ca.certificate.subject)
-        .public_key(keystore.info(label).public_key)
-        .serial_number(profiles.serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
-        .sign(ca.key, ca.key.hash)
-    )
-    return label, certificate
+    public = keystore.info(label).public_key
+    assert isinstance(public, rsa.RSAPublicKey)
+    return label, profiles.seal(public, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, start, 365)
 
 
 def blank_pdf(path: Path, pages: int = 1, *, object_streams: bool = False) -> Path:
