@@ -19,7 +19,7 @@ from pikepdf import Array, Dictionary, Name
 from pikepdf._core import PageList
 
 from sealgate.keystore import Keystore
-from signer.appearance import paging_slices, qr_code
+from signer.appearance import MM, paging_slices, qr_code
 from signer.cms import SealTemplate, signature_sha256
 from signer.incremental import (
     Original,
@@ -40,8 +40,7 @@ CHUNK = 1 << 20
 _BYTE_RANGE = b"/ByteRange [0 0000000000 0000000000 0000000000]"
 _SEAL_RESOURCE = "/SealgateSeal"
 QR_MM = 20.0
-_MM = 72 / 25.4
-_QR_GAP = 2 * _MM
+_QR_GAP = 2 * MM
 
 
 class Art(Protocol):
@@ -108,7 +107,8 @@ class Sealer:
     _sizes: dict[bool, int] = field(default_factory=dict)
 
     @cached_property
-    def _art_stream(self) -> bytes:
+    def art_stream(self) -> bytes:
+        """The seal as a compressed form XObject: the same bytes in every document the seal seals."""
         assert self.art is not None
         box = b"[0 0 " + number(self.art.size) + b" " + number(self.art.size) + b"]"
         entries = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": box}
@@ -122,7 +122,7 @@ class Sealer:
 
     def width(self, qr: bool) -> float:
         """The appearance's width: the seal, and the QR code beside it when there is one."""
-        return self.size + (_QR_GAP + QR_MM * _MM if qr else 0.0)
+        return self.size + (_QR_GAP + QR_MM * MM if qr else 0.0)
 
     def contents_size(self, timestamp: bool) -> int:
         """Bytes reserved for /Contents: the template's largest CMS (with the largest token, for B-T)."""
@@ -221,7 +221,7 @@ class _Layout:
         art_ref = None
         if self.sealer.art is not None and (placement is not None or self.options.paging):
             art_ref = update.new()
-            update.put(art_ref, self.sealer._art_stream)
+            update.put(art_ref, self.sealer.art_stream)
         rect, appearance = b"[0 0 0 0]", None
         if placement is not None:
             if art_ref is None:
@@ -268,7 +268,7 @@ class _Layout:
         seal_at, x0 = 0.0, placement.x
         qr_drawing = b""
         if self.options.qr_url is not None:
-            qr_size = QR_MM * _MM
+            qr_size = QR_MM * MM
             qr = update.new()
             box = b"[0 0 " + number(qr_size) + b" " + number(qr_size) + b"]"
             entries = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": box}
