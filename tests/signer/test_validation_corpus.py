@@ -13,8 +13,19 @@ import pytest
 from signer.isolation import verify
 from signer.validation import FAILED, PASSED, Report, VerifyError
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pdf"
+# The corpus as shared beside the project (tests/signer/ -> tests/ -> project -> its parent), and the copy kept in
+# the repository (its licences beside the files) for checkouts that stand alone.
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pdf"
+KEPT = Path(__file__).resolve().parent / "corpus"
+CORPUS = SHARED if SHARED.is_dir() else KEPT
 ROWS = list(csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t"))
+
+
+def test_the_kept_copy_is_the_shared_corpus() -> None:
+    if not SHARED.is_dir():
+        pytest.skip("no shared corpus beside this checkout")
+    for row in ROWS:
+        assert (KEPT / row["file"]).read_bytes() == (SHARED / row["file"]).read_bytes(), row["file"]
 
 
 def judged(path: Path) -> tuple[Report | None, VerifyError | None, float]:
