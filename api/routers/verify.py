@@ -38,9 +38,13 @@ async def page(request: Request, rt: RuntimeDep, log: LogDep) -> HTMLResponse:
     """The upload form; with ``?request=<number>``, that request's record from the log."""
     lang = language(request)
     number = request.query_params.get("request")
-    record = await run_in_threadpool(_record, rt, number) if number else None
-    html = pages(lang).get_template("verify.html").render(report=None, error=None, record=record)
-    return HTMLResponse(html)
+    record, error = None, None
+    try:
+        record = await run_in_threadpool(_record, rt, number) if number else None
+    except NotFound as exc:
+        error = exc.detail
+    html = pages(lang).get_template("verify.html").render(report=None, error=None, missing=error, record=record)
+    return HTMLResponse(html, status_code=404 if error else 200)
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -52,7 +56,7 @@ async def page_report(request: Request, rt: RuntimeDep, log: LogDep) -> HTMLResp
         report = await run_in_threadpool(_report, rt, log, request.app.state.ca, data, receipt)
     except Invalid as exc:
         error = exc.detail
-    html = pages(lang).get_template("verify.html").render(report=report, error=error, record=None)
+    html = pages(lang).get_template("verify.html").render(report=report, error=error, missing=None, record=None)
     return HTMLResponse(html, status_code=200 if error is None else 422)
 
 

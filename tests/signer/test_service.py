@@ -290,6 +290,9 @@ def test_the_verify_page_speaks_chinese_and_english(service: Service, sealed: Se
     assert "TOTAL-PASSED" in english.text
     record = httpx.get(service.base + f"/verify?request={sealed.request['number']}", timeout=30)
     assert "审批" in record.text
+    unknown = httpx.get(service.base + "/verify?request=YZ-0000-999999", timeout=30)
+    assert unknown.status_code == 404
+    assert "YZ-0000-999999" in unknown.text
 
 
 def test_a_suspended_seal_fails_the_request_with_the_reason(service: Service, sealed: Sealed) -> None:
