@@ -17,7 +17,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, NO_CHANGES_DIFF_POLICY, ModificationLevel
 from pyhanko.sign.fields import MDPPerm
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -46,12 +46,14 @@ def seal(pki: Pki, keystore: Keystore, source: Path, target: Path, options: Opti
         return pki.sealer(keystore, **kw).seal(source, out, options or Options(), NOW)
 
 
-def pyhanko_status(path: Path, pki: Pki, index: int = 0) -> Any:
+def pyhanko_status(path: Path, pki: Pki, index: int = 0, *, strict: bool = False) -> Any:
+    """pyHanko's verdict; ``strict`` with its no-changes diff policy, which lets nothing follow the signature."""
     root = asn1_x509.Certificate.load(asn1_pem.unarmor(pki.root_pem.read_bytes())[2])
     with path.open("rb") as f:
         signature = PdfFileReader(f).embedded_signatures[index]
         context = ValidationContext(trust_roots=[root], allow_fetching=False, moment=NOW)
-        return validate_pdf_signature(signature, context)
+        policy = NO_CHANGES_DIFF_POLICY if strict else DEFAULT_DIFF_POLICY
+        return validate_pdf_signature(signature, context, diff_policy=policy)
 
 
 def contents(path: Path, sealed: Sealed) -> bytes:
@@ -74,7 +76,7 @@ def test_poppler_and_pyhanko_find_the_seal_valid_and_whole(
     # verdict is checked in tests/signer/test_service.py, against a running service.
     assert "Signature Type: ETSI.CAdES.detached" in report
 
-    status = pyhanko_status(tmp_path / "out.pdf", pki)
+    status = pyhanko_status(tmp_path / "out.pdf", pki, strict=True)
     assert (status.intact, status.valid, status.trusted) == (True, True, True)
     assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     assert status.modification_level == ModificationLevel.NONE
