@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ _COVERAGE = {
     SignatureCoverageLevel.UNCLEAR: "unclear",
 }
 _WHOLE = ("entire_file", "entire_revision")
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 
 
 class VerifyError(ValueError):
@@ -101,6 +103,15 @@ def validate(
 ) -> Report:
     """Verify every signature and document timestamp of ``data``. ``trust_embedded`` takes the certificates a
     signature carries as anchors (for test PKIs): the verdict then rests on integrity, coverage and changes."""
+    try:
+        return _whole(data, trust=trust, trust_embedded=trust_embedded, moment=moment)
+    except UnreadablePdf as exc:
+        return _unreadable_tail(data, exc, trust=trust, trust_embedded=trust_embedded, moment=moment)
+
+
+def _whole(
+    data: bytes, *, trust: Sequence[x509.Certificate], trust_embedded: bool, moment: dt.datetime | None
+) -> Report:
     reader = _reader(data)
     try:
         embedded = list(reader.embedded_signatures)
@@ -121,6 +132,32 @@ def validate(
         except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
             raise UnreadablePdf(f"signature {sig.field_name} cannot be read: {_message(exc)}") from None
     return _overall(signatures, visual.overlapping(data) + _attachments(data))
+
+
+def _unreadable_tail(
+    data: bytes,
+    error: UnreadablePdf,
+    *,
+    trust: Sequence[x509.Certificate],
+    trust_embedded: bool,
+    moment: dt.datetime | None,
+) -> Report:
+    """A file that cannot be read whole, but whose signed revision can: what was signed is reported, and every
+    signature fails, since whatever follows it cannot even be parsed (an attack hiding content there)."""
+    ends = sorted({int(m[3]) + int(m[4]) for m in _BYTE_RANGE.finditer(data)}, reverse=True)
+    for end in (e for e in ends if 0 < e < len(data)):
+        try:
+            signed = validate(data[:end], trust=trust, trust_embedded=trust_embedded, moment=moment)
+        except VerifyError:
+            continue
+        change = f"the file goes on after the signed revision with content that cannot be read: {error}"
+        for signature in signed.signatures:
+            signature.coverage = "entire_revision" if signature.coverage == "entire_file" else signature.coverage
+            signature.modifications.append(change)
+            signature.problems.append(change)
+            _with(signature, FAILED, "FORMAT_FAILURE")
+        return _overall(signed.signatures, signed.problems)
+    raise error
 
 
 def _reader(data: bytes) -> PdfFileReader:

@@ -62,6 +62,24 @@ def test_an_annotation_added_after_the_seal_fails(pki: Pki, keystore: Keystore, 
     assert report.signatures[0].modifications
 
 
+def test_an_unreadable_update_after_the_seal_fails_naming_it(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:  # noqa: F811
+    """The shadow attack's shape: an update whose new page content cannot be parsed by a careful reader."""
+    seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "out.pdf")
+    with open_original(tmp_path / "out.pdf") as original:
+        update = Update(original)
+        broken = update.new()
+        update.put(broken, b"<</Length 4000>>\nstream\nBT (hidden) Tj ET")  # no endstream where /Length says
+        page = original.pdf.pages[0].obj
+        update.replace(page, changed(page, {"/Contents": ref(broken)}))
+        body, _ = update.write()
+    report = validate((tmp_path / "out.pdf").read_bytes() + bytes(body), trust=[pki.root], moment=NOW)
+    assert report.indication == FAILED
+    (signature,) = report.signatures
+    assert signature.intact
+    assert signature.coverage == "entire_revision"
+    assert any("cannot be read" in m for m in signature.modifications)
+
+
 def test_a_second_seal_and_a_timestamp_keep_both_passing(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:  # noqa: F811
     seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "one.pdf")
     seal(pki, keystore, tmp_path / "one.pdf", tmp_path / "two.pdf", Options(timestamp=True), timestamps=True)
