@@ -371,6 +371,13 @@ def _right_edge(page: Dictionary) -> float:
     return float(box[2]) if isinstance(box, Array) and len(box) == 4 else float("inf")
 
 
+def is_signed(source: Path) -> bool:
+    """Whether the document carries a signature already (then a seal may not certify it)."""
+    with open_original(source) as original:
+        form = original.root.get(Name.AcroForm)
+        return _signed(form.get(Name.Fields) if isinstance(form, Dictionary) else None)
+
+
 def _signed(fields: object) -> bool:
     """Whether any field of the form is a signature field with a value, nested fields included."""
     stack = list(fields) if isinstance(fields, Array) else []

@@ -35,7 +35,7 @@ from signer.appearance import round_seal
 from signer.cms import SealTemplate
 from signer.incremental import open_original
 from signer.models import Sealing
-from signer.pades import Options, Placement, Sealer, SealingRefused
+from signer.pades import Options, Placement, Sealer, SealingRefused, is_signed
 from signer.placement import find_anchor, seal_box
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
@@ -104,7 +104,7 @@ class Office:
         options = Options(
             placement=_placement(source, request.anchor, sealer.size, sealer.width(request.qr_url is not None)),
             paging=request.paging,
-            certify=request.certify,
+            certify=request.certify and not is_signed(source),  # a signed upload is sealed, not certified
             qr_url=request.qr_url,
             reason=request.reason,
             location=request.location,

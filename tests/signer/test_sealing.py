@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.fields import MDPPerm
 from sqlalchemy import select
 
 from ca import hierarchy, seals
@@ -168,3 +170,15 @@ def test_nothing_is_recorded_when_sealing_is_refused(runtime: Runtime, tmp_path:
     with runtime.sessions() as session:
         assert session.scalars(select(Sealing)).all() == []
         assert session.scalars(select(PendingEntry).where(PendingEntry.type == "seal.applied")).all() == []
+
+
+def test_a_signed_upload_is_sealed_without_certifying_it(runtime: Runtime, tmp_path: Path) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    first = seal_once(bench, certify=True)
+    signed = dataclasses.replace(bench, document=first.sealed_sha256)
+    second = seal_once(signed, certify=True)  # the matter asks to certify, but the document is signed already
+    (tmp_path / "two.pdf").write_bytes(runtime.blobs.get(second.sealed_sha256))
+    with (tmp_path / "two.pdf").open("rb") as f:
+        first_signature, second_signature = PdfFileReader(f).embedded_signatures
+        assert first_signature.docmdp_level == MDPPerm.FILL_FORMS
+        assert second_signature.docmdp_level is None
