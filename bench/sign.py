@@ -5,20 +5,26 @@
 - RSA-3072 seal key: documents per second as a share of the keystore's raw signing rate (goal: 70%).
 - A 200 MB PDF sealed to a file, beside ``sha256sum`` of it (goal: at most 3x), and the sealing's peak resident
   memory in a fresh process (goal: at most 200 MB).
-- Verifications per second of the sealed one-page PDF: sealgate's verifier (in process, and isolated in a child
-  as the service and CLI run it) beside pyHanko's ``validate_pdf_signature``.
+- Verifications per second of the sealed one-page PDF: ``signer.validation.validate``, in process and
+  isolated in a child with time and memory limits by ``signer.isolation`` (as the service and CLI run it), beside
+  pyHanko's ``validate_pdf_signature``.
+
+Every output is checked before it is timed (pyHanko finds each seal intact, valid and covering the whole file),
+so that a fast path that made a broken file would fail the benchmark rather than win it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pikepdf
 from asn1crypto import x509 as asn1_x509
@@ -30,6 +36,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers
 from pyhanko.sign.pkcs11 import PKCS11Signer
 from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from bench.report import Section, median_rates
@@ -53,17 +60,14 @@ def run(quick: bool = False) -> Section:
     now = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        settings = Settings(var_dir=directory)
-        keystore = open_keystore(settings)
+        keystore = open_keystore(Settings(var_dir=directory))
         try:
-            return _run(keystore, settings, directory, now, seconds, rounds, quick)
+            return _run(keystore, directory, now, seconds, rounds, quick)
         finally:
             keystore.close()
 
 
-def _run(
-    keystore: Keystore, settings: Settings, directory: Path, now: dt.datetime, seconds: float, rounds: int, quick: bool
-) -> Section:
+def _run(keystore: Keystore, directory: Path, now: dt.datetime, seconds: float, rounds: int, quick: bool) -> Section:
     root_key, issuing_key = _key(keystore, "root"), _key(keystore, "issuing")
     root = profiles.root(root_key, "bench", now, 3650)
     issuing = profiles.issuing(issuing_key, "bench", Issuer(root_key, root), now, 3650)
@@ -76,10 +80,13 @@ def _run(
 
     ours = lambda: sealer.seal(one_page, io.BytesIO(), Options(), now)  # noqa: E731
     baseline = _pyhanko(keystore, seal_key.label, seal, chain, one_page)
+    _check(_sealed(sealer, one_page, now), root)
+    _check(baseline(), root)
     ec = median_rates({"sealgate": (ours, 1), "pyhanko": (baseline, 1)}, seconds, rounds)
 
     rsa_label, rsa_seal = _rsa_seal(keystore, ca, now)
     rsa_sealer = Sealer(keystore, rsa_label, SealTemplate(rsa_seal, chain))
+    _check(_sealed(rsa_sealer, one_page, now), root)
     rsa = median_rates(
         {
             "sealgate": (lambda: rsa_sealer.seal(one_page, io.BytesIO(), Options(), now), 1),
@@ -89,10 +96,12 @@ def _run(
         rounds,
     )
 
-    sealed = io.BytesIO()
-    sealer.seal(one_page, sealed, Options(), now)
-    data = sealed.getvalue()
-    verify = median_rates(
+    data = _sealed(sealer, one_page, now)
+    report = validation.validate(data, trust=[root])
+    isolated = isolation.verify(data, trust=[root])
+    if [(s.intact, s.valid) for s in report.signatures] != [(True, True)] or isolated.indication != report.indication:
+        raise RuntimeError(f"the verifier does not find the seal intact and valid: {report}, isolated {isolated}")
+    verifying = median_rates(
         {
             "sealgate": (lambda: validation.validate(data, trust=[root]), 1),
             "sealgate isolated": (lambda: isolation.verify(data, trust=[root]), 1),
@@ -101,8 +110,24 @@ def _run(
         seconds,
         rounds,
     )
-    big = _big(directory, sealer, now, 20 if quick else BIG_MB)
-    return Section("Sealing and verifying PDFs", _body(ec, rsa, verify, big, quick))
+    verdict = report.indication + (f"/{report.sub_indication}" if report.sub_indication else "")
+    big = _big(directory, sealer, root, 20 if quick else BIG_MB, 1 if quick else 2)
+    return Section("Sealing and verifying PDFs (`bench/sign.py`)", _body(ec, rsa, verifying, verdict, big, quick))
+
+
+def _sealed(sealer: Sealer, pdf: Path, now: dt.datetime) -> bytes:
+    out = io.BytesIO()
+    sealer.seal(pdf, out, Options(), now)
+    return out.getvalue()
+
+
+def _check(data: bytes | Path, root: x509.Certificate) -> None:
+    """A benchmark of a signer that made broken files would be worthless: each kind of output is validated once."""
+    with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as f:
+        status = _pyhanko_validate(f, root)
+    whole = status.coverage is SignatureCoverageLevel.ENTIRE_FILE
+    if not (status.intact and status.valid and status.trusted and whole):
+        raise RuntimeError(f"a signed output does not validate: {status.summary()}, coverage {status.coverage}")
 
 
 def _key(keystore: Keystore, name: str, kind: KeyKind = KeyKind.EC_P256) -> TokenKey:
@@ -136,9 +161,13 @@ def _one_page(path: Path) -> Path:
 def _pyhanko(
     keystore: Keystore, label: str, seal: x509.Certificate, chain: tuple[x509.Certificate, ...], pdf: Path
 ) -> Callable[[], bytes]:
-    """pyHanko's documented way: sign_pdf with a PKCS11Signer on a session of the same token."""
-    # python-pkcs11 loads a module once per process, so the session is opened on the keystore's token object
-    # (already logged in) rather than by open_pkcs11_session, which would load the module a second time.
+    """pyHanko's documented way: sign_pdf with a PKCS11Signer on a session of the same token.
+
+    The session is opened on the keystore's token object, which is logged in already, not by pyHanko's
+    open_pkcs11_session: a PKCS#11 module takes one C_Initialize per process, the keystore has made it, and a
+    second one from python-pkcs11 fails (CKR_CRYPTOKI_ALREADY_INITIALIZED). Only the opening differs: in a
+    process of its own, a session from open_pkcs11_session signs at the same rate.
+    """
     session = keystore.token.open()
     signer = PKCS11Signer(
         session,
@@ -157,9 +186,9 @@ def _pyhanko(
     return sign
 
 
-def _pyhanko_validate(data: bytes, root: x509.Certificate) -> object:
+def _pyhanko_validate(data: bytes | BinaryIO, root: x509.Certificate) -> PdfSignatureStatus:
     anchor = asn1_x509.Certificate.load(root.public_bytes(Encoding.DER))
-    signature = PdfFileReader(io.BytesIO(data)).embedded_signatures[0]
+    signature = PdfFileReader(io.BytesIO(data) if isinstance(data, bytes) else data).embedded_signatures[0]
     return validate_pdf_signature(signature, ValidationContext(trust_roots=[anchor], allow_fetching=False))
 
 
@@ -183,77 +212,101 @@ print(time.perf_counter() - start, hwm)
 """
 
 
-def _big(directory: Path, sealer: Sealer, now: dt.datetime, megabytes: int) -> dict[str, float]:
-    """Seal a large PDF in a fresh process, beside sha256sum of the file. The peak is the child's VmHWM:
-    getrusage's ru_maxrss would carry over the parent's peak, which Linux keeps across fork and exec."""
-    source = directory / "big.pdf"
-    pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=(595, 842))
-    chunk = bytes(range(256)) * 4096  # 1 MB of incompressible-looking filler per stream
-    for i in range(megabytes):
-        pdf.pages[0].obj[f"/Filler{i}"] = pdf.make_stream(chunk)
-    pdf.save(source, compress_streams=False)
-    del pdf
+def _big(directory: Path, sealer: Sealer, root: x509.Certificate, megabytes: int, rounds: int) -> dict[str, float]:
+    """Seal a large PDF in a fresh process, right after sha256sum of the same file, ``rounds`` times.
+
+    The sealing's time is taken inside the child around ``Sealer.seal`` alone (not the interpreter's start);
+    its peak is the child's VmHWM: getrusage's ru_maxrss would carry over the parent's peak, which Linux keeps
+    across fork and exec."""
+    source, target = directory / "big.pdf", directory / "big-sealed.pdf"
+    _write_big(source, megabytes)
     pem = directory / "chain.pem"
     pem.write_bytes(
         b"".join(c.public_bytes(Encoding.PEM) for c in (sealer.template.certificate, *sealer.template.chain))
     )
+    child = [sys.executable, "-c", _BIG_CHILD, str(directory), sealer.key_label, str(source), str(target), str(pem)]
     subprocess.run(["sha256sum", str(source)], check=True, capture_output=True)  # the file in the page cache
-    start = time.perf_counter()
-    subprocess.run(["sha256sum", str(source)], check=True, capture_output=True)
-    hashing = time.perf_counter() - start
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _BIG_CHILD,
-            str(directory),
-            sealer.key_label,
-            str(source),
-            str(directory / "big-sealed.pdf"),
-            str(pem),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    seconds, rss_kb = done.stdout.split()
+    hashing, sealing, peaks = [], [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run(["sha256sum", str(source)], check=True, capture_output=True)
+        hashing.append(time.perf_counter() - start)
+        seconds, rss_kb = subprocess.run(child, check=True, capture_output=True, text=True).stdout.split()
+        sealing.append(float(seconds))
+        peaks.append(int(rss_kb) / 1024)
+    _check(target, root)
     return {
         "size_mb": source.stat().st_size / 2**20,
-        "hash_s": hashing,
-        "seal_s": float(seconds),
-        "rss_mb": int(rss_kb) / 1024,
+        "hash_s": statistics.median(hashing),
+        "seal_s": statistics.median(sealing),
+        "rss_mb": max(peaks),
     }
 
 
+def _write_big(path: Path, megabytes: int) -> None:
+    """One page with ``megabytes`` unused 1 MB image XObjects (1024 x 1024 grey) in its resources, uncompressed,
+    so the file is as large as its data; qpdf holds each stream once and writes them out in turn."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(595, 842))
+    pixels = bytes(range(256)) * 4096
+    images = pikepdf.Dictionary()
+    for i in range(megabytes):
+        image = pdf.make_stream(pixels)
+        image.Type, image.Subtype, image.ColorSpace = pikepdf.Name.XObject, pikepdf.Name.Image, pikepdf.Name.DeviceGray
+        image.Width, image.Height, image.BitsPerComponent = 1024, 1024, 8
+        images[f"/Im{i}"] = image
+    pdf.pages[0].obj.Resources = pikepdf.Dictionary(XObject=images)
+    pdf.save(path, compress_streams=False)
+    pdf.close()
+
+
 def _body(
-    ec: dict[str, float], rsa: dict[str, float], verify: dict[str, float], big: dict[str, float], quick: bool
+    ec: dict[str, float],
+    rsa: dict[str, float],
+    verifying: dict[str, float],
+    verdict: str,
+    big: dict[str, float],
+    quick: bool,
 ) -> str:
     speedup = ec["sealgate"] / ec["pyhanko"]
     share = rsa["sealgate"] / rsa["raw"]
     ratio = big["seal_s"] / big["hash_s"]
+    pyhanko = verifying["pyhanko"]
+    why = ""
+    if verdict.endswith("TRY_LATER"):
+        why = (
+            " (a B-B seal carries no revocation data, nothing is fetched; pyHanko's default soft-fail trusts the path)"
+        )
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
     lines = [
+        "One thread each, the development SoftHSM2 token, medians of alternating rounds; PAdES B-B, invisible seal.",
+        "",
         "| case | sealgate | baseline | ratio | goal |",
-        "|---|---|---|---|---|",
-        f"| one-page PDF, P-256, B-B (documents/s) | {ec['sealgate']:,.0f} | pyHanko sign_pdf + PKCS11Signer "
-        f"{ec['pyhanko']:,.1f} | **{speedup:.1f}x** | 10x {'met' if speedup >= GOAL_SPEEDUP else 'not met'} |",
-        f"| one-page PDF, RSA-3072, B-B (documents/s) | {rsa['sealgate']:,.0f} | raw keystore signatures "
-        f"{rsa['raw']:,.0f}/s | **{share:.0%}** | 70% {'met' if share >= GOAL_RSA_SHARE else 'not met'} |",
-        f"| {big['size_mb']:.0f} MB PDF sealed (s) | {big['seal_s']:.2f} | sha256sum {big['hash_s']:.2f} s | "
-        f"**{ratio:.1f}x** | 3x {'met' if ratio <= GOAL_HASH_RATIO else 'not met'} |",
-        f"| peak resident memory of that sealing (MB) | {big['rss_mb']:.0f} | | | 200 MB "
-        f"{'met' if big['rss_mb'] <= GOAL_RSS_MB else 'not met'} |",
-        f"| verifications/s, one-page seal | {verify['sealgate']:,.1f} in process, "
-        f"{verify['sealgate isolated']:,.1f} isolated | pyHanko validate_pdf_signature {verify['pyhanko']:,.1f} | "
-        f"{verify['sealgate'] / verify['pyhanko']:.2f}x, {verify['sealgate isolated'] / verify['pyhanko']:.2f}x | |",
+        "|---|---:|---|---:|---|",
+        f"| one-page PDF, P-256 (documents/s) | {ec['sealgate']:,.0f} | pyHanko sign_pdf + PKCS11Signer "
+        f"{ec['pyhanko']:,.1f}/s | **{speedup:.1f}x** | at least {GOAL_SPEEDUP:.0f}x: {met(speedup >= GOAL_SPEEDUP)} |",
+        f"| one-page PDF, RSA-3072 (documents/s) | {rsa['sealgate']:,.0f} | raw keystore signatures "
+        f"{rsa['raw']:,.0f}/s | **{share:.0%}** | at least {GOAL_RSA_SHARE:.0%}: {met(share >= GOAL_RSA_SHARE)} |",
+        f"| {big['size_mb']:.0f} MB PDF sealed to a file (s) | {big['seal_s']:.2f} | sha256sum {big['hash_s']:.2f} s "
+        f"| **{ratio:.2f}x** | at most {GOAL_HASH_RATIO:.0f}x: {met(ratio <= GOAL_HASH_RATIO)} |",
+        f"| peak resident memory of that sealing (MB) | {big['rss_mb']:.0f} | | | at most {GOAL_RSS_MB} MB: "
+        f"{met(big['rss_mb'] <= GOAL_RSS_MB)} |",
+        f"| verifications/s of the one-page seal, in process | {verifying['sealgate']:,.1f} | pyHanko "
+        f"validate_pdf_signature {verifying['pyhanko']:,.1f}/s | {verifying['sealgate'] / pyhanko:.2f}x | |",
+        f"| the same, isolated in a child (`signer.isolation`) | {verifying['sealgate isolated']:,.1f} | | "
+        f"{verifying['sealgate isolated'] / pyhanko:.2f}x | |",
+        "",
+        "pyHanko signs with `use_raw_mechanism=True` (SoftHSM2 2.6 offers CKM_ECDSA but not CKM_ECDSA_SHA256, so",
+        "without it C_SignInit fails with CKR_MECHANISM_INVALID), on an open session, with the certificates given",
+        "(no token search). The large file's sealing is timed inside a fresh process around `Sealer.seal`; its",
+        "memory is that process's peak, imports included. sealgate's verifier does more than the pyHanko call: it",
+        "judges the changes after each signed revision, renders each signed revision against the final file and",
+        f"gives an ETSI indication, here {verdict}{why}; isolated, each verification also forks a child with time",
+        "and memory limits.",
     ]
-    note = (
-        "\n\nOne thread each, SoftHSM2 development token, medians of alternating rounds. The pyHanko side gets the "
-        "certificates directly (no token search) and an open session. sealgate's verifier does more than pyHanko's "
-        "call: it also renders each signed revision against the final file and checks annotations and "
-        "attachments; isolated, it also forks a child with time and memory limits, as the service and "
-        "`sealgate verify` run it."
-    )
     if quick:
-        note += " Quick run: a 20 MB file instead of 200 MB."
-    return "\n".join(lines) + note
+        lines.append("Quick run: a 20 MB file, sealed once, instead of 200 MB twice.")
+    return "\n".join(lines) + "\n"
