@@ -8,15 +8,21 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from identity.models import Organisation
-from workflow.models import SealRequest, Step
+from workflow.models import Decision, SealRequest, Step
 
 _requests = SealRequest.__table__.c
 _organisations = Organisation.__table__.c
 _steps = Step.__table__.c
+_decisions = Decision.__table__.c
+
+# An approval that stands in round :round: not set aside by a return.
+STANDING_APPROVAL = and_(
+    _decisions.round == bindparam("round"), _decisions.decision == "approve", _decisions.superseded.is_(False)
+)
 
 
 class Subject(Protocol):
@@ -67,8 +73,14 @@ class Case:
         )
 
 
+Approval = tuple[int, int, int | None]  # (level, actor, holder acted for)
+
+
 @dataclass(frozen=True)
 class OpenStep:
+    """The step under review, with the approvals standing in its round: separation of duties needs them, and
+    reading them in the step's statement saves a round trip on every decision."""
+
     id: int
     level: int
     label: str
@@ -77,6 +89,7 @@ class OpenStep:
     mode: str
     assignees: list[int]
     started_at: dt.datetime
+    approvals: list[Approval]
 
 
 _LOCKED = (
@@ -99,20 +112,29 @@ _LOCKED = (
     .where(_requests.id == bindparam("id"))
     .with_for_update(of=SealRequest.__table__)
 )
-_OPEN_STEP = select(
-    _steps.id,
-    _steps.level,
-    _steps.label,
-    _steps.post,
-    _steps.organisation_id,
-    _steps.mode,
-    _steps.assignees,
-    _steps.started_at,
-).where(
-    _steps.id
-    == select(func.max(_steps.id))
-    .where(_steps.request_id == bindparam("request"), _steps.level == bindparam("level"), _steps.finished_at.is_(None))
-    .scalar_subquery()
+_OPEN_STEP = (
+    select(
+        _steps.id,
+        _steps.level,
+        _steps.label,
+        _steps.post,
+        _steps.organisation_id,
+        _steps.mode,
+        _steps.assignees,
+        _steps.started_at,
+        _decisions.level.label("approved_level"),
+        _decisions.actor_id,
+        _decisions.on_behalf_of_id,
+    )
+    .outerjoin(Decision.__table__, and_(_decisions.request_id == _steps.request_id, STANDING_APPROVAL))
+    .where(
+        _steps.id
+        == select(func.max(_steps.id))
+        .where(
+            _steps.request_id == bindparam("request"), _steps.level == bindparam("level"), _steps.finished_at.is_(None)
+        )
+        .scalar_subquery()
+    )
 )
 
 
@@ -124,5 +146,12 @@ def locked(session: Session, request_id: int) -> Case | None:
 
 def open_step(session: Session, case: Case) -> OpenStep | None:
     """The step of the level under review; read after the lock, so it is the step the lock holder left."""
-    row = session.connection().execute(_OPEN_STEP, {"request": case.id, "level": case.level}).first()
-    return OpenStep(**row._asdict()) if row is not None else None
+    params = {"request": case.id, "level": case.level, "round": case.round}
+    rows = session.connection().execute(_OPEN_STEP, params).all()
+    if not rows:
+        return None
+    step = rows[0]._asdict()
+    for column in ("approved_level", "actor_id", "on_behalf_of_id"):
+        del step[column]
+    approvals = [(level, actor, behalf) for *_, level, actor, behalf in rows if level is not None]
+    return OpenStep(**step, approvals=approvals)

@@ -206,7 +206,7 @@ def decide(
         with suppress(Unroutable):  # start_level says so, once the decision itself is known to be allowed
             wanted.append((level_organisation(session, case, upcoming), upcoming.post))
     seats = Seats.read(session, wanted, now)
-    duties = Duties.read(session, case, seats)
+    duties = Duties.of(case, seats, step.approvals)
     duties.check(step, Authority(actor.user_id, None))  # the specific reason first
     who = seats.authority(actor.user_id, step)
     if who.on_behalf_of_id is not None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from identity.models import Delegation, PostGrant, User
 from identity.posts import Post
 from sealgate.errors import Forbidden, Invalid
-from workflow.case import Case, OpenStep
+from workflow.case import STANDING_APPROVAL, Approval, Case, OpenStep
 from workflow.catalog import Level, Mode, Scope
 from workflow.models import Decision
 
@@ -65,10 +65,7 @@ _SEATED = union_all(  # holders (deputy NULL), then the delegations in force for
     ),
 )
 _APPROVALS = select(_decisions.level, _decisions.actor_id, _decisions.on_behalf_of_id).where(
-    _decisions.request_id == bindparam("request"),
-    _decisions.round == bindparam("round"),
-    _decisions.decision == "approve",
-    _decisions.superseded.is_(False),
+    _decisions.request_id == bindparam("request"), STANDING_APPROVAL
 )
 
 
@@ -154,13 +151,17 @@ class Duties:
 
     case: Case
     custodians: set[int]
-    approvals: list[tuple[int, int, int | None]]  # (level, actor, holder acted for) standing in this round
+    approvals: list[Approval]  # standing in this round
 
     @classmethod
     def read(cls, session: Session, case: Case, seats: Seats) -> Duties:
         rows = session.connection().execute(_APPROVALS, {"request": case.id, "round": case.round})
-        custodians = set(seats.holding(case.organisation_id, Post.CUSTODIAN))
-        return cls(case, custodians, [(level, actor, behalf) for level, actor, behalf in rows])
+        return cls.of(case, seats, [(level, actor, behalf) for level, actor, behalf in rows])
+
+    @classmethod
+    def of(cls, case: Case, seats: Seats, approvals: list[Approval]) -> Duties:
+        """With the approvals read already, as ``open_step`` does."""
+        return cls(case, set(seats.holding(case.organisation_id, Post.CUSTODIAN)), list(approvals))
 
     @property
     def barred(self) -> set[int]:
