@@ -35,6 +35,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from signer import visual
 from signer.cms import der_length
+from signer.objstm_reader import IndexedReader
 
 PASSED, FAILED, INDETERMINATE = "TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"
 _COVERAGE = {
@@ -162,7 +163,7 @@ def _unreadable_tail(
 
 def _reader(data: bytes) -> PdfFileReader:
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        reader = IndexedReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
             raise UnreadablePdf("the PDF is encrypted")
         _ = reader.root
