@@ -272,11 +272,6 @@ def _body(
     share = rsa["sealgate"] / rsa["raw"]
     ratio = big["seal_s"] / big["hash_s"]
     pyhanko = verifying["pyhanko"]
-    why = ""
-    if verdict.endswith("TRY_LATER"):
-        why = (
-            " (a B-B seal carries no revocation data, nothing is fetched; pyHanko's default soft-fail trusts the path)"
-        )
 
     def met(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -304,7 +299,7 @@ def _body(
         "(no token search). The large file's sealing is timed inside a fresh process around `Sealer.seal`; its",
         "memory is that process's peak, imports included. sealgate's verifier does more than the pyHanko call: it",
         "judges the changes after each signed revision, renders each signed revision against the final file and",
-        f"gives an ETSI indication, here {verdict}{why}; isolated, each verification also forks a child with time",
+        f"gives an ETSI indication, here {verdict}; isolated, each verification also forks a child with time",
         "and memory limits.",
     ]
     if quick:
