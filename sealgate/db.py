@@ -28,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.types import TypeDecorator
 
+from sealgate import deferred
+
 READ_ONLY = "sealgate_read_only"
 REST_BEFORE_PING = 5.0  # seconds in the pool after which a connection is pinged before use
 
@@ -83,6 +85,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 
         connect_args={"connect_timeout": max(1, int(connect_timeout))},
     )
     _ping_rested(engine)
+    deferred.install(engine)
     return engine
 
 
