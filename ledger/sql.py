@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ledger.models import Entry, PendingEntry, SubjectHead
+from sealgate import deferred
 
 PENDING_COLUMNS = ("event_id", "type", "subject", "leaf_hash", "body")
 
@@ -33,7 +34,11 @@ def insert_for(session: Session, table: Any) -> postgresql.Insert | sqlite.Inser
 def _pg(conn: Connection) -> psycopg.Connection[Any] | None:
     if conn.dialect.name != "postgresql":
         return None
-    return cast(psycopg.Connection[Any], conn.connection.driver_connection)
+    return deferred.driver(conn)
+
+
+def _postgresql(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 # Appending.
@@ -73,27 +78,24 @@ _MOVE_HEADS = update(SubjectHead).where(_heads.subject == bindparam("s")).values
 def lock_heads(conn: Connection, subjects: list[str]) -> dict[str, bytes | None]:
     """Lock (creating if need be) the head of each subject and return it. Inserting a missing head, or
     "updating" an existing one to itself, locks the row and returns its value."""
-    pg = _pg(conn)
-    if pg is not None:
-        return dict(pg.execute(_PG_LOCK_HEADS, {"subjects": subjects}).fetchall())
+    if _postgresql(conn):  # with the caller's deferred writes, in one round trip
+        return dict(cast(list[tuple[str, bytes | None]], deferred.read(conn, _PG_LOCK_HEADS, {"subjects": subjects})))
     return dict(conn.execute(_LOCK_HEADS, [{"subject": s} for s in subjects]).all())
 
 
 def logged(conn: Connection, event_ids: list[str]) -> dict[str, bytes]:
     """Leaf hashes of the events among ``event_ids`` already queued or sequenced, in one statement."""
-    pg = _pg(conn)
-    if pg is not None:
-        return dict(pg.execute(_PG_LOGGED, {"ids": event_ids}).fetchall())
+    if _postgresql(conn):
+        return dict(cast(list[tuple[str, bytes]], deferred.read(conn, _PG_LOGGED, {"ids": event_ids})))
     return dict(conn.execute(_LOGGED, {"ids": event_ids}).all())
 
 
 def queue(conn: Connection, rows: Sequence[dict[str, Any]], heads: dict[str, bytes | None]) -> None:
     """Queue rows in their order, so that pending ids follow the order of each subject's chain, and move the
     heads of their subjects to the last of them."""
-    pg = _pg(conn)
-    if pg is not None:
+    if _postgresql(conn):  # sent with the COMMIT, or whatever comes first
         params = {c: [row[c] for row in rows] for c in PENDING_COLUMNS}
-        pg.execute(_PG_QUEUE, params | {"subjects": list(heads), "leaves": list(heads.values())})
+        deferred.write_sql(conn, _PG_QUEUE, params | {"subjects": list(heads), "leaves": list(heads.values())})
     else:
         conn.execute(insert(PendingEntry), list(rows))
         conn.execute(_MOVE_HEADS, [{"s": s, "h": h} for s, h in heads.items()])

@@ -10,9 +10,12 @@ from collections.abc import Iterable
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from sealgate import deferred
 from workflow import delivery
 from workflow.case import Subject
 from workflow.models import Notification
+
+_INSERT = insert(Notification)
 
 
 def notify(
@@ -33,7 +36,7 @@ def notify(
                 {"user_id": u, "request_id": request_id, "kind": kind, "title": title, "body": body, "created_at": now}
                 for u in users
             ]
-            session.connection().execute(insert(Notification), rows)
+            deferred.write(session.connection(), _INSERT, rows)
         return
     for user_id in users:
         note = Notification(user_id=user_id, request_id=request_id, kind=kind, title=title, body=body, created_at=now)
