@@ -134,8 +134,8 @@ def _send(
                 else:
                     cursor.execute(item.sql, item.params)
             result = pg.execute(then[0], then[1]) if then is not None else None
-            if commit:
-                pg.commit()
+            if commit:  # a statement, not ``pg.commit()``, which would wait for the COMMIT before the pipeline ends
+                pg.execute("COMMIT")
         return result.fetchall() if result is not None else []
     except psycopg.Error as exc:
         sql = writes[0].sql if writes else then[0] if then is not None else ""
