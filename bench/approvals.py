@@ -176,7 +176,7 @@ def run(quick: bool = False) -> Section:
     if fresh is None:
         return Section(title, "No PostgreSQL reachable: not measured.\n")
     rounds, seconds = (1, 4) if quick else (3, 5)
-    per_server = 1000 if quick else 1500  # requests per server and round, more than it decides in the round
+    per_server = 1000 if quick else 3000  # requests per server and round, more than it decides in the round
     admin_url, url = fresh
     servers: list[subprocess.Popen[bytes]] = []
     try:
