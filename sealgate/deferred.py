@@ -77,7 +77,8 @@ def _compile(conn: Connection, statement: UpdateBase, keys: tuple[str, ...]) -> 
 
 def write(conn: Connection, statement: UpdateBase, params: Params | Sequence[Params]) -> None:
     """Run an INSERT, UPDATE or DELETE without RETURNING: now on SQLite, with the next round trip on
-    PostgreSQL. A sequence of parameter sets is an executemany."""
+    PostgreSQL. A sequence of parameter sets is an executemany. ``statement`` is built once, at module level:
+    its compiled form is kept for the life of the process."""
     if conn.dialect.name != "postgresql":
         conn.execute(statement, params)
         return
