@@ -3,7 +3,8 @@
 Appends run in every domain transaction and integration moves thousands of entries a second, so on PostgreSQL
 each step is one statement over arrays sent in psycopg's binary format (the text format escapes every element
 with a regular expression, four times the CPU), on the same connection and transaction as the caller. SQLite,
-in process, gets plain parameterised statements.
+in process, gets plain parameterised statements. Writes whose results nobody reads are deferred
+(``sealgate.deferred``): they go out with the next statement or the COMMIT.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-import psycopg
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -29,16 +29,6 @@ def insert_for(session: Session, table: Any) -> postgresql.Insert | sqlite.Inser
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"the log runs on PostgreSQL or SQLite, not {dialect}")
-
-
-def _pg(conn: Connection) -> psycopg.Connection[Any] | None:
-    if conn.dialect.name != "postgresql":
-        return None
-    return deferred.driver(conn)
-
-
-def _postgresql(conn: Connection) -> bool:
-    return conn.dialect.name == "postgresql"
 
 
 # Appending.
@@ -78,14 +68,14 @@ _MOVE_HEADS = update(SubjectHead).where(_heads.subject == bindparam("s")).values
 def lock_heads(conn: Connection, subjects: list[str]) -> dict[str, bytes | None]:
     """Lock (creating if need be) the head of each subject and return it. Inserting a missing head, or
     "updating" an existing one to itself, locks the row and returns its value."""
-    if _postgresql(conn):  # with the caller's deferred writes, in one round trip
+    if deferred.defers(conn):  # with the caller's deferred writes, in one round trip
         return dict(cast(list[tuple[str, bytes | None]], deferred.read(conn, _PG_LOCK_HEADS, {"subjects": subjects})))
     return dict(conn.execute(_LOCK_HEADS, [{"subject": s} for s in subjects]).all())
 
 
 def logged(conn: Connection, event_ids: list[str]) -> dict[str, bytes]:
     """Leaf hashes of the events among ``event_ids`` already queued or sequenced, in one statement."""
-    if _postgresql(conn):
+    if deferred.defers(conn):
         return dict(cast(list[tuple[str, bytes]], deferred.read(conn, _PG_LOGGED, {"ids": event_ids})))
     return dict(conn.execute(_LOGGED, {"ids": event_ids}).all())
 
@@ -93,7 +83,7 @@ def logged(conn: Connection, event_ids: list[str]) -> dict[str, bytes]:
 def queue(conn: Connection, rows: Sequence[dict[str, Any]], heads: dict[str, bytes | None]) -> None:
     """Queue rows in their order, so that pending ids follow the order of each subject's chain, and move the
     heads of their subjects to the last of them."""
-    if _postgresql(conn):  # sent with the COMMIT, or whatever comes first
+    if deferred.defers(conn):  # sent with the COMMIT, or whatever comes first
         params = {c: [row[c] for row in rows] for c in PENDING_COLUMNS}
         deferred.write_sql(conn, _PG_QUEUE, params | {"subjects": list(heads), "leaves": list(heads.values())})
     else:
@@ -124,20 +114,18 @@ def oldest_pending(conn: Connection, limit: int) -> list[tuple[int, str, bytes]]
 
 
 def sequenced(conn: Connection, event_ids: list[str]) -> set[str]:
-    pg = _pg(conn)
-    if pg is not None:
-        return {row[0] for row in pg.execute(_PG_SEQUENCED, {"ids": event_ids})}
+    if deferred.defers(conn):
+        return {row[0] for row in deferred.read(conn, _PG_SEQUENCED, {"ids": event_ids})}
     return set(conn.scalars(select(Entry.event_id).where(Entry.event_id.in_(event_ids))))
 
 
 def move_pending(conn: Connection, first: int, pending_ids: list[int], dropped: list[int]) -> None:
     """Copy queued entries into the tree at indices ``first``, ``first + 1``, ..., in the given order, and
     empty the queue of them and of ``dropped``."""
-    pg = _pg(conn)
-    if pg is not None:
+    if deferred.defers(conn):  # sent with the integrator's next statement or its COMMIT
         if pending_ids:
-            pg.execute(_PG_MOVE_PENDING, {"first": first, "ids": pending_ids})
-        pg.execute(_PG_DELETE_PENDING, {"ids": pending_ids + dropped})
+            deferred.write_sql(conn, _PG_MOVE_PENDING, {"first": first, "ids": pending_ids})
+        deferred.write_sql(conn, _PG_DELETE_PENDING, {"ids": pending_ids + dropped})
         return
     if pending_ids:
         conn.execute(_MOVE_PENDING, [{"idx": first + n, "id": i} for n, i in enumerate(pending_ids)])

@@ -79,7 +79,7 @@ def write(conn: Connection, statement: UpdateBase, params: Params | Sequence[Par
     """Run an INSERT, UPDATE or DELETE without RETURNING: now on SQLite, with the next round trip on
     PostgreSQL. A sequence of parameter sets is an executemany. ``statement`` is built once, at module level:
     its compiled form is kept for the life of the process."""
-    if conn.dialect.name != "postgresql":
+    if not defers(conn):
         conn.execute(statement, params)
         return
     many = not isinstance(params, Mapping)
@@ -89,6 +89,11 @@ def write(conn: Connection, statement: UpdateBase, params: Params | Sequence[Par
     compiled = _compile(conn, statement, tuple(rows[0]))
     values = [compiled.parameters(row) for row in rows]
     _pending(conn).append(_Write(compiled.sql, values if many else values[0]))
+
+
+def defers(conn: Connection) -> bool:
+    """Whether writes on ``conn`` wait for the next round trip: on PostgreSQL; SQLite has no round trips."""
+    return conn.dialect.name == "postgresql"
 
 
 def write_sql(conn: Connection, sql: str, params: Params) -> None:
