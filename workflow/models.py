@@ -4,6 +4,7 @@ and the outbox of deliveries to bureaus and webhooks."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -25,12 +26,18 @@ class CatalogVersion(Base):
     note: Mapped[str] = mapped_column(String(200))
 
 
+def new_public_id() -> str:
+    """128 random bits, URL-safe: the link to a request's public record cannot be guessed or counted."""
+    return secrets.token_urlsafe(16)
+
+
 class SealRequest(Base):
     __tablename__ = "seal_requests"
     __table_args__ = (Index("ix_seal_requests_org_state", "organisation_id", "state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, index=True, default=new_public_id)
     matter_code: Mapped[str] = mapped_column(String(64))
     catalog_version_id: Mapped[int] = mapped_column(ForeignKey("catalog_versions.id"))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
