@@ -20,10 +20,11 @@ from ledger.proofs import LogReader
 from ledger.receipt import ReceiptError, parse_receipt, verify_receipt
 from sealgate.errors import Invalid
 from signer import isolation, records
-from signer.validation import VerifyError
+from signer.validation import FAILED, INDETERMINATE, PASSED, VerifyError
 
 _STEPS = ("request.", "seal.")
-_ANOTHER = "the receipt's entry is for another signature"
+_NONE = "the receipt is for none of this document's signatures"
+_NO_KEY = "no log key to check the receipt's checkpoint with"
 
 
 def with_log(session: Session, reader: LogReader, report: dict[str, Any]) -> dict[str, Any]:
@@ -77,9 +78,10 @@ def approval_chain(session: Session, subject: str) -> list[dict[str, Any]]:
     return chain
 
 
-def receipt_check(text: str | bytes, signature_sha256: str, log_keys: Sequence[Verifier]) -> dict[str, Any]:
-    """Check a receipt offline: its checkpoint is signed by the log, its entry is included in that tree, and the
-    entry names this signature. ``problem`` says what failed, or is None."""
+def receipt_check(text: str | bytes, signatures: Sequence[str], log_keys: Sequence[Verifier]) -> dict[str, Any]:
+    """Check a receipt offline: its entry names one of ``signatures`` (SHA-256 of each CMS blob), its checkpoint
+    is signed by the log, and the entry is included in that tree. ``problem`` says what failed, or is None;
+    ``signature_sha256`` is the signature the entry names, when it is one of them."""
     try:
         receipt = parse_receipt(text)
     except ReceiptError as exc:
@@ -90,11 +92,14 @@ def receipt_check(text: str | bytes, signature_sha256: str, log_keys: Sequence[V
         entry = json.loads(receipt.extra)
     except ValueError:
         return {"verified": False, "problem": "the receipt's entry is not JSON"}
+    data = entry.get("data") if isinstance(entry, dict) else None
+    named = data.get("signature_sha256") if isinstance(data, dict) else None
     found = {"index": receipt.index, "entry": entry, "verified": False, "problem": None}
-    if entry.get("data", {}).get("signature_sha256") != signature_sha256:
-        return {**found, "problem": _ANOTHER}
+    if named not in signatures:
+        return {**found, "problem": _NONE}
+    found["signature_sha256"] = named
     if not log_keys:
-        return {**found, "problem": "no log key to check the receipt's checkpoint with"}
+        return {**found, "problem": _NO_KEY}
     try:
         checked = verify_receipt(receipt, receipt.extra, origin=None, log_verifiers=log_keys)
     except (ReceiptError, NoteError, ProofError) as exc:
@@ -117,26 +122,44 @@ def bureau_report(
     lookup: Callable[[str], dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The PAdES report with, per signature, what the log holds (``lookup``, on the service) and what a receipt
-    the bureau brought proves (offline)."""
+    the bureau brought proves (offline), summed up at the top in ``receipt`` (None when none was brought).
+
+    A bureau that brings a receipt asks "was this seal logged?", and the indication answers it too. A receipt
+    that is malformed, is not signed by the log's key, does not prove its entry, or names none of the document's
+    signatures (a forgery, or the receipt of another document) answers no: TOTAL-FAILED, as a signature value that
+    does not verify is, whatever the PAdES checks found. A receipt that cannot be checked for want of the log's
+    key answers nothing: a report that passed becomes INDETERMINATE. The sub-indication is then None, as
+    EN 319 102-1 names none for a log receipt; ``receipt.problem`` says what failed."""
     try:
         report = isolation.verify(data, trust=trust).to_json()
     except VerifyError as exc:
         raise UnverifiablePdf(str(exc)) from None
     for signature in report["signatures"]:
         signature["log"] = lookup(signature["signature_sha256"]) if lookup is not None else None
-    if receipt is not None:
-        _attach_receipt(report, receipt, log_keys)
+    report["receipt"] = None if receipt is None else _attach_receipt(report, receipt, log_keys)
     return report
 
 
-def _attach_receipt(report: dict[str, Any], receipt: bytes, log_keys: Sequence[Verifier]) -> None:
-    """The receipt's check goes with the signature its entry names."""
-    for signature in report["signatures"]:
-        check = receipt_check(receipt, signature["signature_sha256"], log_keys)
-        if check.get("problem") != _ANOTHER:
-            signature["receipt"] = check
-            return
-    report["problems"].append("the receipt is for none of this document's signatures")
+def _attach_receipt(report: dict[str, Any], receipt: bytes, log_keys: Sequence[Verifier]) -> dict[str, Any]:
+    """The receipt's check goes with the signature its entry names; the report's indication takes account of it.
+    Returns the summary for the top of the report."""
+    by_sha256 = {s["signature_sha256"]: s for s in report["signatures"]}
+    check = receipt_check(receipt, list(by_sha256), log_keys)
+    signature = by_sha256.get(check.get("signature_sha256", ""))
+    if signature is not None:
+        signature["receipt"] = check
+    if not check["verified"] and report["indication"] != FAILED:
+        if check["problem"] != _NO_KEY:
+            report["indication"], report["sub_indication"] = FAILED, None
+        elif report["indication"] == PASSED:
+            report["indication"], report["sub_indication"] = INDETERMINATE, None
+    return {
+        "verified": check["verified"],
+        "problem": check["problem"],
+        "field": signature["field"] if signature is not None else None,
+        "index": check.get("index"),
+        "checkpoint_size": check.get("checkpoint_size"),
+    }
 
 
 def exit_code(indication: str) -> int:

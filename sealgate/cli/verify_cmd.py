@@ -1,6 +1,8 @@
 """``sealgate verify FILE``: a bureau's check of a sealed PDF, offline or by the service that sealed it.
 
 Exit status: 0 TOTAL-PASSED, 1 TOTAL-FAILED, 2 INDETERMINATE, 3 the file (or the service) could not be checked.
+A receipt given with ``--receipt`` that does not verify fails the check (1); one that cannot be checked for want
+of ``--log-key`` leaves it INDETERMINATE (2).
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ def _remote(url: str, data: bytes, receipt: bytes | None) -> dict[str, Any]:
 
 def _text(report: dict[str, Any]) -> str:
     lines = [report["indication"] + (f" ({report['sub_indication']})" if report.get("sub_indication") else "")]
+    brought = report.get("receipt")
+    if brought is not None:
+        verdict = "verified" if brought["verified"] else f"does not verify: {brought['problem']}"
+        lines.append(f"  receipt {verdict}")
     lines += [f"  ! {problem}" for problem in report.get("problems", [])]
     for s in report["signatures"]:
         sub = f" ({s['sub_indication']})" if s.get("sub_indication") else ""
