@@ -58,6 +58,7 @@ def run(quick: bool = False) -> Section:
                     hierarchy.urls(settings),
                     now,
                     30,
+                    policy=settings.ca.policy_oid,
                 )
                 record(session, cert, Role.SEAL, now, "bench", key_label=label, issuer_id=authority.issuing_id)
                 session.commit()

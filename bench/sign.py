@@ -44,7 +44,7 @@ from ca import profiles
 from ca.profiles import Issuer, Urls
 from ca.signing import TokenKey, token_key
 from sealgate.keystore import KeyKind, Keystore, open_keystore
-from sealgate.settings import Settings
+from sealgate.settings import CaSettings, Settings
 from signer import isolation, validation
 from signer.cms import SealTemplate
 from signer.pades import Options, Sealer
@@ -53,6 +53,7 @@ GOAL_SPEEDUP, GOAL_RSA_SHARE, GOAL_HASH_RATIO, GOAL_RSS_MB = 10.0, 0.70, 3.0, 20
 BIG_MB = 200
 MESSAGE = b"a signed-attributes block of about the size sealing signs" * 2
 URLS = Urls.under("http://127.0.0.1:8000")
+POLICY = CaSettings().policy_oid
 
 
 def run(quick: bool = False) -> Section:
@@ -70,10 +71,10 @@ def run(quick: bool = False) -> Section:
 def _run(keystore: Keystore, directory: Path, now: dt.datetime, seconds: float, rounds: int, quick: bool) -> Section:
     root_key, issuing_key = _key(keystore, "root"), _key(keystore, "issuing")
     root = profiles.root(root_key, "bench", now, 3650)
-    issuing = profiles.issuing(issuing_key, "bench", Issuer(root_key, root), now, 3650)
+    issuing = profiles.issuing(issuing_key, "bench", Issuer(root_key, root), URLS, now, 3650, policy=POLICY)
     ca = Issuer(issuing_key, issuing)
     seal_key = _key(keystore, "seal")
-    seal = profiles.seal(seal_key, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, now, 365)
+    seal = profiles.seal(seal_key, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, now, 365, policy=POLICY)
     chain = (issuing, root)
     one_page = _one_page(directory / "one.pdf")
     sealer = Sealer(keystore, seal_key.label, SealTemplate(seal, chain))
@@ -142,7 +143,9 @@ def _rsa_seal(keystore: Keystore, ca: Issuer, now: dt.datetime) -> tuple[str, x5
     keystore.generate(label, KeyKind.RSA_3072)
     public = keystore.info(label).public_key
     assert isinstance(public, rsa.RSAPublicKey)
-    return label, profiles.seal(public, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, now, 365)
+    return label, profiles.seal(
+        public, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, now, 365, policy=POLICY
+    )
 
 
 def _one_page(path: Path) -> Path:

@@ -1,8 +1,13 @@
-"""The issuing CA's full CRL (RFC 5280): reissued at every revocation and once half its validity has passed."""
+"""Full CRLs (RFC 5280) of the two CAs: the issuing CA's, listing revoked seal, device and service certificates, and
+the root's CA revocation list (ARL), listing revoked CA certificates, so that a verifier holding only the root can
+tell whether the issuing CA still stands. A CRL is reissued at every revocation and once half its validity has
+passed; each issuer numbers its own CRLs.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -10,29 +15,38 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ca.hierarchy import Authority
 from ca.models import Certificate, Crl
-from sealgate.settings import CaSettings
+from ca.profiles import Issuer
 
 REASONS = {flag.value: flag for flag in x509.ReasonFlags}
 
 
-def issue(session: Session, authority: Authority, settings: CaSettings, now: dt.datetime) -> Crl:
-    """A new CRL with the next number, in the caller's transaction."""
-    number = (session.scalar(select(func.max(Crl.number))) or 0) + 1
+@dataclass(frozen=True)
+class CrlIssuer:
+    """A CA that publishes a CRL: its key and certificate, its row (the CRL lists the revoked certificates that
+    row issued), and how long each CRL it signs is valid."""
+
+    signer: Issuer
+    row_id: int
+    validity: dt.timedelta
+
+
+def issue(session: Session, issuer: CrlIssuer, now: dt.datetime) -> Crl:
+    """A new CRL with the issuer's next number, in the caller's transaction."""
+    number = (session.scalar(select(func.max(Crl.number)).where(Crl.issuer_id == issuer.row_id)) or 0) + 1
     revoked = session.execute(
         select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason).where(
-            Certificate.issuer_id == authority.issuing_id, Certificate.revoked_at.is_not(None)
+            Certificate.issuer_id == issuer.row_id, Certificate.revoked_at.is_not(None)
         )
     ).all()
-    issuer = authority.issuing
+    signer = issuer.signer
     builder = (
         x509.CertificateRevocationListBuilder()
-        .issuer_name(issuer.certificate.subject)
+        .issuer_name(signer.certificate.subject)
         .last_update(now)
-        .next_update(now + dt.timedelta(hours=settings.crl_validity_hours))
+        .next_update(now + issuer.validity)
         .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.key.public_key()), critical=False)
     )
     for serial, revoked_at, reason in revoked:
         assert revoked_at is not None
@@ -40,10 +54,10 @@ def issue(session: Session, authority: Authority, settings: CaSettings, now: dt.
         if reason and reason != x509.ReasonFlags.unspecified.value:
             entry = entry.add_extension(x509.CRLReason(REASONS[reason]), critical=False)
         builder = builder.add_revoked_certificate(entry.build())
-    crl = builder.sign(issuer.key, issuer.key.hash)
+    crl = builder.sign(signer.key, signer.key.hash)
     row = Crl(
         number=number,
-        issuer_id=authority.issuing_id,
+        issuer_id=issuer.row_id,
         der=crl.public_bytes(Encoding.DER),
         this_update=now,
         next_update=crl.next_update_utc or now,
@@ -53,23 +67,21 @@ def issue(session: Session, authority: Authority, settings: CaSettings, now: dt.
     return row
 
 
-def current(
-    session: Session, authority: Authority, settings: CaSettings, now: dt.datetime, *, commit: bool = True
-) -> bytes:
-    """The newest CRL, or a new one if there is none for this issuer or half of its validity has passed.
+def current(session: Session, issuer: CrlIssuer, now: dt.datetime, *, commit: bool = True) -> bytes:
+    """The issuer's newest CRL, or a new one if it has none or half of the newest's validity has passed.
 
     A new CRL is committed, or with ``commit=False`` left in the caller's transaction (sealing, which must not
     commit half its work). Two processes renewing at once both try the same CRL number; the loser takes the
     winner's, and a savepoint keeps the rest of its transaction.
     """
-    newest = _newest(session, authority)
+    newest = _newest(session, issuer)
     if newest is not None and not _due(newest, now):
         return newest.der
     try:
         with session.begin_nested():
-            der = issue(session, authority, settings, now).der
+            der = issue(session, issuer, now).der
     except IntegrityError:
-        newest = _newest(session, authority)
+        newest = _newest(session, issuer)
         if newest is None:
             raise
         return newest.der
@@ -78,9 +90,9 @@ def current(
     return der
 
 
-def _newest(session: Session, authority: Authority) -> Crl | None:
+def _newest(session: Session, issuer: CrlIssuer) -> Crl | None:
     return session.scalars(
-        select(Crl).where(Crl.issuer_id == authority.issuing_id).order_by(Crl.number.desc()).limit(1)
+        select(Crl).where(Crl.issuer_id == issuer.row_id).order_by(Crl.number.desc()).limit(1)
     ).first()
 
 

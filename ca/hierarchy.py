@@ -1,8 +1,9 @@
 """The hierarchy in force: the key ceremony that makes it, and loading it for signing.
 
 The ceremony makes every key in the keystore and every certificate in one database transaction, with a log entry
-for each certificate. In production the root key belongs in a token kept offline; here it shares the keystore,
-and ``sealgate ca init`` is the only code that signs with it.
+for each certificate, and the root's first CA revocation list (ARL). In production the root key belongs in a token
+kept offline; here it shares the keystore, and signs nothing but the ceremony's certificates and the ARL, renewed
+when half of ``arl_validity_days`` has passed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ca import profiles
+from ca import crl, profiles
+from ca.crl import CrlIssuer
 from ca.models import Certificate
 from ca.profiles import Issuer, Role, Urls
 from ca.signing import TokenKey, token_key
@@ -26,7 +28,7 @@ from ledger.append import append
 from ledger.entry import Event
 from sealgate.errors import Conflict, NotFound
 from sealgate.keystore import KeyKind, Keystore
-from sealgate.settings import Settings
+from sealgate.settings import CaSettings, Settings
 
 SERVICE_ROLES = (Role.ROOT, Role.ISSUING, Role.OCSP, Role.TSA, Role.AUTHORISATION)
 SUBJECT = "ca"
@@ -40,7 +42,8 @@ class NotInitialised(NotFound):
 class Authority:
     """The current root and issuing CA, and the service's own signers, each with its key in the token."""
 
-    root: x509.Certificate
+    root_ca: Issuer
+    root_id: int
     issuing: Issuer
     issuing_id: int
     ocsp: Issuer
@@ -48,9 +51,25 @@ class Authority:
     authorisation: Issuer
 
     @property
+    def root(self) -> x509.Certificate:
+        return self.root_ca.certificate
+
+    @property
     def chain(self) -> tuple[x509.Certificate, x509.Certificate]:
         """Issuing CA first, then the root."""
         return self.issuing.certificate, self.root
+
+    def crl_issuer(self, settings: CaSettings) -> CrlIssuer:
+        """The issuing CA, whose CRL lists revoked seal, device and service certificates."""
+        return CrlIssuer(self.issuing, self.issuing_id, dt.timedelta(hours=settings.crl_validity_hours))
+
+    def arl_issuer(self, settings: CaSettings) -> CrlIssuer:
+        """The root, whose ARL lists revoked CA certificates."""
+        return arl_issuer(self.root_ca, self.root_id, settings)
+
+
+def arl_issuer(root: Issuer, root_id: int, settings: CaSettings) -> CrlIssuer:
+    return CrlIssuer(root, root_id, dt.timedelta(days=settings.arl_validity_days))
 
 
 def urls(settings: Settings) -> Urls:
@@ -135,21 +154,22 @@ def initialise(
     root_row = record(session, root_cert, Role.ROOT, now, actor, key_label=root_key.label, issuer_id=None)
     root = Issuer(root_key, root_cert)
     issuing_key = new_key(Role.ISSUING)
-    issuing_cert = profiles.issuing(issuing_key, org, root, now, ca.issuing_validity_days)
+    issuing_cert = profiles.issuing(issuing_key, org, root, link, now, ca.issuing_validity_days, policy=ca.policy_oid)
     rows = [root_row]
     rows.append(
         record(session, issuing_cert, Role.ISSUING, now, actor, key_label=issuing_key.label, issuer_id=root_row.id)
     )
     issuing = Issuer(issuing_key, issuing_cert)
-    days = ca.service_validity_days
+    days, policy = ca.service_validity_days, ca.policy_oid
     services: dict[Role, Callable[[TokenKey], x509.Certificate]] = {
-        Role.OCSP: lambda k: profiles.ocsp_responder(k, org, issuing, now, days),
-        Role.TSA: lambda k: profiles.tsa(k, org, issuing, link, now, days),
-        Role.AUTHORISATION: lambda k: profiles.authorisation_signer(k, org, issuing, link, now, days),
+        Role.OCSP: lambda k: profiles.ocsp_responder(k, org, issuing, link, now, days, policy=policy),
+        Role.TSA: lambda k: profiles.tsa(k, org, issuing, link, now, days, policy=policy),
+        Role.AUTHORISATION: lambda k: profiles.authorisation_signer(k, org, issuing, link, now, days, policy=policy),
     }
     for role, make in services.items():
         key = new_key(role)
         rows.append(record(session, make(key), role, now, actor, key_label=key.label, issuer_id=rows[1].id))
+    crl.issue(session, arl_issuer(root, root_row.id, ca), now)
     return rows
 
 
@@ -175,7 +195,8 @@ def load(session: Session, keystore: Keystore) -> Authority:
         return Issuer(token_key(keystore, row.key_label), x509.load_der_x509_certificate(row.der))
 
     return Authority(
-        root=x509.load_der_x509_certificate(rows[Role.ROOT].der),
+        root_ca=signer(Role.ROOT),
+        root_id=rows[Role.ROOT].id,
         issuing=signer(Role.ISSUING),
         issuing_id=rows[Role.ISSUING].id,
         ocsp=signer(Role.OCSP),

@@ -52,12 +52,13 @@ class Certificate(Base):
 
 
 class Crl(Base):
-    """Every CRL issued, by CRL number; the newest is served until it is due for renewal."""
+    """Every CRL issued, the issuing CA's and the root's (its ARL), numbered per issuer as RFC 5280 numbers them;
+    each issuer's newest is served until it is due for renewal."""
 
     __tablename__ = "ca_crls"
 
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("ca_certificates.id"), primary_key=True)
     number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    issuer_id: Mapped[int] = mapped_column(ForeignKey("ca_certificates.id"))
     der: Mapped[bytes] = mapped_column(LargeBinary)
     this_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     next_update: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -3,6 +3,10 @@
 A seal certificate follows ETSI EN 319 412-3 (legal person) with the QCStatement QcType eseal of EN 319 412-5:
 O is the organisation, organizationIdentifier (2.5.4.97) is ``NTRCN-`` and its unified social credit code, CN is
 the seal's name. `cryptography` has no type for QCStatements, so its DER is built with asn1crypto's generic types.
+
+Every certificate below the root names the deployment's certificate policy and points at its issuer's certificate
+and revocation list (the root's ARL for the issuing CA), so that a verifier trusting the root alone can check
+every link of a path.
 """
 
 from __future__ import annotations
@@ -39,16 +43,19 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Urls:
-    """Where relying parties fetch revocation data and the issuer's certificate."""
+    """Where relying parties fetch revocation data and issuers' certificates: the issuing CA's CRL, OCSP and
+    certificate for what it issues, and the root's CA revocation list (ARL) and certificate for the issuing CA."""
 
     crl: str
     ocsp: str
     ca_issuers: str
+    arl: str
+    root: str
 
     @classmethod
     def under(cls, base: str) -> Urls:
         base = base.rstrip("/")
-        return cls(f"{base}/ca/crl", f"{base}/ca/ocsp", f"{base}/ca/issuer")
+        return cls(f"{base}/ca/crl", f"{base}/ca/ocsp", f"{base}/ca/issuer", f"{base}/ca/arl", f"{base}/ca/root")
 
 
 # What a certificate is made for: a key in the token, a certificate's key (a seal machine's), or a public key the
@@ -155,32 +162,48 @@ def root(key: TokenKey, organisation: str, now: dt.datetime, days: int) -> x509.
 
 
 def _issued(
-    builder: x509.CertificateBuilder, issuer: Issuer, urls: Urls | None, *, crl: bool = True
+    builder: x509.CertificateBuilder, issuer: Issuer, policy: str, *, crl: str, ca_issuers: str, ocsp: str | None
 ) -> x509.Certificate:
-    builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+    """Signed by ``issuer``, with what every certificate the CA issues carries, so that a verifier holding only
+    the root finds the rest: the deployment's certificate policy, where the issuer's certificate is, where its
+    revocation list is, and where its OCSP responder is (none for what the root issues)."""
+    pointers = ((AuthorityInformationAccessOID.OCSP, ocsp), (AuthorityInformationAccessOID.CA_ISSUERS, ca_issuers))
+    access = [x509.AccessDescription(method, _uri(url)) for method, url in pointers if url is not None]
+    policies = x509.CertificatePolicies([x509.PolicyInformation(ObjectIdentifier(policy), None)])
+    builder = (
+        builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+        )
+        .add_extension(policies, critical=False)
+        .add_extension(x509.AuthorityInformationAccess(access), critical=False)
+        .add_extension(
+            x509.CRLDistributionPoints([x509.DistributionPoint([_uri(crl)], None, None, None)]), critical=False
+        )
     )
-    if urls is not None:
-        access = [
-            x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls.ocsp)),
-            x509.AccessDescription(
-                AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(urls.ca_issuers)
-            ),
-        ]
-        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-        if crl:
-            point = x509.DistributionPoint([x509.UniformResourceIdentifier(urls.crl)], None, None, None)
-            builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
     return builder.sign(issuer.key, issuer.key.hash)
 
 
-def issuing(key: TokenKey, organisation: str, root_ca: Issuer, now: dt.datetime, days: int) -> x509.Certificate:
+def _uri(url: str) -> x509.UniformResourceIdentifier:
+    return x509.UniformResourceIdentifier(url)
+
+
+def _by_issuing_ca(
+    builder: x509.CertificateBuilder, issuer: Issuer, urls: Urls, policy: str, *, ocsp: bool = True
+) -> x509.Certificate:
+    """What the issuing CA issues points at its CRL, its certificate and, but for the responder, its OCSP."""
+    return _issued(builder, issuer, policy, crl=urls.crl, ca_issuers=urls.ca_issuers, ocsp=urls.ocsp if ocsp else None)
+
+
+def issuing(
+    key: TokenKey, organisation: str, root_ca: Issuer, urls: Urls, now: dt.datetime, days: int, *, policy: str
+) -> x509.Certificate:
+    """The CA under the root; its revocation is told by the root's ARL, there being no OCSP for CAs here."""
     builder = (
         _base(ca_name(organisation, f"{organisation} Seal Issuing CA"), key, root_ca.certificate.subject, now, days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_usage(ca=True), critical=True)
     )
-    return _issued(builder, root_ca, None)
+    return _issued(builder, root_ca, policy, crl=urls.arl, ca_issuers=urls.root, ocsp=None)
 
 
 def _end_entity(
@@ -191,36 +214,40 @@ def _end_entity(
     )
 
 
-def ocsp_responder(key: TokenKey, organisation: str, issuer: Issuer, now: dt.datetime, days: int) -> x509.Certificate:
+def ocsp_responder(
+    key: TokenKey, organisation: str, issuer: Issuer, urls: Urls, now: dt.datetime, days: int, *, policy: str
+) -> x509.Certificate:
     """A delegated responder (RFC 6960 §4.2.2.2): EKU OCSPSigning, and id-pkix-ocsp-nocheck so that clients do
-    not ask about the responder itself."""
+    not ask the responder about itself; a verifier who wants to may still look it up in the CRL."""
     builder = (
         _end_entity(ca_name(organisation, f"{organisation} OCSP Responder"), key, issuer, now, days)
         .add_extension(_usage(sign=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
         .add_extension(x509.OCSPNoCheck(), critical=False)
     )
-    return _issued(builder, issuer, None)
+    return _by_issuing_ca(builder, issuer, urls, policy, ocsp=False)
 
 
-def tsa(key: TokenKey, organisation: str, issuer: Issuer, urls: Urls, now: dt.datetime, days: int) -> x509.Certificate:
+def tsa(
+    key: TokenKey, organisation: str, issuer: Issuer, urls: Urls, now: dt.datetime, days: int, *, policy: str
+) -> x509.Certificate:
     """RFC 3161 §2.3: the one extended key usage timeStamping, critical."""
     builder = (
         _end_entity(ca_name(organisation, f"{organisation} Time-Stamp Authority"), key, issuer, now, days)
         .add_extension(_usage(sign=True, non_repudiation=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
     )
-    return _issued(builder, issuer, urls)
+    return _by_issuing_ca(builder, issuer, urls, policy)
 
 
 def authorisation_signer(
-    key: TokenKey, organisation: str, issuer: Issuer, urls: Urls, now: dt.datetime, days: int
+    key: TokenKey, organisation: str, issuer: Issuer, urls: Urls, now: dt.datetime, days: int, *, policy: str
 ) -> x509.Certificate:
     """The key that signs authorisations for seal machines."""
     builder = _end_entity(
         ca_name(organisation, f"{organisation} Seal Machine Authorisations"), key, issuer, now, days
     ).add_extension(_usage(sign=True, non_repudiation=True), critical=True)
-    return _issued(builder, issuer, urls)
+    return _by_issuing_ca(builder, issuer, urls, policy)
 
 
 def seal(
@@ -232,13 +259,15 @@ def seal(
     urls: Urls,
     now: dt.datetime,
     days: int,
+    *,
+    policy: str,
 ) -> x509.Certificate:
     builder = (
         _end_entity(seal_name(organisation, uscc, seal_name_), key, issuer, now, days)
         .add_extension(_usage(sign=True, non_repudiation=True), critical=True)
         .add_extension(x509.UnrecognizedExtension(QC_STATEMENTS, qc_statements_eseal()), critical=False)
     )
-    return _issued(builder, issuer, urls)
+    return _by_issuing_ca(builder, issuer, urls, policy)
 
 
 def device(
@@ -249,6 +278,8 @@ def device(
     urls: Urls,
     now: dt.datetime,
     days: int,
+    *,
+    policy: str,
 ) -> x509.Certificate:
     """A seal machine's certificate: its receipts are signed with the key inside the machine."""
     subject = x509.Name(
@@ -264,4 +295,4 @@ def device(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_usage(sign=True), critical=True)
     )
-    return _issued(builder, issuer, urls)
+    return _by_issuing_ca(builder, issuer, urls, policy)

@@ -105,8 +105,9 @@ def issue(
     label = key_label(subject(seal.id), now)
     keystore.generate(label, KeyKind(settings.ca.key_kind))
     key = token_key(keystore, label)
+    days, policy = settings.ca.seal_validity_days, settings.ca.policy_oid
     certificate = profiles.seal(
-        key, org.name, org.uscc, seal.name, authority.issuing, urls(settings), now, settings.ca.seal_validity_days
+        key, org.name, org.uscc, seal.name, authority.issuing, urls(settings), now, days, policy=policy
     )
     return record(
         session, certificate, Role.SEAL, now, actor, key_label=label, issuer_id=authority.issuing_id, seal_id=seal.id
@@ -131,7 +132,7 @@ def revoke(
     data = {"serial": certificate.serial, "reason": reason}
     append(session, Event("ca.certificate.revoked", f"certificate:{certificate.serial}", actor, data, now))
     session.flush()
-    crl.issue(session, authority, settings.ca, now)
+    crl.issue(session, authority.crl_issuer(settings.ca), now)
 
 
 def _in_use_until(moment: dt.datetime) -> Select[Certificate]:

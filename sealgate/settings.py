@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from cryptography.x509 import ObjectIdentifier
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -97,6 +98,9 @@ class WorkflowSettings(_Section):
     workers: bool = Field(default=True, description="Run execution, delivery and time limits inside `serve`.")
 
 
+OID_PATTERN = r"^[0-2](\.(0|[1-9][0-9]*))+$"  # a dotted object identifier
+
+
 class CaSettings(_Section):
     name: str = Field(default="sealgate", min_length=1, max_length=64, description="O= of the CA certificates")
     key_kind: Literal["ec-p256", "ec-p384"] = Field(default="ec-p256", description="kind of every CA-made key")
@@ -106,6 +110,9 @@ class CaSettings(_Section):
     seal_validity_days: int = Field(default=2 * 365, ge=1)
     device_validity_days: int = Field(default=3 * 365, ge=1)
     crl_validity_hours: float = Field(default=24.0, gt=0, description="nextUpdate of a CRL after its thisUpdate")
+    arl_validity_days: int = Field(
+        default=365, ge=1, description="nextUpdate of the root's CA revocation list (ARL) after its thisUpdate"
+    )
     ocsp_validity_minutes: float = Field(default=60.0, gt=0, description="nextUpdate of an OCSP response")
     ocsp_status_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="how long the OCSP responder trusts its last look at revocations"
@@ -113,12 +120,30 @@ class CaSettings(_Section):
     expiry_warning_days: int = Field(default=30, ge=1)
     tsa_policy: str = Field(
         default="2.25.302582744316785441046371618380283349443",
-        pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+        pattern=OID_PATTERN,
         description="TSA policy OID (a UUID OID, 2.25, unless the operator has an arc of its own)",
+    )
+    policy_oid: str = Field(
+        default="2.25.40066904325239605390604450284705429461",
+        pattern=OID_PATTERN,
+        description="certificatePolicies OID of every certificate the CA issues; give each deployment its own",
     )
     base_url: str | None = Field(
         default=None, description="Base of the CRL, OCSP and CA-issuer URLs in certificates; unset: public_url."
     )
+
+    @field_validator("tsa_policy", "policy_oid")
+    @classmethod
+    def _encodable_oid(cls, value: str) -> str:
+        """The pattern lets through what no certificate can carry (``1.40``, an arc past 128 bits)."""
+        try:
+            ObjectIdentifier(value)
+        except ValueError:
+            raise ValueError(
+                f"{value} is not a valid object identifier (under 0 and 1 the second arc is at most 39, "
+                "and no arc may pass 128 bits)"
+            ) from None
+        return value
 
 
 class SignerSettings(_Section):

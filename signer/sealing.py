@@ -149,6 +149,9 @@ class Office:
         return Sealed(sealing, entry, certificate.serial)
 
     def _revocation_data(self, session: Session, sealer: Sealer, now: dt.datetime) -> ltv.RevocationData:
+        """Everything a verifier trusting the root alone needs offline: every certificate of the seal's and the
+        TSA's paths and the OCSP responder's, OCSP responses for the seal and the TSA, the issuing CA's CRL, and
+        the root's ARL for the issuing CA."""
         issuing = self.authority.issuing.certificate
         seal_certificate = sealer.template.certificate
         tsa_certificate = self.tsa.certificate
@@ -159,7 +162,10 @@ class Office:
         return ltv.RevocationData(
             certificates=[seal_certificate, tsa_certificate, self.authority.ocsp.certificate, *self.authority.chain],
             ocsp_responses=responses,
-            crls=[crl.current(session, self.authority, self.ca_settings, now, commit=False)],
+            crls=[
+                crl.current(session, issuer, now, commit=False)
+                for issuer in (self.authority.crl_issuer(self.ca_settings), self.authority.arl_issuer(self.ca_settings))
+            ],
         )
 
 

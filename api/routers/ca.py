@@ -43,10 +43,21 @@ async def _body(request: Request, media_type: str) -> bytes:
     return body
 
 
-@router.get("/ca/crl", tags=["ca"], response_class=Response, responses={200: {"content": {"application/pkix-crl": {}}}})
+CRL = "application/pkix-crl"
+
+
+@router.get("/ca/crl", tags=["ca"], response_class=Response, responses={200: {"content": {CRL: {}}}})
 def get_crl(ca: CaDep, rt: RuntimeDep, session: SessionDep) -> Response:
-    der = crl.current(session, ca.authority, rt.settings.ca, rt.clock.now())
-    return Response(der, media_type="application/pkix-crl", headers={"Cache-Control": "no-cache"})
+    """The issuing CA's full CRL (DER): revoked seal, device and service certificates."""
+    der = crl.current(session, ca.authority.crl_issuer(rt.settings.ca), rt.clock.now())
+    return Response(der, media_type=CRL, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/ca/arl", tags=["ca"], response_class=Response, responses={200: {"content": {CRL: {}}}})
+def get_arl(ca: CaDep, rt: RuntimeDep, session: SessionDep) -> Response:
+    """The root's CA revocation list (DER), where the issuing CA's certificate points: revoked CA certificates."""
+    der = crl.current(session, ca.authority.arl_issuer(rt.settings.ca), rt.clock.now())
+    return Response(der, media_type=CRL, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/ca/chain", tags=["ca"], response_class=Response)
@@ -61,6 +72,12 @@ def get_issuer(ca: CaDep) -> Response:
     """The issuing CA's certificate (DER), where seal certificates' caIssuers point."""
     der = ca.authority.issuing.certificate.public_bytes(Encoding.DER)
     return Response(der, media_type="application/pkix-cert")
+
+
+@router.get("/ca/root", tags=["ca"], response_class=Response)
+def get_root(ca: CaDep) -> Response:
+    """The root's certificate (DER), where the issuing CA's caIssuers points; trust it only from elsewhere."""
+    return Response(ca.authority.root.public_bytes(Encoding.DER), media_type="application/pkix-cert")
 
 
 @router.post("/ca/ocsp", tags=["ca"], response_class=Response, responses={200: {"content": {OCSP_RESPONSE: {}}}})

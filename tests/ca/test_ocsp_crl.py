@@ -1,4 +1,5 @@
-"""The OCSP responder and the CRL against the database: status changes, nonces, renewals, bad requests."""
+"""The OCSP responder, the issuing CA's CRL and the root's ARL against the database: status changes, nonces, renewals,
+bad requests."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca import crl, hierarchy, seals
 from ca.hierarchy import Authority
-from ca.models import Certificate, Seal
+from ca.models import Certificate, Crl, Seal
 from ca.ocsp import Responder, StatusBook
 from identity.models import Organisation
 from sealgate.clock import ManualClock
@@ -94,7 +96,7 @@ def test_good_then_revoked_with_nonce_and_a_new_crl(runtime: Runtime, authority:
     assert revoked.revocation_time_utc == later.replace(microsecond=0)
 
     with runtime.sessions() as session:
-        listed = x509.load_der_x509_crl(crl.current(session, authority, runtime.settings.ca, later))
+        listed = x509.load_der_x509_crl(crl.current(session, authority.crl_issuer(runtime.settings.ca), later))
     assert listed.is_signature_valid(authority.issuing.certificate.public_key())  # type: ignore[arg-type]
     entry = listed.get_revoked_certificate_by_serial_number(cert.serial_number)
     assert entry is not None
@@ -102,18 +104,67 @@ def test_good_then_revoked_with_nonce_and_a_new_crl(runtime: Runtime, authority:
     assert listed.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 1
 
 
-def test_crl_is_kept_until_half_its_validity_then_renewed(
+def crl_number(listed: x509.CertificateRevocationList) -> int:
+    return listed.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+
+@pytest.mark.parametrize("kind", ["crl", "arl"])
+def test_a_list_is_kept_until_half_its_validity_then_renewed(
+    runtime: Runtime, authority: Authority, clock: ManualClock, kind: str
+) -> None:
+    settings = runtime.settings.ca
+    issuer, validity = {
+        "crl": (authority.crl_issuer(settings), dt.timedelta(hours=settings.crl_validity_hours)),
+        "arl": (authority.arl_issuer(settings), dt.timedelta(days=settings.arl_validity_days)),
+    }[kind]
+    with runtime.sessions() as session:
+        first = crl.current(session, issuer, clock.now())
+        clock.advance(validity / 2 - dt.timedelta(seconds=1))
+        assert crl.current(session, issuer, clock.now()) == first
+        clock.advance(dt.timedelta(seconds=1))
+        renewed = x509.load_der_x509_crl(crl.current(session, issuer, clock.now()))
+    assert crl_number(renewed) == 2
+    assert renewed.next_update_utc == clock.now().replace(microsecond=0) + validity
+    assert renewed.issuer == issuer.signer.certificate.subject
+    assert renewed.is_signature_valid(issuer.signer.certificate.public_key())  # type: ignore[arg-type]
+
+
+def test_the_ceremony_publishes_the_roots_arl(runtime: Runtime, authority: Authority, clock: ManualClock) -> None:
+    with runtime.sessions() as session:
+        (made,) = session.scalars(select(Crl).where(Crl.issuer_id == authority.root_id))
+        served = crl.current(session, authority.arl_issuer(runtime.settings.ca), clock.now())
+    assert served == made.der
+    arl = x509.load_der_x509_crl(served)
+    assert arl.issuer == authority.root.subject
+    assert arl.is_signature_valid(authority.root.public_key())  # type: ignore[arg-type]
+    assert not arl.is_signature_valid(authority.issuing.certificate.public_key())  # type: ignore[arg-type]
+    key_id = arl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    assert key_id == authority.root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert crl_number(arl) == 1
+    assert arl.last_update_utc == clock.now()
+    assert arl.next_update_utc == clock.now() + dt.timedelta(days=365)
+    assert len(arl) == 0
+
+
+def test_the_arl_lists_revoked_ca_certificates_and_the_crl_the_others(
     runtime: Runtime, authority: Authority, clock: ManualClock
 ) -> None:
+    now = clock.now()
+    settings = runtime.settings.ca
     with runtime.sessions() as session:
-        first = crl.current(session, authority, runtime.settings.ca, clock.now())
-        assert crl.current(session, authority, runtime.settings.ca, clock.now()) == first
-        clock.advance(dt.timedelta(hours=runtime.settings.ca.crl_validity_hours / 2))
-        renewed = x509.load_der_x509_crl(crl.current(session, authority, runtime.settings.ca, clock.now()))
-    assert renewed.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2
-    assert renewed.next_update_utc == clock.now().replace(microsecond=0) + dt.timedelta(
-        hours=runtime.settings.ca.crl_validity_hours
-    )
+        seal = new_seal(session, now)
+        row = seals.issue(session, runtime.keystore, authority, runtime.settings, seal, now, "test")
+        seals.revoke(session, authority, runtime.settings, row, "keyCompromise", now, "test")
+        issuing = session.get(Certificate, authority.issuing_id)
+        assert issuing is not None
+        issuing.revoked_at, issuing.revocation_reason = now, "cACompromise"
+        arl = x509.load_der_x509_crl(crl.issue(session, authority.arl_issuer(settings), now).der)
+        listed = x509.load_der_x509_crl(crl.current(session, authority.crl_issuer(settings), now))
+    (entry,) = arl
+    assert entry.serial_number == authority.issuing.certificate.serial_number
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.ca_compromise
+    assert [e.serial_number for e in listed] == [int(row.serial, 16)]
+    assert (crl_number(arl), crl_number(listed)) == (2, 1)  # each issuer counts its own
 
 
 def test_unknown_serial_other_issuer_and_garbage(runtime: Runtime, authority: Authority, clock: ManualClock) -> None:

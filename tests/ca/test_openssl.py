@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import create_engine, text
 
+from tests.ca.support import openssl
 from tests.cli.support import run, serving
 
 pytestmark = pytest.mark.slow
@@ -48,13 +48,6 @@ class Service:
         finally:
             engine.dispose()
         return [e["type"] for e in sorted(entries, key=lambda e: e["time"]) if e["subject"] == subject]
-
-
-def openssl(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"openssl {' '.join(map(str, args))} failed: {result.stdout}{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")

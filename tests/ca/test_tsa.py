@@ -26,7 +26,7 @@ from ca.signing import TokenKey
 from ca.tsa import TimeStampAuthority, respond
 from sealgate.clock import ManualClock
 from sealgate.keystore import KeyKind, Keystore
-from tests.ca.support import new_key
+from tests.ca.support import new_key, openssl
 from tests.conftest import T0
 
 POLICY = "1.3.6.1.4.1.99999.3161.1"
@@ -42,20 +42,14 @@ class Hierarchy:
     tsa_pem: Path
 
 
-def openssl(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True, timeout=60, check=False)
-    if check and result.returncode != 0:
-        raise AssertionError(f"openssl {' '.join(map(str, args))} failed: {result.stdout}{result.stderr}")
-    return result
-
-
 def make_hierarchy(keystore: Keystore, directory: Path, kind: KeyKind) -> Hierarchy:
     """A root and a TSA certificate under it, from the CA's own profiles, valid at T0 and now (openssl checks
     the chain now)."""
     start = min(T0, dt.datetime.now(dt.UTC)) - dt.timedelta(days=1)
     root_key, tsa_key = new_key(keystore), new_key(keystore, kind)
     root = profiles.root(root_key, "测试", start, 3650)
-    certificate = profiles.tsa(tsa_key, "测试", Issuer(root_key, root), Urls.under("http://127.0.0.1:8000"), start, 365)
+    urls = Urls.under("http://127.0.0.1:8000")
+    certificate = profiles.tsa(tsa_key, "测试", Issuer(root_key, root), urls, start, 365, policy=POLICY)
     directory.mkdir(parents=True, exist_ok=True)
     root_pem, tsa_pem = directory / "root.pem", directory / "tsa.pem"
     root_pem.write_bytes(root.public_bytes(Encoding.PEM))

@@ -55,16 +55,18 @@ def make_pki(keystore: Keystore, directory: Path, start: dt.datetime, kind: KeyK
     root_key = new_key(keystore)
     root = profiles.root(root_key, "测试", start, 3650)
     issuing_key = new_key(keystore)
-    issuing = profiles.issuing(issuing_key, "测试", Issuer(root_key, root), start, 1000)
+    issuing = profiles.issuing(issuing_key, "测试", Issuer(root_key, root), URLS, start, 1000, policy=POLICY)
     ca = Issuer(issuing_key, issuing)
     if kind is KeyKind.RSA_3072:
         seal_label, seal = rsa_seal(keystore, ca, start)
     else:
         seal_key = new_key(keystore, kind)
         seal_label = seal_key.label
-        seal = profiles.seal(seal_key, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, start, 365)
+        seal = profiles.seal(
+            seal_key, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, start, 365, policy=POLICY
+        )
     tsa_key = new_key(keystore)
-    tsa_certificate = profiles.tsa(tsa_key, "测试", ca, URLS, start, 365)
+    tsa_certificate = profiles.tsa(tsa_key, "测试", ca, URLS, start, 365, policy=POLICY)
     tsa = TimeStampAuthority(
         key=tsa_key, certificate=tsa_certificate, chain=(issuing, root), policy=POLICY, clock=ManualClock(start)
     )
@@ -78,7 +80,9 @@ def rsa_seal(keystore: Keystore, ca: Issuer, start: dt.datetime) -> tuple[str, x
     keystore.generate(label, KeyKind.RSA_3072)
     public = keystore.info(label).public_key
     assert isinstance(public, rsa.RSAPublicKey)
-    return label, profiles.seal(public, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, start, 365)
+    return label, profiles.seal(
+        public, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, start, 365, policy=POLICY
+    )
 
 
 def blank_pdf(path: Path, pages: int = 1, *, object_streams: bool = False) -> Path:
