@@ -144,6 +144,35 @@ def test_seal_certificate_through_four_eyes_verify_ocsp_crl(service: Service, ch
     ]
 
 
+def test_the_issuing_ca_points_at_the_roots_arl(service: Service, chain: tuple[Path, Path]) -> None:
+    """What a verifier holding only the root does: follow the issuing CA's pointers to the root's certificate and
+    its CA revocation list, and check the issuing CA against that list."""
+    root, issuing = chain
+    extensions = x509.load_pem_x509_certificate(issuing.read_bytes()).extensions
+    (point,) = extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    (access,) = extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert point.full_name is not None
+    arl_url, root_url = point.full_name[0].value, access.access_location.value
+    assert (urllib.parse.urlsplit(arl_url).path, urllib.parse.urlsplit(root_url).path) == ("/ca/arl", "/ca/root")
+
+    served_root = httpx.get(service.base + "/ca/root", timeout=30)
+    assert served_root.headers["content-type"] == "application/pkix-cert"
+    assert x509.load_der_x509_certificate(served_root.content) == x509.load_pem_x509_certificate(root.read_bytes())
+    answer = httpx.get(service.base + "/ca/arl", timeout=30)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/pkix-crl"
+    assert answer.headers["cache-control"] == "no-cache"
+    arl = x509.load_der_x509_crl(answer.content)
+    assert arl.issuer == x509.load_pem_x509_certificate(root.read_bytes()).subject
+    arl_pem = service.home / "arl.pem"
+    arl_pem.write_bytes(arl.public_bytes(Encoding.PEM))
+    assert "verify OK" in openssl("crl", "-in", arl_pem, "-CAfile", root, "-noout").stderr
+    checked = openssl("verify", "-crl_check", "-CAfile", root, "-CRLfile", arl_pem, issuing)
+    assert checked.stdout.strip() == f"{issuing}: OK"
+    unchecked = openssl("verify", "-crl_check", "-CAfile", root, issuing, check=False)
+    assert "unable to get certificate CRL" in unchecked.stdout + unchecked.stderr
+
+
 def test_ocsp_unknown_serial_and_get_form(service: Service, chain: tuple[Path, Path]) -> None:
     status = openssl(
         "ocsp", "-issuer", chain[1], "-serial", "0x1234", "-url", service.base + "/ca/ocsp", "-CAfile", chain[0]
