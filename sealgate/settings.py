@@ -153,6 +153,11 @@ class SignerSettings(_Section):
     anchor: str = Field(default="（盖章）", min_length=1, description="text the seal is stamped over when found")
     qr_code: bool = Field(default=True, description="a QR code beside the seal opening the document's record")
     max_verify_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="largest PDF verified")
+    verify_memory_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=256 * 1024 * 1024,
+        description="address space of each verification's child (a sealed 46 MB file peaks at 380 MB)",
+    )
 
 
 class Settings(BaseSettings):

@@ -3,7 +3,8 @@ clock limit and an address-space limit, so a file that loops, recurses or balloo
 time and memory, and the service or command that asked lives on.
 
 Children fork from a server process that has imported pyHanko and PDFium once, so a verification costs a fork,
-not an interpreter start.
+not an interpreter start. Before the parsers see the file, the child measures what its streams inflate to
+(``inflation.check``): a compression bomb is refused with that reason rather than found by the memory limit.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from multiprocessing.connection import Connection
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from sealgate.settings import SignerSettings
+from signer import inflation
 from signer.validation import NotSigned, Report, UnreadablePdf, VerifyError, validate
 
 TIMEOUT = 5.0  # seconds
-MEMORY = 1536 * 2**20  # bytes of address space
+MEMORY = SignerSettings().verify_memory_bytes  # bytes of address space, unless the caller's settings say otherwise
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["signer.validation"])
+_CONTEXT.set_forkserver_preload(["signer.isolation"])  # the child needs this module, which imports the rest
 _ERRORS: dict[str, type[VerifyError]] = {"NotSigned": NotSigned, "UnreadablePdf": UnreadablePdf}
 
 
@@ -74,6 +77,7 @@ def _run(
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # its tracebacks on hostile files are reported here
     try:
         trust = [x509.load_der_x509_certificate(der) for der in anchors]
+        inflation.check(data)
         report = validate(data, trust=trust, trust_embedded=trust_embedded, moment=moment)
         sender.send(("report", report))
     except VerifyError as exc:

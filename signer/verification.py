@@ -120,6 +120,7 @@ def bureau_report(
     receipt: bytes | None = None,
     log_keys: Sequence[Verifier] = (),
     lookup: Callable[[str], dict[str, Any] | None] | None = None,
+    memory: int = isolation.MEMORY,
 ) -> dict[str, Any]:
     """The PAdES report with, per signature, what the log holds (``lookup``, on the service) and what a receipt
     the bureau brought proves (offline), summed up at the top in ``receipt`` (None when none was brought).
@@ -131,7 +132,7 @@ def bureau_report(
     key answers nothing: a report that passed becomes INDETERMINATE. The sub-indication is then None, as
     EN 319 102-1 names none for a log receipt; ``receipt.problem`` says what failed."""
     try:
-        report = isolation.verify(data, trust=trust).to_json()
+        report = isolation.verify(data, trust=trust, memory=memory).to_json()
     except VerifyError as exc:
         raise UnverifiablePdf(str(exc)) from None
     for signature in report["signatures"]:
