@@ -25,6 +25,7 @@ from api.routers import (
     log,
     me,
     outbox,
+    records,
     requests,
     verify,
 )
@@ -100,6 +101,7 @@ def create_app(
         ca.router,
         outbox.router,
         verify.router,
+        records.router,
         problem_types.router,
     ):
         app.include_router(router)

@@ -72,6 +72,12 @@ def _caller(session: Session, rt: Runtime, token: str | None) -> Principal:
     return found
 
 
+def caller_if_any(session: Session, rt: Runtime, token: str | None) -> Principal | None:
+    """The caller of a page anyone may open, which shows more to the signed-in: None without a token, and a
+    token that is unknown or expired is refused all the same."""
+    return None if token is None else _caller(session, rt, token)
+
+
 PrincipalDep = Annotated[Principal, Depends(principal)]
 BearerDep = Annotated[str | None, Depends(oauth2)]
 

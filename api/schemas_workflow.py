@@ -84,6 +84,10 @@ class DocumentRef(BaseModel):
 class RequestOut(BaseModel):
     id: int
     number: str | None
+    record: str | None = Field(
+        description="the public record's unguessable link, which its sealed document's QR code carries: for the "
+        "applicant (and who submitted it) to share; null for everyone else"
+    )
     matter: MatterRef
     organisation: Named
     group: Named | None

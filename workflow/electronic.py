@@ -18,7 +18,7 @@ from signer import sealing
 from signer.pades import SealingRefused
 from workflow import history
 from workflow.execution import ExecutionFailed
-from workflow.models import SealRequest
+from workflow.models import SealRequest, record_path
 from workflow.review import matter_of
 
 
@@ -48,7 +48,7 @@ class ElectronicSealing:
             subject=history.subject(request.id),
             actor="system",
             details={"number": request.number, "matter": matter.code},
-            qr_url=f"{self.public_url.rstrip('/')}/verify?request={request.number}" if self.qr_code else None,
+            qr_url=f"{self.public_url.rstrip('/')}{record_path(request)}" if self.qr_code else None,
             anchor=self.anchor,
             certify=matter.certify,
             paging=matter.paging_seal,

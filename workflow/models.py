@@ -67,6 +67,11 @@ class SealRequest(Base):
     submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id])
 
 
+def record_path(request: SealRequest) -> str:
+    """Where the request's public record is served: the link its sealed document's QR code carries."""
+    return f"/records/{request.public_id}"
+
+
 class Step(Base):
     """One level of one round of review: when it started, when it is due, how it ended."""
 

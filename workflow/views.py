@@ -13,7 +13,7 @@ from identity.auth import Principal
 from identity.models import Delegation, Organisation
 from workflow import forms
 from workflow.catalog import Mode
-from workflow.models import Decision, SealRequest, Step
+from workflow.models import Decision, SealRequest, Step, record_path
 from workflow.review import matter_of
 
 
@@ -26,6 +26,7 @@ def request_view(session: Session, request: SealRequest, viewer: Principal, now:
     return {
         "id": request.id,
         "number": request.number,
+        "record": record_path(request) if own else None,
         "matter": {"code": matter.code, "name": matter.name, "class": str(matter.use_class)},
         "organisation": {"code": request.organisation.code, "name": request.organisation.name},
         "group": {"code": request.group.code, "name": request.group.name} if request.group else None,

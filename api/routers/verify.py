@@ -1,5 +1,6 @@
 """Verification for bureaus and anyone holding a sealed document: ``POST /api/v1/verify`` (JSON), and the
-``/verify`` page (upload form, report, and the record a paper document's QR code opens). No account needed."""
+``/verify`` page (upload form and report; the record a document's QR code opens is ``/records/{public_id}``).
+No account needed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -17,11 +17,9 @@ from api.i18n import language, pages
 from ca.hierarchy import NotInitialised
 from ledger.note import parse_vkey
 from ledger.service import LogService
-from sealgate.errors import Invalid, NotFound
+from sealgate.errors import Invalid
 from sealgate.runtime import Runtime
 from signer import verification
-from workflow import history
-from workflow.models import SealRequest
 
 router = APIRouter(tags=["verification"])
 
@@ -34,17 +32,12 @@ async def verify(request: Request, rt: RuntimeDep, log: LogDep) -> dict[str, Any
 
 
 @router.get("/verify", response_class=HTMLResponse)
-async def page(request: Request, rt: RuntimeDep, log: LogDep) -> HTMLResponse:
-    """The upload form; with ``?request=<number>``, that request's record from the log."""
-    lang = language(request)
-    number = request.query_params.get("request")
-    record, error = None, None
-    try:
-        record = await run_in_threadpool(_record, rt, number) if number else None
-    except NotFound as exc:
-        error = exc.detail
-    html = pages(lang).get_template("verify.html").render(report=None, error=None, missing=error, record=record)
-    return HTMLResponse(html, status_code=404 if error else 200)
+async def page(request: Request) -> HTMLResponse:
+    """The upload form. ``?request=<number>`` is 404 for everyone: a sequential number opens no record, lest
+    anyone count through who applied for what; a document's QR code carries its record's unguessable link."""
+    missing = "request" in request.query_params
+    html = pages(language(request)).get_template("verify.html").render(report=None, error=None, missing=missing)
+    return HTMLResponse(html, status_code=404 if missing else 200)
 
 
 @router.post("/verify", response_class=HTMLResponse)
@@ -56,7 +49,7 @@ async def page_report(request: Request, rt: RuntimeDep, log: LogDep) -> HTMLResp
         report = await run_in_threadpool(_report, rt, log, request.app.state.ca, data, receipt)
     except Invalid as exc:
         error = exc.detail
-    html = pages(lang).get_template("verify.html").render(report=report, error=error, missing=None, record=None)
+    html = pages(lang).get_template("verify.html").render(report=report, error=error, missing=False)
     return HTMLResponse(html, status_code=200 if error is None else 422)
 
 
@@ -98,11 +91,3 @@ def _report(
     return verification.bureau_report(
         data, trust=trust, receipt=receipt, log_keys=[parse_vkey(log.vkey)], lookup=lookup
     )
-
-
-def _record(rt: Runtime, number: str) -> dict[str, Any]:
-    with rt.readers() as session:
-        request = session.scalar(select(SealRequest).where(SealRequest.number == number))
-        if request is None:
-            raise NotFound(f"no request {number}")
-        return {"number": number, "chain": verification.approval_chain(session, history.subject(request.id))}

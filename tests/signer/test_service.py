@@ -288,11 +288,13 @@ def test_the_verify_page_speaks_chinese_and_english(service: Service, sealed: Se
     assert "加盖电子印章" in chinese.text
     english = httpx.post(service.base + "/verify?lang=en", files=files, timeout=60)
     assert "TOTAL-PASSED" in english.text
-    record = httpx.get(service.base + f"/verify?request={sealed.request['number']}", timeout=30)
-    assert "审批" in record.text
-    unknown = httpx.get(service.base + "/verify?request=YZ-0000-999999", timeout=30)
-    assert unknown.status_code == 404
-    assert "YZ-0000-999999" in unknown.text
+    record = httpx.get(service.base + sealed.request["record"], timeout=30)
+    assert record.status_code == 200
+    assert "已盖章" in record.text
+    assert "符阿妹" not in record.text
+    by_number = httpx.get(service.base + f"/verify?request={sealed.request['number']}", timeout=30)
+    assert by_number.status_code == 404
+    assert "水南村" not in by_number.text
 
 
 def test_a_suspended_seal_fails_the_request_with_the_reason(service: Service, sealed: Sealed) -> None:

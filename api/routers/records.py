@@ -1,0 +1,37 @@
+"""``/records/{public_id}``: the public record a sealed document's QR code opens. No account needed; a bearer
+token of someone who may see the request adds the people's names."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import BearerDep, RuntimeDep, caller_if_any
+from api.i18n import language, pages
+from sealgate.errors import NotFound
+from sealgate.runtime import Runtime
+from workflow import public_record
+
+router = APIRouter(tags=["verification"])
+
+# The link is the secret: no copy in caches, no Referer to other sites, no search engine's index.
+_PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+
+@router.get("/records/{public_id}", response_class=HTMLResponse, responses={404: {}})
+async def record(public_id: str, request: Request, rt: RuntimeDep, token: BearerDep) -> HTMLResponse:
+    """The request's organisation, matter, seal, decisions by post, outcome and sealing; 404 for an unknown id."""
+    found: dict[str, Any] | None = None
+    with contextlib.suppress(NotFound):
+        found = await run_in_threadpool(_record, rt, public_id, token)
+    html = pages(language(request)).get_template("record.html").render(record=found)
+    return HTMLResponse(html, status_code=200 if found else 404, headers=_PRIVATE)
+
+
+def _record(rt: Runtime, public_id: str, token: str | None) -> dict[str, Any]:
+    with rt.readers() as session:
+        return public_record.record(session, public_id, caller_if_any(session, rt, token))

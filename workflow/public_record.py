@@ -1,0 +1,102 @@
+"""The public record of a seal request: what anyone holding the sealed paper or PDF learns by the unguessable link
+in its QR code. The organisation, the matter, the seal, each decision with the post that made it, the outcome and
+the sealing; nothing of the applicant and no personal names, except to a signed-in caller who may see the
+request anyway. Looked up by the request's public id only: its sequential number would let anyone count and
+browse who applied for what."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca.models import Seal
+from identity.auth import Principal
+from ledger.models import Entry
+from sealgate.errors import NotFound
+from signer.models import Sealing
+from workflow import catalogs, history
+from workflow.models import Decision, SealRequest, Step
+from workflow.requests import can_see
+from workflow.states import State
+
+# A finished step's outcome that ended the request (or sent it back to the applicant) there.
+_ENDED_AT = {State.REJECTED: "rejected", State.RETURNED: "returned"}
+_SETTLED = {State.COMPLETED: "sealed", State.WITHDRAWN: "withdrawn", State.FAILED: "failed"}
+
+
+def record(session: Session, public_id: str, viewer: Principal | None) -> dict[str, Any]:
+    """The record behind ``public_id``; NotFound for an id nobody was given. ``named`` says whether the viewer
+    may see the people's names (signed in, and allowed to see the request)."""
+    request = session.scalar(select(SealRequest).where(SealRequest.public_id == public_id))
+    if request is None:
+        raise NotFound("no such record")
+    named = viewer is not None and can_see(session, request, viewer)
+    catalog = catalogs.version(session, request.catalog_version_id)
+    matter = catalog.matter(request.matter_code)
+    seal_kind = catalog.seals.get(request.seal_kind)
+    steps = session.scalars(select(Step).where(Step.request_id == request.id).order_by(Step.id)).all()
+    decisions = session.scalars(select(Decision).where(Decision.request_id == request.id).order_by(Decision.id))
+    by_step = {step.id: step for step in steps}
+    return {
+        "named": named,
+        "applicant": request.applicant.display_name if named else None,
+        "number": request.number if named else None,
+        "organisation": request.organisation.name,
+        "matter": matter.name if matter else request.matter_code,
+        "seal": seal_kind.name if seal_kind else request.seal_kind,
+        "seal_form": request.seal_form,
+        "submitted_at": request.created_at,
+        "decisions": [_decision(d, by_step[d.step_id], named) for d in decisions],
+        "outcome": _outcome(request, steps),
+        "sealing": _sealing(session, request),
+    }
+
+
+def _step(step: Step) -> dict[str, Any]:
+    return {"level": step.level, "label": step.label, "post": step.post, "organisation": step.organisation.name}
+
+
+def _decision(decision: Decision, step: Step, named: bool) -> dict[str, Any]:
+    return {
+        **_step(step),
+        "round": decision.round,
+        "decision": decision.decision,
+        "decided_at": decision.decided_at,
+        "superseded": decision.superseded,
+        "deputy": decision.on_behalf_of_id is not None,
+        "by": decision.actor.display_name if named else None,
+        "on_behalf_of": decision.on_behalf_of.display_name if named and decision.on_behalf_of else None,
+    }
+
+
+def _outcome(request: SealRequest, steps: Sequence[Step]) -> dict[str, Any]:
+    """Where the request stands: sealed, rejected or returned at a level by a post, withdrawn, failed, or in
+    progress (at an open level, if one is open)."""
+    state = State(request.state)
+    if state in _ENDED_AT:
+        ended = next((s for s in reversed(steps) if s.outcome == _ENDED_AT[state]), None)
+        where = _step(ended) if ended is not None else {}
+        return {"kind": _ENDED_AT[state], "at": ended.finished_at if ended else request.updated_at, **where}
+    if state in _SETTLED:
+        return {"kind": _SETTLED[state], "at": request.finished_at or request.updated_at}
+    open_step = next((s for s in steps if s.finished_at is None), None)
+    return {"kind": "in_progress", "at": None, **(_step(open_step) if open_step is not None else {})}
+
+
+def _sealing(session: Session, request: SealRequest) -> dict[str, Any] | None:
+    """The latest electronic sealing of the request, with its place in the log (None while it waits there)."""
+    found = session.execute(
+        select(Sealing, Seal)
+        .join(Seal, Seal.id == Sealing.seal_id)
+        .where(Sealing.subject == history.subject(request.id))
+        .order_by(Sealing.id.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    sealing, seal = found
+    index = session.scalar(select(Entry.idx).where(Entry.event_id == sealing.event_id))
+    return {"seal": seal.name, "at": sealing.created_at, "level": sealing.level, "log_index": index}
