@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pikepdf
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -33,9 +32,11 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from signer import visual
+from signer import active_content, revocation, structure, visual
 from signer.cms import der_length
+from signer.modification_policy import SEAL_POLICY, covered_revision
 from signer.objstm_reader import IndexedReader
+from signer.revocation import NO_SOURCES, Sources
 
 PASSED, FAILED, INDETERMINATE = "TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"
 _COVERAGE = {
@@ -82,6 +83,7 @@ class SignatureReport:
     indication: str
     sub_indication: str | None
     problems: list[str] = dataclasses.field(default_factory=list)
+    revocation: revocation.Verdict | None = None
 
 
 @dataclass
@@ -101,17 +103,26 @@ def validate(
     trust: Sequence[x509.Certificate] = (),
     trust_embedded: bool = False,
     moment: dt.datetime | None = None,
+    revocation: Sources = NO_SOURCES,
 ) -> Report:
     """Verify every signature and document timestamp of ``data``. ``trust_embedded`` takes the certificates a
-    signature carries as anchors (for test PKIs): the verdict then rests on integrity, coverage and changes."""
+    signature carries as anchors (for test PKIs): the verdict then rests on integrity, coverage and changes.
+    ``revocation`` adds revocation data to what the document carries, or lets it be fetched."""
     try:
-        return _whole(data, trust=trust, trust_embedded=trust_embedded, moment=moment)
+        return _whole(data, trust=trust, trust_embedded=trust_embedded, moment=moment, sources=revocation)
     except UnreadablePdf as exc:
-        return _unreadable_tail(data, exc, trust=trust, trust_embedded=trust_embedded, moment=moment)
+        return _unreadable_tail(
+            data, exc, trust=trust, trust_embedded=trust_embedded, moment=moment, sources=revocation
+        )
 
 
 def _whole(
-    data: bytes, *, trust: Sequence[x509.Certificate], trust_embedded: bool, moment: dt.datetime | None
+    data: bytes,
+    *,
+    trust: Sequence[x509.Certificate],
+    trust_embedded: bool,
+    moment: dt.datetime | None,
+    sources: Sources,
 ) -> Report:
     reader = _reader(data)
     try:
@@ -125,14 +136,20 @@ def _whole(
         anchors += [c for sig in embedded for c in _certificates(sig)]
     context = _context(reader, anchors, moment)
     dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
+    whole = [found for found in (structure.trailing(data), structure.disagreement(reader, data)) if found]
     signatures = []
     for position, sig in enumerate(embedded):
         later = embedded[position + 1 :]
         try:
-            signatures.append(_one(data, sig, later, context, dss))
+            sig.signed_revision = covered_revision(sig, data)
+            report = _one(data, sig, later, context, dss)
+            report.modifications.extend(whole)
+            if report.kind == "signature":
+                report.revocation = _revocation(reader, sig, report, anchors, moment, sources)
+            signatures.append(_judged(report))
         except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
             raise UnreadablePdf(f"signature {sig.field_name} cannot be read: {_message(exc)}") from None
-    return _overall(signatures, visual.overlapping(data) + _attachments(data))
+    return _overall(signatures, visual.overlapping(data) + active_content.warnings(data))
 
 
 def _unreadable_tail(
@@ -142,13 +159,14 @@ def _unreadable_tail(
     trust: Sequence[x509.Certificate],
     trust_embedded: bool,
     moment: dt.datetime | None,
+    sources: Sources,
 ) -> Report:
     """A file that cannot be read whole, but whose signed revision can: what was signed is reported, and every
     signature fails, since whatever follows it cannot even be parsed (an attack hiding content there)."""
     ends = sorted({int(m[3]) + int(m[4]) for m in _BYTE_RANGE.finditer(data)}, reverse=True)
     for end in (e for e in ends if 0 < e < len(data)):
         try:
-            signed = validate(data[:end], trust=trust, trust_embedded=trust_embedded, moment=moment)
+            signed = validate(data[:end], trust=trust, trust_embedded=trust_embedded, moment=moment, revocation=sources)
         except VerifyError:
             continue
         change = f"the file goes on after the signed revision with content that cannot be read: {error}"
@@ -201,17 +219,17 @@ def _one(
     status: Any
     timestamp: dict[str, Any] | None
     if sig.sig_object_type == "/DocTimeStamp":
-        status = validate_pdf_timestamp(sig, validation_context=context)
+        status = validate_pdf_timestamp(sig, validation_context=context, diff_policy=SEAL_POLICY)
         kind, timestamp = "document_timestamp", {"time": status.timestamp.isoformat(), "intact": status.intact}
         level = None
     else:
-        status = validate_pdf_signature(sig, context)
+        status = validate_pdf_signature(sig, context, diff_policy=SEAL_POLICY)
         kind, timestamp = "signature", _timestamp(status)
         level = _level(timestamp, dss, later)
     coverage = _COVERAGE.get(status.coverage, "unclear")
     modifications = _modifications(data, sig, status, later)
     cert = status.signing_cert
-    report = SignatureReport(
+    return SignatureReport(
         field=sig.field_name,
         kind=kind,
         revision=sig.signed_revision,
@@ -232,7 +250,35 @@ def _one(
         indication=PASSED,
         sub_indication=None,
     )
-    return _judged(report)
+
+
+def _revocation(
+    reader: PdfFileReader,
+    sig: EmbeddedPdfSignature,
+    report: SignatureReport,
+    anchors: list[asn1_x509.Certificate],
+    moment: dt.datetime | None,
+    sources: Sources,
+) -> revocation.Verdict | None:
+    """The signer's path checked for revocation, when it reaches a trust anchor at all."""
+    if not (report.trusted or report.revoked) or sig.signer_cert is None:
+        return None
+    proven = None
+    if report.timestamp is not None and report.timestamp["intact"] and report.timestamp["trusted"]:
+        proven = dt.datetime.fromisoformat(report.timestamp["time"])
+    verdict = revocation.judge(
+        sig.signer_cert,
+        anchors,
+        revocation.gathered(reader, sig, sources),
+        claimed=sig.self_reported_timestamp,
+        proven=proven,
+        moment=moment,
+        online=sources.online,
+    )
+    if report.revoked and verdict.indication is None:
+        report.trusted = True  # revoked only after a proven signing time, for a reason that leaves the seal standing
+    report.revoked = verdict.revoked
+    return verdict
 
 
 def _name(indication: object) -> str | None:
@@ -306,7 +352,13 @@ def _judged(report: SignatureReport) -> SignatureReport:
     if report.modifications:
         problems.extend(report.modifications)
         return _with(report, FAILED, "FORMAT_FAILURE")
-    if report.revoked:
+    verdict = report.revocation
+    if verdict is not None and verdict.indication is not None:
+        assert verdict.problem is not None
+        assert verdict.sub_indication is not None
+        problems.append(verdict.problem)
+        return _with(report, verdict.indication, verdict.sub_indication)
+    if report.revoked and verdict is None:
         problems.append("the signer's certificate is revoked")
         return _with(report, FAILED, "REVOKED")
     if not report.trusted:
@@ -322,15 +374,6 @@ def _judged(report: SignatureReport) -> SignatureReport:
 def _with(report: SignatureReport, indication: str, sub: str) -> SignatureReport:
     report.indication, report.sub_indication = indication, sub
     return report
-
-
-def _attachments(data: bytes) -> list[str]:
-    """Attached files ride along with a signature they are not shown by: a seal vouches for pages alone."""
-    with pikepdf.open(io.BytesIO(data)) as pdf:
-        names = sorted(pdf.attachments.keys())
-    if not names:
-        return []
-    return [f"the document carries attached files a seal does not show: {', '.join(names)}"]
 
 
 def _overall(signatures: list[SignatureReport], problems: list[str]) -> Report:

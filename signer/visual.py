@@ -146,10 +146,16 @@ def overlapping(data: bytes) -> list[str]:
 
 
 def _annotations(page: pikepdf.Page) -> list[pikepdf.Dictionary]:
+    """The page's annotations that draw something: a widget without an appearance stream draws nothing."""
     annots = page.obj.get(pikepdf.Name.Annots)
     if not isinstance(annots, pikepdf.Array):
         return []
-    return [a for a in annots if isinstance(a, pikepdf.Dictionary) and pikepdf.Name.Rect in a]
+    return [a for a in annots if isinstance(a, pikepdf.Dictionary) and pikepdf.Name.Rect in a and _draws(a)]
+
+
+def _draws(annot: pikepdf.Dictionary) -> bool:
+    appearance = annot.get(pikepdf.Name.AP)
+    return annot.get(pikepdf.Name.Subtype) != pikepdf.Name.Widget or isinstance(appearance, pikepdf.Dictionary)
 
 
 def _field_name(annot: pikepdf.Dictionary) -> str | None:

@@ -27,6 +27,7 @@ from sealgate.keystore import KeyKind, Keystore
 from signer.cms import SealTemplate
 from signer.ltv import TsaTokens
 from signer.pades import Art, Sealer
+from signer.revocation import Sources
 from tests.ca.support import new_key
 
 URLS = Urls.under("http://127.0.0.1:8000")
@@ -41,10 +42,15 @@ class Pki:
     seal: x509.Certificate
     tsa: TimeStampAuthority
     directory: Path
+    crls: tuple[bytes, ...] = ()  # the issuing CA's CRL and the root's ARL, revoking nothing
 
     @property
     def root_pem(self) -> Path:
         return self.directory / "root.pem"
+
+    def revocation(self, *extra: bytes) -> Sources:
+        """The hierarchy's revocation lists (and ``extra`` ones), for a verifier that may not pass without them."""
+        return Sources(crls=(*self.crls, *extra))
 
     def sealer(self, keystore: Keystore, art: Art | None = None, *, timestamps: bool = False) -> Sealer:
         template = SealTemplate(self.seal, (self.issuing, self.root))
@@ -71,7 +77,23 @@ def make_pki(keystore: Keystore, directory: Path, start: dt.datetime, kind: KeyK
         key=tsa_key, certificate=tsa_certificate, chain=(issuing, root), policy=POLICY, clock=ManualClock(start)
     )
     (directory / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
-    return Pki(root, issuing, seal_label, seal, tsa, directory)
+    crls = (empty_crl(Issuer(issuing_key, issuing), start), empty_crl(Issuer(root_key, root), start))
+    return Pki(root, issuing, seal_label, seal, tsa, directory, crls)
+
+
+def empty_crl(issuer: Issuer, start: dt.datetime, *revoked: x509.RevokedCertificate) -> bytes:
+    """A CRL of ``issuer``, valid from ``start`` for a thousand days, listing ``revoked``."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.certificate.subject)
+        .last_update(start)
+        .next_update(start + dt.timedelta(days=1000))
+        .add_extension(x509.CRLNumber(1), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
+    )
+    for entry in revoked:
+        builder = builder.add_revoked_certificate(entry)
+    return builder.sign(issuer.key, issuer.key.hash).public_bytes(Encoding.DER)
 
 
 def rsa_seal(keystore: Keystore, ca: Issuer, start: dt.datetime) -> tuple[str, x509.Certificate]:

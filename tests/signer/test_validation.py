@@ -18,7 +18,7 @@ from tests.signer.test_pades import NOW, pki, seal  # noqa: F401  (the module's 
 
 def test_a_fresh_seal_passes(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:  # noqa: F811
     sealed = seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "out.pdf")
-    report = validate((tmp_path / "out.pdf").read_bytes(), trust=[pki.root], moment=NOW)
+    report = validate((tmp_path / "out.pdf").read_bytes(), trust=[pki.root], moment=NOW, revocation=pki.revocation())
     assert report.indication == PASSED
     (signature,) = report.signatures
     assert signature.intact
@@ -27,6 +27,15 @@ def test_a_fresh_seal_passes(pki: Pki, keystore: Keystore, tmp_path: Path) -> No
     assert signature.pades_level == "B-B"
     assert signature.signature_sha256 == sealed.signature_sha256
     assert signature.certificate_serial == f"{pki.seal.serial_number:x}"
+
+
+def test_without_revocation_data_it_is_indeterminate(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:  # noqa: F811
+    """The seal and the issuing CA could have been revoked: nothing in a B-B file says they were not."""
+    seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "out.pdf")
+    report = validate((tmp_path / "out.pdf").read_bytes(), trust=[pki.root], moment=NOW)
+    assert report.indication == INDETERMINATE
+    assert report.sub_indication == "TRY_LATER"
+    assert "no revocation data" in report.signatures[0].problems[0]
 
 
 def test_without_the_root_it_is_indeterminate(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:  # noqa: F811
@@ -83,7 +92,7 @@ def test_an_unreadable_update_after_the_seal_fails_naming_it(pki: Pki, keystore:
 def test_a_second_seal_and_a_timestamp_keep_both_passing(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:  # noqa: F811
     seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "one.pdf")
     seal(pki, keystore, tmp_path / "one.pdf", tmp_path / "two.pdf", Options(timestamp=True), timestamps=True)
-    report = validate((tmp_path / "two.pdf").read_bytes(), trust=[pki.root], moment=NOW)
+    report = validate((tmp_path / "two.pdf").read_bytes(), trust=[pki.root], moment=NOW, revocation=pki.revocation())
     assert [s.indication for s in report.signatures] == [PASSED, PASSED]
     assert [s.pades_level for s in report.signatures] == ["B-B", "B-T"]
     assert report.signatures[0].coverage == "entire_revision"
