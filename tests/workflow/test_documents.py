@@ -21,10 +21,9 @@ from hypothesis import strategies as st
 from pikepdf import Pdf
 
 from sealgate.errors import Invalid
+from signer.active_content import MAX_ENTRIES, MAX_OBJECTS
 from tests.workflow import pdfs
 from workflow.documents import (
-    MAX_ENTRIES,
-    MAX_OBJECTS,
     TEMPLATES,
     CheckedPdf,
     DocumentRefused,
