@@ -121,7 +121,10 @@ def test_in_progress_withdrawn_and_returned(client: TestClient) -> None:
     assert "办理中" in page
     assert "等待 第 2 级" in page
     withdrawn = submit(client).json()["id"]
-    client.post(f"/api/v1/requests/{withdrawn}/withdraw", headers=login(client, "resident"), json={"reason": "不办了"})
+    asked = client.post(
+        f"/api/v1/requests/{withdrawn}/withdraw", headers=login(client, "resident"), json={"reason": "不办了"}
+    )
+    assert asked.status_code == 200, asked.text
     assert "申请人已撤回" in anonymous(client, record_of(client, withdrawn))
     returned = submit(client).json()["id"]
     assert decide(client, "leader", returned, 1, "return", to_level=0, comment="补材料").status_code == 200
