@@ -67,6 +67,10 @@ class Authority:
         """The root, whose ARL lists revoked CA certificates."""
         return arl_issuer(self.root_ca, self.root_id, settings)
 
+    def revocation_issuers(self, settings: CaSettings) -> tuple[CrlIssuer, CrlIssuer]:
+        """Who vouches for every certificate below the root: the issuing CA's CRL and the root's ARL."""
+        return self.crl_issuer(settings), self.arl_issuer(settings)
+
 
 def arl_issuer(root: Issuer, root_id: int, settings: CaSettings) -> CrlIssuer:
     return CrlIssuer(root, root_id, dt.timedelta(days=settings.arl_validity_days))

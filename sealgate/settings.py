@@ -153,10 +153,21 @@ class SignerSettings(_Section):
     anchor: str = Field(default="（盖章）", min_length=1, description="text the seal is stamped over when found")
     qr_code: bool = Field(default=True, description="a QR code beside the seal opening the document's record")
     max_verify_bytes: int = Field(default=50 * 1024 * 1024, ge=1024, description="largest PDF verified")
+    fetch_revocation: bool = Field(
+        default=False,
+        description="verification also fetches OCSP or CRLs over the network from certificates' own pointers "
+        "(the service's own CRL and ARL are always used)",
+    )
     verify_memory_bytes: int = Field(
         default=1024 * 1024 * 1024,
         ge=256 * 1024 * 1024,
         description="address space of each verification's child (a sealed 46 MB file peaks at 380 MB)",
+    )
+    max_concurrent_verifications: int = Field(
+        default=2, ge=1, le=64, description="verifications run at once (each a child process); the others wait"
+    )
+    verification_wait_seconds: float = Field(
+        default=2.0, ge=0, le=60, description="how long a verification waits for its turn before a 503"
     )
 
 
@@ -174,6 +185,11 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://127.0.0.1:8000", description="Base URL printed into links and QR codes.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="largest request body of an endpoint that takes no document (verification and uploads have theirs)",
+    )
     database: DatabaseSettings = DatabaseSettings()
     keystore: KeystoreSettings = KeystoreSettings()
     blobs: BlobSettings = BlobSettings()

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from sealgate.settings import SignerSettings
 from signer import inflation
+from signer.revocation import NO_SOURCES, Sources
 from signer.validation import NotSigned, Report, UnreadablePdf, VerifyError, validate
 
 TIMEOUT = 5.0  # seconds
@@ -39,11 +40,14 @@ def verify(
     moment: dt.datetime | None = None,
     timeout: float = TIMEOUT,
     memory: int = MEMORY,
+    revocation: Sources = NO_SOURCES,
 ) -> Report:
     """``validation.validate`` in a child process; UnreadablePdf when it takes too long or too much memory."""
     receiver, sender = _CONTEXT.Pipe(duplex=False)
     anchors = [c.public_bytes(Encoding.DER) for c in trust]
-    child = _CONTEXT.Process(target=_run, args=(sender, data, anchors, trust_embedded, moment, memory), daemon=True)
+    child = _CONTEXT.Process(
+        target=_run, args=(sender, data, anchors, trust_embedded, moment, memory, revocation), daemon=True
+    )
     child.start()
     sender.close()
     try:
@@ -72,13 +76,14 @@ def _run(
     trust_embedded: bool,
     moment: dt.datetime | None,
     memory: int,
+    revocation: Sources,
 ) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # its tracebacks on hostile files are reported here
     try:
         trust = [x509.load_der_x509_certificate(der) for der in anchors]
         inflation.check(data)
-        report = validate(data, trust=trust, trust_embedded=trust_embedded, moment=moment)
+        report = validate(data, trust=trust, trust_embedded=trust_embedded, moment=moment, revocation=revocation)
         sender.send(("report", report))
     except VerifyError as exc:
         sender.send(("error", (type(exc).__name__, str(exc))))

@@ -20,6 +20,7 @@ from ledger.proofs import LogReader
 from ledger.receipt import ReceiptError, parse_receipt, verify_receipt
 from sealgate.errors import Invalid
 from signer import isolation, records
+from signer.revocation import NO_SOURCES, Sources
 from signer.validation import FAILED, INDETERMINATE, PASSED, VerifyError
 
 _STEPS = ("request.", "seal.")
@@ -121,6 +122,7 @@ def bureau_report(
     log_keys: Sequence[Verifier] = (),
     lookup: Callable[[str], dict[str, Any] | None] | None = None,
     memory: int = isolation.MEMORY,
+    revocation: Sources = NO_SOURCES,
 ) -> dict[str, Any]:
     """The PAdES report with, per signature, what the log holds (``lookup``, on the service) and what a receipt
     the bureau brought proves (offline), summed up at the top in ``receipt`` (None when none was brought).
@@ -132,7 +134,7 @@ def bureau_report(
     key answers nothing: a report that passed becomes INDETERMINATE. The sub-indication is then None, as
     EN 319 102-1 names none for a log receipt; ``receipt.problem`` says what failed."""
     try:
-        report = isolation.verify(data, trust=trust, memory=memory).to_json()
+        report = isolation.verify(data, trust=trust, memory=memory, revocation=revocation).to_json()
     except VerifyError as exc:
         raise UnverifiablePdf(str(exc)) from None
     for signature in report["signatures"]:

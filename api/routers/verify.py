@@ -5,7 +5,8 @@ No account needed."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from tempfile import SpooledTemporaryFile
+from typing import Any, BinaryIO, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -13,22 +14,27 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import CertificateAuthority, LogDep, RuntimeDep
+from api.gate import Gate
 from api.i18n import language, pages
-from ca.hierarchy import NotInitialised
+from api.limits import RECEIPT_BYTES
+from ca import crl
+from ca.hierarchy import Authority, NotInitialised
 from ledger.note import parse_vkey
 from ledger.service import LogService
 from sealgate.errors import Invalid
 from sealgate.runtime import Runtime
 from signer import verification
+from signer.revocation import NO_SOURCES, Sources
 
 router = APIRouter(tags=["verification"])
+_IN_MEMORY = 1024 * 1024  # bytes of an upload held in memory before its spooled file moves to disk
 
 
 @router.post("/api/v1/verify")
 async def verify(request: Request, rt: RuntimeDep, log: LogDep) -> dict[str, Any]:
     """A PDF (``application/pdf`` body, or multipart ``file`` with an optional ``receipt``) in, the report out."""
-    data, receipt = await _upload(request, rt.settings.signer.max_verify_bytes)
-    return await run_in_threadpool(_report, rt, log, request.app.state.ca, data, receipt)
+    upload, receipt = await _upload(request, rt.settings.signer.max_verify_bytes)
+    return await _verified(request, rt, log, upload, receipt)
 
 
 @router.get("/verify", response_class=HTMLResponse)
@@ -45,49 +51,93 @@ async def page_report(request: Request, rt: RuntimeDep, log: LogDep) -> HTMLResp
     lang = language(request)
     report, error = None, None
     try:
-        data, receipt = await _upload(request, rt.settings.signer.max_verify_bytes)
-        report = await run_in_threadpool(_report, rt, log, request.app.state.ca, data, receipt)
+        upload, receipt = await _upload(request, rt.settings.signer.max_verify_bytes)
+        report = await _verified(request, rt, log, upload, receipt)
     except Invalid as exc:
         error = exc.detail
     html = pages(lang).get_template("verify.html").render(report=report, error=error, missing=False)
     return HTMLResponse(html, status_code=200 if error is None else 422)
 
 
-async def _upload(request: Request, max_bytes: int) -> tuple[bytes, bytes | None]:
+async def _upload(request: Request, max_bytes: int) -> tuple[UploadFile, bytes | None]:
+    """The PDF in a spooled file (memory, then disk) of at most ``max_bytes``, and the receipt sent beside it: a
+    PDF is read into memory only once its verification may start."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip()
     if media_type == "application/pdf":
-        data = await request.body()
-        return _bounded(data, max_bytes), None
+        return _bounded(await _streamed(request, max_bytes), max_bytes), None
     if media_type != "multipart/form-data":
         raise verification.UnverifiablePdf("send the PDF as application/pdf or as the multipart field 'file'")
-    form = await request.form(max_files=2, max_fields=4, max_part_size=max_bytes + 1)
+    form = await request.form(max_files=2, max_fields=4, max_part_size=RECEIPT_BYTES)
     upload, receipt = form.get("file"), form.get("receipt")
     if not isinstance(upload, UploadFile):
         raise verification.UnverifiablePdf("no PDF in the multipart field 'file'")
-    data = _bounded(await upload.read(max_bytes + 1), max_bytes)
-    extra = await receipt.read(64 * 1024) if isinstance(receipt, UploadFile) and receipt.filename else None
-    return data, extra or None
+    extra = await receipt.read(RECEIPT_BYTES) if isinstance(receipt, UploadFile) and receipt.filename else None
+    return _bounded(upload, max_bytes), extra or None
 
 
-def _bounded(data: bytes, max_bytes: int) -> bytes:
-    if not data:
+async def _streamed(request: Request, max_bytes: int) -> UploadFile:
+    """The body, refused as soon as it passes ``max_bytes``."""
+    spool = cast(BinaryIO, SpooledTemporaryFile(max_size=_IN_MEMORY))  # noqa: SIM115  (closed by _verified)
+    upload = UploadFile(spool, size=0)
+    size = 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size > max_bytes:
+            await upload.close()
+            raise verification.UnverifiablePdf(f"the PDF is larger than {max_bytes} bytes")
+        await upload.write(piece)
+    await upload.seek(0)
+    return upload
+
+
+def _bounded(upload: UploadFile, max_bytes: int) -> UploadFile:
+    if not upload.size:
         raise verification.UnverifiablePdf("the file is empty")
-    if len(data) > max_bytes:
+    if upload.size > max_bytes:
         raise verification.UnverifiablePdf(f"the PDF is larger than {max_bytes} bytes")
-    return data
+    return upload
+
+
+async def _verified(
+    request: Request, rt: Runtime, log: LogService, upload: UploadFile, receipt: bytes | None
+) -> dict[str, Any]:
+    """The report, once one of the few verifications allowed at once may start (else Busy, a 503)."""
+    gate: Gate = request.app.state.verifications
+    try:
+        async with gate.turn():
+            data = await upload.read()
+            return await run_in_threadpool(_report, rt, log, request.app.state.ca, data, receipt)
+    finally:
+        await upload.close()
 
 
 def _report(
     rt: Runtime, log: LogService, authority: CertificateAuthority, data: bytes, receipt: bytes | None
 ) -> dict[str, Any]:
-    trust = []
+    trust, revocation = [], NO_SOURCES
     with contextlib.suppress(NotInitialised):
-        trust = [authority.get(rt).authority.root]
+        ca = authority.get(rt).authority
+        trust = [ca.root]
+        revocation = _current_revocation(rt, ca)
 
     def lookup(signature_sha256: str) -> dict[str, Any] | None:
         with rt.readers() as session:
             return verification.logged(session, log.reader, signature_sha256)
 
     return verification.bureau_report(
-        data, trust=trust, receipt=receipt, log_keys=[parse_vkey(log.vkey)], lookup=lookup
+        data,
+        trust=trust,
+        receipt=receipt,
+        log_keys=[parse_vkey(log.vkey)],
+        lookup=lookup,
+        revocation=revocation,
+        memory=rt.settings.signer.verify_memory_bytes,
     )
+
+
+def _current_revocation(rt: Runtime, ca: Authority) -> Sources:
+    """The service is the issuer: its own current CRL and ARL answer for its certificates, as fetching them from
+    the pointers in those certificates would, and certificates of other issuers are fetched from theirs."""
+    with rt.sessions() as session:
+        crls = [crl.current(session, issuer, rt.clock.now()) for issuer in ca.revocation_issuers(rt.settings.ca)]
+    return Sources(crls=crls, online=rt.settings.signer.fetch_revocation)

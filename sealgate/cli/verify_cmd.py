@@ -18,6 +18,7 @@ from cryptography import x509
 
 from ledger.note import NoteError, parse_vkey
 from signer import verification
+from signer.revocation import Sources
 from signer.verification import exit_code
 
 ERROR = 3
@@ -34,6 +35,10 @@ def verify(
         str | None, typer.Option("--log-key", help="The log's signed-note verifier key, to check a receipt offline.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    online: Annotated[
+        bool,
+        typer.Option("--online", help="Fetch OCSP responses and CRLs from the certificates' own pointers."),
+    ] = False,
 ) -> None:
     """Verify a sealed PDF: integrity, certificates, timestamps, changes after sealing, and the log."""
     try:
@@ -43,7 +48,9 @@ def verify(
             report = _remote(url, data, extra)
         else:
             keys = [parse_vkey(log_key)] if log_key else []
-            report = verification.bureau_report(data, trust=_anchors(trust or []), receipt=extra, log_keys=keys)
+            report = verification.bureau_report(
+                data, trust=_anchors(trust or []), receipt=extra, log_keys=keys, revocation=Sources(online=online)
+            )
     except (OSError, ValueError, NoteError, httpx.HTTPError, verification.UnverifiablePdf) as exc:
         message = exc.detail if isinstance(exc, verification.UnverifiablePdf) else str(exc)
         print(f"sealgate: {file}: {message}", file=sys.stderr)

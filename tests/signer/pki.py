@@ -43,6 +43,7 @@ class Pki:
     tsa: TimeStampAuthority
     directory: Path
     crls: tuple[bytes, ...] = ()  # the issuing CA's CRL and the root's ARL, revoking nothing
+    issuing_ca: Issuer | None = None  # the issuing CA with its key, to revoke with
 
     @property
     def root_pem(self) -> Path:
@@ -78,7 +79,7 @@ def make_pki(keystore: Keystore, directory: Path, start: dt.datetime, kind: KeyK
     )
     (directory / "root.pem").write_bytes(root.public_bytes(Encoding.PEM))
     crls = (empty_crl(Issuer(issuing_key, issuing), start), empty_crl(Issuer(root_key, root), start))
-    return Pki(root, issuing, seal_label, seal, tsa, directory, crls)
+    return Pki(root, issuing, seal_label, seal, tsa, directory, crls, ca)
 
 
 def empty_crl(issuer: Issuer, start: dt.datetime, *revoked: x509.RevokedCertificate) -> bytes:

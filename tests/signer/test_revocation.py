@@ -1,0 +1,101 @@
+"""Revoked seals, judged as EN 319 102-1 does: a seal made after its certificate was revoked (a stolen key) fails,
+one that cannot be shown to predate a revocation is indeterminate, and so is one whose key was reported
+compromised after it was made; a later revocation for another reason leaves a timestamped seal standing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from sealgate.clock import ManualClock
+from sealgate.keystore import Keystore
+from signer.pades import Options
+from signer.revocation import Sources
+from signer.validation import FAILED, INDETERMINATE, PASSED, validate
+from tests.signer.pki import Pki, blank_pdf, empty_crl, make_pki
+from tests.signer.test_pades import NOW
+
+HOUR = dt.timedelta(hours=1)
+
+
+def sealed(pki: Pki, keystore: Keystore, tmp_path: Path, *, at: dt.datetime, timestamp: bool) -> bytes:
+    """A seal made with the key in the token at ``at``, as anyone holding the key could make one."""
+    assert isinstance(pki.tsa.clock, ManualClock)
+    pki.tsa.clock.advance(at - pki.tsa.clock.now())
+    with (tmp_path / "out.pdf").open("wb") as out:
+        pki.sealer(keystore, timestamps=timestamp).seal(
+            blank_pdf(tmp_path / "in.pdf"), out, Options(timestamp=timestamp), at
+        )
+    return (tmp_path / "out.pdf").read_bytes()
+
+
+def revoked_list(pki: Pki, keystore: Keystore, at: dt.datetime, reason: x509.ReasonFlags) -> bytes:
+    """The issuing CA's CRL naming the seal's certificate revoked at ``at``."""
+    entry = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(pki.seal.serial_number)
+        .revocation_date(at)
+        .add_extension(x509.CRLReason(reason), critical=False)
+        .build()
+    )
+    assert pki.issuing_ca is not None
+    return empty_crl(pki.issuing_ca, at, entry)
+
+
+@pytest.fixture
+def pki(keystore: Keystore, tmp_path: Path) -> Pki:
+    """A hierarchy of its own, started the day before the seals, whose TSA clock the tests move."""
+    return make_pki(keystore, tmp_path, NOW - dt.timedelta(days=1))
+
+
+def judged(pki: Pki, data: bytes, crl: bytes, moment: dt.datetime) -> tuple[str, str | None, list[str]]:
+    arl = pki.crls[1]
+    report = validate(data, trust=[pki.root], moment=moment, revocation=Sources(crls=(crl, arl)))
+    (signature,) = report.signatures
+    return report.indication, report.sub_indication, signature.problems
+
+
+def test_a_seal_made_after_revocation_fails(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:
+    """Revoked, then the key is used anyway (a stolen key): the timestamp proves the seal came after."""
+    crl = revoked_list(pki, keystore, NOW - HOUR, x509.ReasonFlags.key_compromise)
+    data = sealed(pki, keystore, tmp_path, at=NOW, timestamp=True)
+    indication, sub, problems = judged(pki, data, crl, NOW + HOUR)
+    assert (indication, sub) == (FAILED, "REVOKED")
+    assert "before the seal was made" in problems[0]
+
+
+def test_a_claimed_time_after_revocation_fails_too(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:
+    crl = revoked_list(pki, keystore, NOW - HOUR, x509.ReasonFlags.superseded)
+    data = sealed(pki, keystore, tmp_path, at=NOW, timestamp=False)
+    assert judged(pki, data, crl, NOW + HOUR)[:2] == (FAILED, "REVOKED")
+
+
+def test_without_proof_of_existence_a_later_revocation_is_indeterminate(
+    pki: Pki, keystore: Keystore, tmp_path: Path
+) -> None:
+    """The claimed time comes before the revocation, but a thief could claim any time."""
+    data = sealed(pki, keystore, tmp_path, at=NOW, timestamp=False)
+    crl = revoked_list(pki, keystore, NOW + HOUR, x509.ReasonFlags.superseded)
+    indication, sub, problems = judged(pki, data, crl, NOW + 2 * HOUR)
+    assert (indication, sub) == (INDETERMINATE, "REVOKED_NO_POE")
+    assert "no signature timestamp" in problems[0]
+
+
+def test_key_compromise_after_a_timestamped_seal_is_indeterminate(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:
+    data = sealed(pki, keystore, tmp_path, at=NOW, timestamp=True)
+    crl = revoked_list(pki, keystore, NOW + HOUR, x509.ReasonFlags.key_compromise)
+    indication, sub, problems = judged(pki, data, crl, NOW + 2 * HOUR)
+    assert (indication, sub) == (INDETERMINATE, "REVOKED_NO_POE")
+    assert "other hands" in problems[0]
+
+
+def test_a_later_revocation_for_another_reason_leaves_a_timestamped_seal_standing(
+    pki: Pki, keystore: Keystore, tmp_path: Path
+) -> None:
+    data = sealed(pki, keystore, tmp_path, at=NOW, timestamp=True)
+    crl = revoked_list(pki, keystore, NOW + HOUR, x509.ReasonFlags.cessation_of_operation)
+    indication, _, problems = judged(pki, data, crl, NOW + 2 * HOUR)
+    assert indication == PASSED, problems
