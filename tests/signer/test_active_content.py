@@ -17,7 +17,7 @@ from sealgate.keystore import Keystore
 from signer.active_content import warnings
 from signer.appearance import round_seal
 from signer.pades import Options, Placement
-from signer.validation import PASSED, validate
+from signer.validation import INDETERMINATE, PASSED, validate
 from tests.signer.pki import Pki
 from tests.signer.test_pades import NOW, pki, seal  # noqa: F401  (the module's PKI fixture)
 from tests.workflow import deceptive, pdfs
@@ -71,9 +71,9 @@ def test_a_sealed_file_that_deceives_is_not_passed_and_the_report_says_why(
 ) -> None:
     (tmp_path / "in.pdf").write_bytes(build())
     seal(pki, keystore, tmp_path / "in.pdf", tmp_path / "out.pdf")
-    report = validate((tmp_path / "out.pdf").read_bytes(), trust=[pki.root], moment=NOW)
-    assert [s.modifications for s in report.signatures] == [[]]  # the seal itself is sound: the document is not
-    assert report.indication != PASSED
+    report = validate((tmp_path / "out.pdf").read_bytes(), trust=[pki.root], moment=NOW, revocation=pki.revocation())
+    assert [s.indication for s in report.signatures] == [PASSED]  # the seal itself is sound: the document is not
+    assert (report.indication, report.sub_indication) == (INDETERMINATE, "FORMAT_FAILURE")
     assert warning in report.problems
 
 
@@ -97,9 +97,8 @@ def test_the_services_visible_seal_qr_code_and_paging_seal_pass(
     seal(pki, keystore, tmp_path / "in.pdf", tmp_path / "out.pdf", options, art=round_seal("水南村村民委员会", "公章"))
     data = (tmp_path / "out.pdf").read_bytes()
     assert warnings(data) == []
-    report = validate(data, trust=[pki.root], moment=NOW)
-    assert report.problems == []  # nothing of the document's own keeps it from passing
-    assert [s.modifications for s in report.signatures] == [[]]
+    report = validate(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
+    assert (report.indication, report.problems) == (PASSED, [])
 
 
 def test_each_reason_is_reported_once_at_its_first_place() -> None:
