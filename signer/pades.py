@@ -231,7 +231,9 @@ class _Layout:
         update.put(widget, self._widget(signature, page, rect, appearance, self.field_name))
 
         page_changes: dict[tuple[int, int], dict[str, bytes | None]] = {}
-        page_changes.setdefault(page.objgen, {})["/Annots"] = self._annots(update, page, widget)
+        annots = self._annots(update, page, widget)
+        if annots is not None:  # None: the page's own indirect /Annots array took the widget, the page is unchanged
+            page_changes.setdefault(page.objgen, {})["/Annots"] = annots
         if self.options.paging:
             assert art_ref is not None
             self._paging(update, pages, art_ref, page_changes)

@@ -110,3 +110,26 @@ def test_an_encrypted_or_broken_pdf_is_an_error(tmp_path: Path) -> None:
         verify((tmp_path / "locked.pdf").read_bytes())
     with pytest.raises(UnreadablePdf):
         verify(b"%PDF-1.7\n" + bytes(range(256)) * 50)
+
+
+def test_a_page_whose_annotations_are_an_indirect_array_keeps_them(
+    pki: Pki,  # noqa: F811
+    keystore: Keystore,
+    tmp_path: Path,
+) -> None:
+    """The seal's widget joins the page's own /Annots array: the link before it stays, and the seal is whole."""
+    source = blank_pdf(tmp_path / "in.pdf")
+    with pikepdf.open(source, allow_overwriting_input=True) as pdf:
+        link = pdf.make_indirect(
+            pikepdf.Dictionary(
+                Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[10, 10, 50, 50], Border=[0, 0, 0]
+            )
+        )
+        pdf.pages[0].obj.Annots = pdf.make_indirect(pikepdf.Array([link]))
+        pdf.save(source)
+    seal(pki, keystore, source, tmp_path / "out.pdf")
+    with pikepdf.open(tmp_path / "out.pdf") as pdf:
+        subtypes = [str(a.Subtype) for a in pdf.pages[0].obj.Annots]
+    assert subtypes == ["/Link", "/Widget"]
+    report = validate((tmp_path / "out.pdf").read_bytes(), trust=[pki.root], moment=NOW, revocation=pki.revocation())
+    assert report.indication == PASSED, report.to_json()
