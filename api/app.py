@@ -12,7 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 import sealgate
 from api import problems
 from api.deps import CertificateAuthority
+from api.gate import Gate
 from api.idempotency import Idempotency
+from api.limits import BodyLimit, BodyLimits
 from api.middleware import RequestContext
 from api.routers import (
     admin,
@@ -87,6 +89,10 @@ def create_app(
     app.state.log = log_service
     app.state.workers = jobs
     app.state.ca = authority
+    signer = runtime.settings.signer
+    app.state.verifications = Gate(
+        signer.max_concurrent_verifications, signer.verification_wait_seconds, "verifications"
+    )
     problems.install(app)
     for router in (
         health.router,
@@ -106,6 +112,7 @@ def create_app(
     ):
         app.include_router(router)
     app.add_middleware(Idempotency)
+    app.add_middleware(BodyLimit, limits=BodyLimits.of(runtime.settings))  # outside Idempotency: bounds its reads
     app.add_middleware(RequestContext)
     return app
 

@@ -37,6 +37,8 @@ CATALOGUE: dict[str, str] = {
     "method-not-allowed": "The resource does not accept this method",
     "not-found": "No such resource",
     "not-ready": "The service cannot serve requests yet",
+    "payload-too-large": "The request body is larger than this resource takes",
+    "busy": "The service is doing as much of this work as it may at once; retry after the time given",
     "too-many-attempts": "Too many failed sign-ins; wait before trying again",
     "too-many-requests": "Too many requests",
     "unauthorized": "Authentication is needed",
@@ -122,9 +124,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {404: "not-found", 405: "method-not-allowed", 401: "unauthorized", 403: "forbidden"}.get(
-            exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error"
-        )
+        slug = {
+            404: "not-found",
+            405: "method-not-allowed",
+            401: "unauthorized",
+            403: "forbidden",
+            413: "payload-too-large",
+        }.get(exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"nothing at {request.url.path}"
