@@ -1,20 +1,29 @@
 """The ``Idempotency-Key`` header on every state-changing request (draft-ietf-httpapi-idempotency-key-header).
 
-A pure ASGI middleware: it reads the body once to fingerprint the request, claims the key, lets the request
-through, and keeps the response; a retry with the same key and request gets that response again, marked with
-``Idempotent-Replayed: true``. The key is scoped to the credentials presented, so callers cannot collide.
+A pure ASGI middleware. It takes a request up only once it knows that a route will answer it and that the
+credentials presented, if any, are good: a request to no route, or with a token that is unknown, expired or
+revoked, gets its normal answer (404, 405, 401) with nothing kept and no body read here. Then it fingerprints the
+request, reading the body into a spooled file (memory, then disk; the body limit in front bounds it), claims the
+key, lets the request through with its body read back from that file, and keeps the response; a retry with the
+same key and request gets that response again, marked with ``Idempotent-Replayed: true``. The key is scoped to
+the credentials presented, so callers cannot collide. A 401 is not kept: a caller without credentials who knocked
+at a route that needs them settled nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from tempfile import SpooledTemporaryFile
+from typing import IO, Any
 
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
+from identity import auth
 from sealgate import idempotency
 from sealgate.runtime import Runtime
 
@@ -22,6 +31,8 @@ HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')
 _NOT_REPLAYED = {b"date", b"server", b"x-request-id", b"content-length"}
+_IN_MEMORY = 1024 * 1024  # bytes of a body held in memory before its spooled file moves to disk
+_PIECE = 64 * 1024  # bytes of the body handed on at a time
 
 
 class Idempotency:
@@ -40,12 +51,35 @@ class Idempotency:
             )
             return
         key = match.group(1)
-        body = await _read_body(receive)
         runtime: Runtime = scope["app"].state.runtime
-        caller = hashlib.sha256(headers.get(b"authorization", b"anonymous")).hexdigest()
+        authorization = headers.get(b"authorization")
+        if not _routed(scope) or (
+            authorization is not None and not await run_in_threadpool(_signed_in, runtime, authorization)
+        ):
+            await self.app(scope, receive, send)
+            return
+        caller = hashlib.sha256(authorization or b"anonymous").hexdigest()
         fingerprint = hashlib.sha256(
-            b"\0".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
-        ).hexdigest()
+            b"\0".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), b""])
+        )
+        body = _Body()
+        try:
+            if await body.read(receive, fingerprint):
+                await self._answer(scope, receive, send, body, runtime, caller, key, fingerprint.hexdigest())
+        finally:
+            body.close()
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: _Body,
+        runtime: Runtime,
+        caller: str,
+        key: str,
+        fingerprint: str,
+    ) -> None:
         stored = await run_in_threadpool(self._begin, runtime, caller, key, fingerprint)
         if stored.mismatch:
             await problem(422, "idempotency-key-reused", "this Idempotency-Key was used for another request")(
@@ -62,25 +96,17 @@ class Idempotency:
             assert stored.record is not None
             await _replay(send, *idempotency.replay(stored.record))
         else:
-            await self._first(scope, body, send, runtime, caller, key)
+            await self._first(scope, body.receive(receive), send, runtime, caller, key)
 
     @staticmethod
     def _begin(runtime: Runtime, caller: str, key: str, fingerprint: str) -> idempotency.Stored:
         with runtime.sessions() as session:
             return idempotency.begin(session, caller, key, fingerprint, runtime.clock.now())
 
-    async def _first(self, scope: Scope, body: bytes, send: Send, runtime: Runtime, caller: str, key: str) -> None:
+    async def _first(self, scope: Scope, receive: Receive, send: Send, runtime: Runtime, caller: str, key: str) -> None:
         status = 500
         kept: dict[str, str] = {}
         chunks: list[bytes] = []
-        delivered = False
-
-        async def receive_once() -> Message:
-            nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -96,11 +122,67 @@ class Idempotency:
             await send(message)
 
         try:
-            await self.app(scope, receive_once, capture)
+            await self.app(scope, receive, capture)
         except BaseException:
             await run_in_threadpool(_abandon, runtime, caller, key)
             raise
-        await run_in_threadpool(_finish, runtime, caller, key, status, kept, b"".join(chunks))
+        if status == 401:
+            await run_in_threadpool(_abandon, runtime, caller, key)
+        else:
+            await run_in_threadpool(_finish, runtime, caller, key, status, kept, b"".join(chunks))
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether a route will answer the request (else the app says 404 or 405)."""
+    routes: list[BaseRoute] = scope["app"].router.routes
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+
+def _signed_in(runtime: Runtime, authorization: bytes) -> bool:
+    scheme, token = get_authorization_scheme_param(authorization.decode("latin-1"))
+    if scheme.lower() != "bearer" or not token:
+        return False
+    with runtime.readers() as session:
+        return auth.resolve(session, token, runtime.clock.now()) is not None
+
+
+class _Body:
+    """A request body read once into a spooled file (memory, then disk), hashed on the way, and handed back to
+    the app from that file. Writes and reads go to the page cache a piece at a time, so they stay in the loop."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = SpooledTemporaryFile(max_size=_IN_MEMORY)  # noqa: SIM115  (closed by close())
+        self.size = 0
+        self._ended = False
+
+    async def read(self, receive: Receive, digest: hashlib._Hash) -> bool:
+        """Read the whole body; False if the client left before sending it."""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return False
+            piece = message.get("body", b"")
+            digest.update(piece)
+            self.file.write(piece)
+            self.size += len(piece)
+            if not message.get("more_body", False):
+                self.file.seek(0)
+                return True
+
+    def receive(self, then: Receive) -> Receive:
+        """A ``receive`` that hands on the body, then what the server says next (``then``)."""
+
+        async def again() -> Message:
+            if self._ended:
+                return await then()
+            piece = self.file.read(_PIECE)
+            self._ended = self.file.tell() >= self.size
+            return {"type": "http.request", "body": piece, "more_body": not self._ended}
+
+        return again
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _finish(runtime: Runtime, caller: str, key: str, status: int, headers: dict[str, str], body: bytes) -> None:
@@ -111,18 +193,6 @@ def _finish(runtime: Runtime, caller: str, key: str, status: int, headers: dict[
 def _abandon(runtime: Runtime, caller: str, key: str) -> None:
     with runtime.sessions() as session:
         idempotency.abandon(session, caller, key)
-
-
-async def _read_body(receive: Receive) -> bytes:
-    parts = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
 
 
 async def _replay(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
