@@ -47,7 +47,9 @@ class BodyLimits:
         )
 
     def of_request(self, scope: Scope) -> int:
-        return self.routes.get((scope["method"], scope["path"]), self.default)
+        path, root = scope["path"], scope.get("root_path", "")
+        route_path = path[len(root) :] if root and path.startswith(root) else path  # as the router sees it
+        return self.routes.get((scope["method"], route_path), self.default)
 
 
 class TooLarge(HTTPException):

@@ -98,6 +98,8 @@ def test_limits_come_from_the_settings(settings: Settings) -> None:
     assert limits.of_request({"method": "POST", "path": "/api/v1/requests"}) == upload
     assert limits.of_request({"method": "POST", "path": ORGANISATIONS}) == MIB
     assert limits.of_request({"method": "PUT", "path": "/api/v1/verify"}) == MIB
+    behind_a_proxy = {"method": "POST", "path": "/seals/api/v1/verify", "root_path": "/seals"}
+    assert limits.of_request(behind_a_proxy) == verify
 
 
 def test_an_announced_body_past_the_limit_is_refused_unread(
