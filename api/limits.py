@@ -92,8 +92,10 @@ class BodyLimit:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if not ended:  # answered before the body was read: close rather than read the rest
-                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+                headers = message.get("headers", [])
+                if not ended and all(name != b"connection" for name, _ in headers):
+                    # answered before the body was read: close rather than read the rest
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
 
         try:
