@@ -30,7 +30,7 @@ from sealgate.runtime import Runtime
 HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')
-_NOT_REPLAYED = {b"date", b"server", b"x-request-id", b"content-length"}
+_NOT_REPLAYED = {b"date", b"server", b"x-request-id", b"content-length", b"connection"}
 _IN_MEMORY = 1024 * 1024  # bytes of a body held in memory before its spooled file moves to disk
 _PIECE = 64 * 1024  # bytes of the body handed on at a time
 
