@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -134,7 +136,7 @@ def _whole(
     anchors = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in trust]
     if trust_embedded:
         anchors += [c for sig in embedded for c in _certificates(sig)]
-    context = _context(reader, anchors, moment)
+    contexts = functools.partial(_context, reader, anchors)
     dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
     whole = [found for found in (structure.trailing(data), structure.disagreement(reader, data)) if found]
     signatures = []
@@ -142,7 +144,7 @@ def _whole(
         later = embedded[position + 1 :]
         try:
             sig.signed_revision = covered_revision(sig, data)
-            report = _one(data, sig, later, context, dss)
+            report = _one(data, sig, later, contexts, moment, dss)
             report.modifications.extend(whole)
             if report.kind == "signature":
                 report.revocation = _revocation(reader, sig, report, anchors, moment, sources)
@@ -199,10 +201,16 @@ def _certificates(sig: EmbeddedPdfSignature) -> list[asn1_x509.Certificate]:
     return [c.chosen for c in found] if found.native is not None else []
 
 
-def _context(reader: PdfFileReader, anchors: list[asn1_x509.Certificate], moment: dt.datetime | None) -> Any:
+def _context(
+    reader: PdfFileReader, anchors: list[asn1_x509.Certificate], moment: dt.datetime | None, *, past: bool = False
+) -> Any:
+    """Trust and the document's revocation data at ``moment``; ``past`` for a moment a timestamp proves, when
+    revocation data made after it (at sealing, a few seconds on) speaks for it."""
     kwargs: dict[str, Any] = {"trust_roots": anchors, "allow_fetching": False, "revocation_mode": "soft-fail"}
     if moment is not None:
         kwargs["moment"] = moment
+    if past:
+        kwargs["retroactive_revinfo"] = True
     if "/DSS" in reader.root:
         return DocumentSecurityStore.read_dss(reader).as_validation_context(kwargs)
     return ValidationContext(**kwargs)
@@ -212,18 +220,19 @@ def _one(
     data: bytes,
     sig: EmbeddedPdfSignature,
     later: Sequence[EmbeddedPdfSignature],
-    context: Any,
+    contexts: Callable[..., Any],
+    moment: dt.datetime | None,
     dss: DocumentSecurityStore | None,
 ) -> SignatureReport:
     contents = _cms_bytes(bytes(sig.sig_object["/Contents"]))
     status: Any
     timestamp: dict[str, Any] | None
     if sig.sig_object_type == "/DocTimeStamp":
-        status = validate_pdf_timestamp(sig, validation_context=context, diff_policy=SEAL_POLICY)
+        status = _validated_timestamp(sig, contexts, moment)
         kind, timestamp = "document_timestamp", {"time": status.timestamp.isoformat(), "intact": status.intact}
         level = None
     else:
-        status = validate_pdf_signature(sig, context, diff_policy=SEAL_POLICY)
+        status = _validated_signature(sig, contexts, moment)
         kind, timestamp = "signature", _timestamp(status)
         level = _level(timestamp, dss, later)
     coverage = _COVERAGE.get(status.coverage, "unclear")
@@ -250,6 +259,48 @@ def _one(
         indication=PASSED,
         sub_indication=None,
     )
+
+
+def _validated_signature(sig: EmbeddedPdfSignature, contexts: Callable[..., Any], moment: dt.datetime | None) -> Any:
+    """pyHanko's verdict now; failing trust now, at the time its signature timestamp proves, if that timestamp
+    holds there: a seal stays valid after the revocation data it carries has aged, as long-term validation means."""
+    status = validate_pdf_signature(sig, contexts(moment), diff_policy=SEAL_POLICY)
+    proven = None if status.trusted else _token_time(_signature_token(sig))
+    if proven is None:
+        return status
+    past = contexts(proven, past=True)
+    earlier = validate_pdf_signature(sig, past, ts_validation_context=past, diff_policy=SEAL_POLICY)
+    stamp = earlier.timestamp_validity
+    held = earlier.trusted and stamp is not None and stamp.intact and stamp.valid and stamp.trusted
+    return earlier if held else status
+
+
+def _validated_timestamp(sig: EmbeddedPdfSignature, contexts: Callable[..., Any], moment: dt.datetime | None) -> Any:
+    """A document timestamp now, or failing trust now, at its own time."""
+    status = validate_pdf_timestamp(sig, validation_context=contexts(moment), diff_policy=SEAL_POLICY)
+    proven = None if status.trusted else _token_time(sig.signed_data)
+    if proven is None:
+        return status
+    earlier = validate_pdf_timestamp(sig, validation_context=contexts(proven, past=True), diff_policy=SEAL_POLICY)
+    return earlier if earlier.trusted else status
+
+
+def _signature_token(sig: EmbeddedPdfSignature) -> cms.SignedData | None:
+    for attribute in sig.signer_info["unsigned_attrs"] or []:
+        if attribute["type"].native == "signature_time_stamp_token":
+            return attribute["values"][0]["content"]
+    return None
+
+
+def _token_time(token: cms.SignedData | None) -> dt.datetime | None:
+    """The time a timestamp token states, before anything is checked: the validation at that time checks it."""
+    if token is None:
+        return None
+    try:
+        found = token["encap_content_info"]["content"].parsed["gen_time"].native
+    except (ValueError, KeyError, TypeError):
+        return None
+    return found if isinstance(found, dt.datetime) else None
 
 
 def _revocation(

@@ -30,9 +30,11 @@ from ca.models import Seal
 from sealgate.clock import ManualClock
 from sealgate.runtime import Runtime
 from signer.sealing import Request
+from signer.validation import validate
 from tests.signer.test_sealing import make_bench
 
 PYHANKO = Path(sys.executable).with_name("pyhanko")
+YEAR = dt.timedelta(days=365)  # past every OCSP response and CRL in the file, within the certificates' lives
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def pyhanko(directory: Path, *args: str | Path) -> subprocess.CompletedProcess[s
 
 @pytest.mark.parametrize("certify", [False, True], ids=["sealed", "certified"])
 def test_a_default_seal_verifies_offline_with_the_root_alone(
-    runtime: Runtime, tmp_path: Path, nobody_listens: str, certify: bool
+    runtime: Runtime, tmp_path: Path, nobody_listens: str, certify: bool, clock: ManualClock
 ) -> None:
     runtime.settings.public_url = runtime.settings.ca.base_url = nobody_listens
     bench = make_bench(runtime, tmp_path, runtime.settings.signer.level)
@@ -89,3 +91,16 @@ def test_a_default_seal_verifies_offline_with_the_root_alone(
     assert ":INTACT:TRUSTED," in line
     assert "TIMESTAMP_TOKEN<INTACT:TRUSTED>" in line
     assert "EXTENDED_WITH_LTA_UPDATES" in line
+
+    ours = subprocess.run(
+        [sys.executable, "-m", "sealgate", "verify", "--trust", "root.pem", "sealed.pdf"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+    assert ours.stdout.startswith("TOTAL-PASSED")
+    later = validate((tmp_path / "sealed.pdf").read_bytes(), trust=[office.authority.root], moment=clock.now() + YEAR)
+    assert later.indication == "TOTAL-PASSED", later.to_json()
