@@ -5,6 +5,7 @@ the log. From the service's own log (``logged``), or offline from a receipt the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,7 +43,14 @@ def logged(session: Session, reader: LogReader, signature_sha256: str) -> dict[s
     chain = approval_chain(session, sealing.subject)
     done = reader.integrated(session, sealing.event_id)
     if done is None:
-        return {"included": False, "index": None, "checkpoint_size": None, "entry": None, "chain": chain}
+        return {
+            "included": False,
+            "index": None,
+            "checkpoint_size": None,
+            "entry": None,
+            "chain": chain,
+            "sealed_sha256": sealing.sealed_sha256,
+        }
     entry = reader.entry(session, done.index)
     root = parse_checkpoint(parse_note(done.checkpoint).text).root
     verify_inclusion(leaf_hash(entry.body), done.index, done.size, done.proof, root)
@@ -54,6 +62,7 @@ def logged(session: Session, reader: LogReader, signature_sha256: str) -> dict[s
         "entry": json.loads(entry.body),
         "receipt": receipt,
         "chain": chain,
+        "sealed_sha256": sealing.sealed_sha256,
     }
 
 
@@ -139,8 +148,55 @@ def bureau_report(
         raise UnverifiablePdf(str(exc)) from None
     for signature in report["signatures"]:
         signature["log"] = lookup(signature["signature_sha256"]) if lookup is not None else None
+    _compare_with_the_sealed_file(report, data)
     report["receipt"] = None if receipt is None else _attach_receipt(report, receipt, log_keys)
     return report
+
+
+def _compare_with_the_sealed_file(report: dict[str, Any], data: bytes) -> None:
+    """The file against the one the log says was sealed: that file itself, or it with revisions appended (later
+    signatures, revocation data, timestamps: what the modification analysis has judged). Anything else, a stripped
+    or rewritten copy whose signature still verifies, is not what the log vouches for, and the report says so."""
+    logged_files = {s["log"]["sealed_sha256"] for s in report["signatures"] if s.get("log")}
+    if not logged_files:
+        return
+    versions = revision_hashes(data)
+    for signature in report["signatures"]:
+        log = signature.get("log")
+        if not log:
+            continue
+        log["same_file"] = log["sealed_sha256"] == versions[-1]
+        if log["sealed_sha256"] in versions:
+            continue
+        problem = (
+            f"signature {signature['field']}: this file is not the sealed file the log records "
+            f"(SHA-256 {log['sealed_sha256'][:16]}…), nor that file with revisions appended"
+        )
+        report["problems"].append(problem)
+        if report["indication"] == PASSED:
+            report["indication"], report["sub_indication"] = INDETERMINATE, "FORMAT_FAILURE"
+
+
+def revision_hashes(data: bytes) -> list[str]:
+    """SHA-256 of the file cut after each ``%%EOF`` (with each way its end of line may be counted), the whole
+    file last; in one pass over the bytes."""
+    ends = set()
+    at = data.find(b"%%EOF")
+    while at >= 0:
+        end = at + 5
+        ends.add(end)
+        for eol in (b"\r\n", b"\n", b"\r"):
+            if data.startswith(eol, end):
+                ends.add(end + len(eol))
+        at = data.find(b"%%EOF", end)
+    found, digest, done, view = [], hashlib.sha256(), 0, memoryview(data)
+    for end in sorted(e for e in ends if e < len(data)):
+        digest.update(view[done:end])
+        done = end
+        found.append(digest.copy().hexdigest())
+    digest.update(view[done:])
+    found.append(digest.hexdigest())
+    return found
 
 
 def _attach_receipt(report: dict[str, Any], receipt: bytes, log_keys: Sequence[Verifier]) -> dict[str, Any]:

@@ -245,6 +245,25 @@ def test_one_changed_byte_fails_verification(service: Service, sealed: Sealed) -
     assert report["signatures"][0]["intact"] is False
 
 
+def test_the_sealed_file_is_compared_with_the_one_the_log_records(service: Service, sealed: Sealed) -> None:
+    """The seal alone, its revocation data and document timestamp cut off: the signature still verifies, but this
+    is not the file the log records, nor that file grown by later revisions."""
+    data = sealed.pdf.read_bytes()
+    with sealed.pdf.open("rb") as f:
+        seal = PdfFileReader(f).embedded_signatures[0]
+        cut = seal.byte_range[2] + seal.byte_range[3]
+    whole, stripped = (
+        httpx.post(service.base + "/api/v1/verify", content=c, headers={"Content-Type": "application/pdf"}).json()
+        for c in (data, data[:cut])
+    )
+    assert whole["indication"] == "TOTAL-PASSED", whole
+    assert whole["signatures"][0]["log"]["same_file"] is True
+    assert stripped["signatures"][0]["indication"] == "TOTAL-PASSED", stripped
+    assert stripped["signatures"][0]["log"]["same_file"] is False
+    assert stripped["indication"] == "INDETERMINATE"
+    assert any("not the sealed file the log records" in p for p in stripped["problems"])
+
+
 def test_sealgate_verify_offline_and_by_the_service(service: Service, sealed: Sealed) -> None:
     home = service.home
     (home / "sealed.tlog-proof").write_text(sealed.receipt)
