@@ -36,7 +36,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from signer import active_content, revocation, structure, visual
 from signer.cms import der_length
-from signer.modification_policy import SEAL_POLICY, covered_revision
+from signer.modification_policy import SEAL_POLICY, covered_revision, filled_fields
 from signer.objstm_reader import IndexedReader
 from signer.revocation import NO_SOURCES, Sources
 
@@ -375,7 +375,8 @@ def _modifications(data: bytes, sig: EmbeddedPdfSignature, status: Any, later: S
     if isinstance(result, SuspiciousModification):
         found.append(f"the document was changed after this signature: {_message(result)}")
     elif result is not None:
-        changed = sorted(set(result.changed_form_fields) - allowed)
+        end = sig.byte_range[-2] + sig.byte_range[-1]
+        changed = sorted(filled_fields(data[:end], data, set(result.changed_form_fields) - allowed))
         if changed:
             found.append(f"form fields were filled or changed after this signature: {', '.join(changed)}")
         if result.modification_level >= ModificationLevel.ANNOTATIONS:

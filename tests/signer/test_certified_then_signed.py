@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import IndirectObject
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
@@ -51,7 +52,7 @@ def software_signer(directory: Path, name: str) -> signers.SimpleSigner:
 def certified(tmp_path: Path) -> Path:
     """A one-page form whose default resources name Helvetica (with the obsolete /Name), certified with P=2 and
     carrying an empty field for the approver."""
-    with pikepdf.open(blank_pdf(tmp_path / "blank.pdf")) as pdf:
+    with pikepdf.open(blank_pdf(tmp_path / "blank.pdf", pages=2)) as pdf:
         font = pdf.make_indirect(
             pikepdf.Dictionary(
                 Type=pikepdf.Name.Font,
@@ -67,13 +68,30 @@ def certified(tmp_path: Path) -> Path:
     target = tmp_path / "certified.pdf"
     with (tmp_path / "form.pdf").open("rb") as f, target.open("wb") as out:
         writer = IncrementalPdfFileWriter(f)
-        fields.append_signature_field(writer, SigFieldSpec("Approver", box=(300, 100, 500, 160)))
+        fields.append_signature_field(writer, SigFieldSpec("Approver", box=(300, 100, 500, 160), on_page=1))
+        fields.append_signature_field(writer, SigFieldSpec("Witness", box=(300, 200, 500, 260), on_page=1))
         meta = signers.PdfSignatureMetadata(field_name="Author", certify=True, docmdp_permissions=MDPPerm.FILL_FORMS)
         signers.sign_pdf(writer, meta, signer=software_signer(tmp_path, "author"), output=out)
     return target
 
 
-def signed_into_the_field(tmp_path: Path, source: Path, *, change_page: bool) -> bytes:
+def spread(writer: IncrementalPdfFileWriter, field: str) -> None:
+    """Show a field's widget on the first page too, as PDFBox does when it signs a field of another page."""
+    widget = next(ref for ref in writer.root["/AcroForm"].raw_get("/Fields") if ref.get_object().get("/T") == field)
+    first = writer.root["/Pages"]["/Kids"].raw_get(0)
+    page = first.get_object()
+    page[generic.pdf_name("/Annots")] = generic.ArrayObject([*page.get("/Annots", []), widget])
+    writer.mark_update(first.reference)
+
+
+def signed_into_the_field(
+    tmp_path: Path,
+    source: Path,
+    *,
+    change_page: bool = False,
+    spread_approver: bool = False,
+    draw_witness: bool = False,
+) -> bytes:
     target = tmp_path / "signed.pdf"
     with source.open("rb") as f, target.open("wb") as out:
         writer = IncrementalPdfFileWriter(f)
@@ -91,6 +109,35 @@ def signed_into_the_field(tmp_path: Path, source: Path, *, change_page: bool) ->
             stream._encoded_data = None
             stream.pop("/Filter", None)
             writer.mark_update(content.reference)
+        if spread_approver:  # the approver's widget on page 1 as well, and a spare empty field over the whole page
+            spread(writer, "Approver")
+            fields.append_signature_field(writer, SigFieldSpec("Spare", box=(0, 0, 595, 842)))
+            spare = next(
+                ref.get_object()
+                for ref in writer.root["/AcroForm"].raw_get("/Fields")
+                if ref.get_object().get("/T") == "Spare"
+            )
+            del spare["/AP"]  # as PDFBox leaves it: a widget that draws nothing
+        if draw_witness:  # the unsigned witness field on page 1, now drawing a box where nothing was
+            witness = next(
+                ref.get_object()
+                for ref in writer.root["/AcroForm"].raw_get("/Fields")
+                if ref.get_object().get("/T") == "Witness"
+            )
+            box = generic.ArrayObject(generic.NumberObject(v) for v in (0, 0, 200, 60))
+            drawn = generic.StreamObject(
+                {
+                    generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
+                    generic.pdf_name("/Subtype"): generic.pdf_name("/Form"),
+                    generic.pdf_name("/BBox"): box,
+                },
+                stream_data=b"0 g 0 0 200 60 re f",
+            )
+            witness[generic.pdf_name("/AP")] = generic.DictionaryObject(
+                {generic.pdf_name("/N"): writer.add_object(drawn)}
+            )
+            writer.update_container(witness)
+            spread(writer, "Witness")
         meta = signers.PdfSignatureMetadata(field_name="Approver")
         signers.sign_pdf(writer, meta, signer=software_signer(tmp_path, "approver"), output=out)
     return target.read_bytes()
@@ -102,6 +149,22 @@ def test_signing_the_approver_field_after_a_p2_certification_passes(tmp_path: Pa
     assert [s.field for s in report.signatures] == ["Author", "Approver"]
     assert [s.modifications for s in report.signatures] == [[], []]
     assert report.indication == PASSED, report.to_json()
+
+
+def test_an_approver_widget_shown_on_another_page_and_a_spare_field_pass(tmp_path: Path) -> None:
+    """RUB-NDS's NDA original: the signer shows the signed field on page 1 too and adds an empty field."""
+    data = signed_into_the_field(tmp_path, certified(tmp_path), spread_approver=True)
+    report = validate(data, trust_embedded=True)
+    assert [s.modifications for s in report.signatures] == [[], []]
+    assert report.indication == PASSED, report.to_json()
+
+
+def test_an_unsigned_field_drawn_onto_another_page_fails_the_certification(tmp_path: Path) -> None:
+    data = signed_into_the_field(tmp_path, certified(tmp_path), draw_witness=True)
+    report = validate(data, trust_embedded=True)
+    author = report.signatures[0]
+    assert author.indication == FAILED
+    assert author.modifications
 
 
 def test_the_same_update_changing_the_page_fails_the_certification(tmp_path: Path) -> None:
