@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 import sealgate
 from api import problems
+from api.limits import BodyLimit, BodyLimits
 from api.middleware import RequestContext
 from ledger import witness
 from ledger.note import CosignatureSigner, Verifier
@@ -26,9 +27,7 @@ def create_witness_app(
 
     @app.post("/add-checkpoint", response_class=Response)
     async def add_checkpoint(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return Response("request too large\n", status_code=400, media_type="text/plain")
+        body = await request.body()  # at most MAX_BODY: BodyLimit answers 413 for more, unread
         reply = await run_in_threadpool(_add, body)
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
 
@@ -48,5 +47,6 @@ def create_witness_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok", "witness": cosigner.name}
 
+    app.add_middleware(BodyLimit, limits=BodyLimits(MAX_BODY, {}))
     app.add_middleware(RequestContext)
     return app

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.witness import create_witness_app
+from api.witness import MAX_BODY, create_witness_app
 from ledger.merkle import EMPTY_ROOT, MemoryTree, consistency_proof, leaf_hash
 from ledger.note import (
     Checkpoint,
@@ -107,6 +107,14 @@ def test_status_codes(witness: tuple[TestClient, CosignatureSigner]) -> None:
     assert submit(client, 10, 20, note=forged).status_code == 403
     # Nothing above moved the witness: it still holds size 10.
     assert submit(client, 10, 20).status_code == 200
+
+
+def test_a_request_over_the_limit_is_refused_unread(witness: tuple[TestClient, CosignatureSigner]) -> None:
+    client, _ = witness
+    answer = client.post("/add-checkpoint", content=b"old 0\n" + b"x" * MAX_BODY)
+    assert answer.status_code == 413
+    assert answer.json()["type"].endswith("payload-too-large")
+    assert submit(client, 0, 10).status_code == 200  # and the witness goes on
 
 
 def test_size_zero_needs_the_empty_root(witness: tuple[TestClient, CosignatureSigner]) -> None:
