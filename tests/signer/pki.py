@@ -58,11 +58,13 @@ class Pki:
         return Sealer(keystore, self.seal_label, template, art, TsaTokens(self.tsa) if timestamps else None)
 
 
-def make_pki(keystore: Keystore, directory: Path, start: dt.datetime, kind: KeyKind = KeyKind.EC_P256) -> Pki:
+def make_pki(
+    keystore: Keystore, directory: Path, start: dt.datetime, kind: KeyKind = KeyKind.EC_P256, urls: Urls = URLS
+) -> Pki:
     root_key = new_key(keystore)
     root = profiles.root(root_key, "测试", start, 3650)
     issuing_key = new_key(keystore)
-    issuing = profiles.issuing(issuing_key, "测试", Issuer(root_key, root), URLS, start, 1000, policy=POLICY)
+    issuing = profiles.issuing(issuing_key, "测试", Issuer(root_key, root), urls, start, 1000, policy=POLICY)
     ca = Issuer(issuing_key, issuing)
     if kind is KeyKind.RSA_3072:
         seal_label, seal = rsa_seal(keystore, ca, start)
@@ -70,10 +72,10 @@ def make_pki(keystore: Keystore, directory: Path, start: dt.datetime, kind: KeyK
         seal_key = new_key(keystore, kind)
         seal_label = seal_key.label
         seal = profiles.seal(
-            seal_key, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, start, 365, policy=POLICY
+            seal_key, "水南村村民委员会", "91350100M000100Y43", "公章", ca, urls, start, 365, policy=POLICY
         )
     tsa_key = new_key(keystore)
-    tsa_certificate = profiles.tsa(tsa_key, "测试", ca, URLS, start, 365, policy=POLICY)
+    tsa_certificate = profiles.tsa(tsa_key, "测试", ca, urls, start, 365, policy=POLICY)
     tsa = TimeStampAuthority(
         key=tsa_key, certificate=tsa_certificate, chain=(issuing, root), policy=POLICY, clock=ManualClock(start)
     )

@@ -5,11 +5,15 @@ compromised after it was made; a later revocation for another reason leaves a ti
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from cryptography import x509
 
+from ca.profiles import Urls
 from sealgate.clock import ManualClock
 from sealgate.keystore import Keystore
 from signer.pades import Options
@@ -99,3 +103,40 @@ def test_a_later_revocation_for_another_reason_leaves_a_timestamped_seal_standin
     crl = revoked_list(pki, keystore, NOW + HOUR, x509.ReasonFlags.cessation_of_operation)
     indication, _, problems = judged(pki, data, crl, NOW + 2 * HOUR)
     assert indication == PASSED, problems
+
+
+class _Lists(http.server.BaseHTTPRequestHandler):
+    """The CA's distribution points: its CRL and the root's ARL, and no OCSP responder."""
+
+    lists: ClassVar[dict[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        body = self.lists.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "application/pkix-crl")
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def do_POST(self) -> None:
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_online_verification_fetches_the_lists_the_certificates_point_at(keystore: Keystore, tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Lists)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    pki = make_pki(keystore, tmp_path, start, urls=Urls.under(base))
+    _Lists.lists = {"/ca/crl": pki.crls[0], "/ca/arl": pki.crls[1]}
+    data = sealed(pki, keystore, tmp_path, at=start + HOUR, timestamp=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        offline = validate(data, trust=[pki.root])
+        online = validate(data, trust=[pki.root], revocation=Sources(online=True))
+    finally:
+        server.shutdown()
+    assert (offline.indication, offline.sub_indication) == (INDETERMINATE, "TRY_LATER")
+    assert online.indication == PASSED, online.to_json()
