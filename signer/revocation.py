@@ -101,25 +101,18 @@ def judge(
     """The verdict on ``certificate``'s path: checked now (or at ``moment``), and at the proven signing time if the
     data for now is missing."""
     now = moment or dt.datetime.now(dt.UTC)
-    try:
-        _check(certificate, anchors, revinfo, None if online else now, online=online)
-        return PASS
-    except RevokedError as exc:
-        return _revoked(exc, claimed=claimed, proven=proven, now=now)
-    except InsufficientRevinfoError as exc:
-        missing = str(exc)
-    except (PathValidationError, PathBuildingError):
-        return PASS  # not a revocation matter: the path check of the signature itself reports it
-    if proven is not None:
+    attempts = [(None if online else now, online)] + ([(proven, False)] if proven is not None else [])
+    missing = ""
+    for at, fetch in attempts:
         try:
-            _check(certificate, anchors, revinfo, proven, online=False)
+            _check(certificate, anchors, revinfo, at, online=fetch)
             return PASS
         except RevokedError as exc:
             return _revoked(exc, claimed=claimed, proven=proven, now=now)
         except InsufficientRevinfoError as exc:
-            missing = str(exc)
+            missing = str(exc)  # try the proven signing time, with the data made for it
         except (PathValidationError, PathBuildingError):
-            return PASS
+            return PASS  # not a revocation matter: the path check of the signature itself reports it
     return Verdict(
         INDETERMINATE, "TRY_LATER", f"no revocation data to check the certificate path with: {missing}", False
     )
