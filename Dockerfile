@@ -3,10 +3,13 @@ FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY sealgate ./sealgate
+COPY core ./core
 COPY identity ./identity
-COPY api ./api
 COPY ledger ./ledger
+COPY ca ./ca
+COPY signer ./signer
 COPY workflow ./workflow
+COPY api ./api
 COPY templates ./templates
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 

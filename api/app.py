@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-import sealgate
 from api import problems
 from api.deps import CertificateAuthority
 from api.gate import Gate
@@ -32,9 +31,10 @@ from api.routers import (
     verify,
 )
 from api.routers import problems as problem_types
+from core.errors import NotFound
+from core.runtime import Runtime
+from core.version import VERSION
 from ledger.service import LogService
-from sealgate.errors import NotFound
-from sealgate.runtime import Runtime
 from workflow import catalogs
 from workflow.catalog import SealForm
 from workflow.delivery import Deliverer
@@ -81,7 +81,7 @@ def create_app(
 
     app = FastAPI(
         title="sealgate",
-        version=sealgate.__version__,
+        version=VERSION,
         summary="Approved electronic and physical seals in one verifiable log",
         lifespan=lifespan,
     )

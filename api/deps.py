@@ -17,11 +17,11 @@ from ca import hierarchy
 from ca.hierarchy import Authority
 from ca.ocsp import Responder, StatusBook
 from ca.tsa import TimeStampAuthority
+from core.errors import Unauthorized
+from core.runtime import Runtime
 from identity import auth
 from identity.auth import Principal
 from ledger.service import LogService
-from sealgate.errors import Unauthorized
-from sealgate.runtime import Runtime
 from signer.sealing import Office
 
 T = TypeVar("T")

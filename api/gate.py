@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from sealgate.errors import DomainError
+from core.errors import DomainError
 
 
 class Busy(DomainError):

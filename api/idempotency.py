@@ -23,9 +23,9 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
+from core import idempotency
+from core.runtime import Runtime
 from identity import auth
-from sealgate import idempotency
-from sealgate.runtime import Runtime
 
 HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

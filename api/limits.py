@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
-from sealgate.settings import Settings
+from core.settings import Settings
 
 RECEIPT_BYTES = 64 * 1024  # the largest tlog-proof receipt taken beside a PDF to verify
 FORM_OVERHEAD = 64 * 1024  # multipart framing and the small fields beside an uploaded file

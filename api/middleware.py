@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import metrics
 from api.problems import CATALOGUE, MEDIA_TYPE, type_uri
-from sealgate.logs import request_id
+from core.logs import request_id
 
 log = logging.getLogger("sealgate.access")
 errors = logging.getLogger("sealgate.api")

@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sealgate.errors import DomainError
-from sealgate.logs import request_id
+from core.errors import DomainError
+from core.logs import request_id
 
 log = logging.getLogger(__name__)
 

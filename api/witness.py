@@ -7,14 +7,14 @@ from collections.abc import Mapping, Sequence
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-import sealgate
 from api import problems
 from api.limits import BodyLimit, BodyLimits
 from api.middleware import RequestContext
+from core.errors import NotFound
+from core.runtime import Runtime
+from core.version import VERSION
 from ledger import witness
 from ledger.note import CosignatureSigner, Verifier
-from sealgate.errors import NotFound
-from sealgate.runtime import Runtime
 
 MAX_BODY = 64 * 1024
 
@@ -22,7 +22,7 @@ MAX_BODY = 64 * 1024
 def create_witness_app(
     runtime: Runtime, cosigner: CosignatureSigner, logs: Mapping[str, Sequence[Verifier]]
 ) -> FastAPI:
-    app = FastAPI(title="sealgate witness", version=sealgate.__version__)
+    app = FastAPI(title="sealgate witness", version=VERSION)
     problems.install(app)
 
     @app.post("/add-checkpoint", response_class=Response)

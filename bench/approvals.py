@@ -29,11 +29,10 @@ import httpx
 
 from bench.ledger import _drop, _fresh_postgres
 from bench.report import Section
+from core.runtime import Runtime
+from core.settings import load_settings
 from identity import directory
 from identity.auth import principal_of
-from sealgate.cli import demo
-from sealgate.runtime import Runtime
-from sealgate.settings import load_settings
 from tests.cli.support import free_port
 from tests.workflow import pdfs
 from workflow import requests
@@ -111,10 +110,10 @@ class Rounds:
 
 def _prepare(database_url: str, var: Path, count: int) -> list[int]:
     settings = load_settings(var_dir=var, database={"url": database_url})
-    runtime = Runtime.open(settings)
+    environment = {**os.environ, "SEALGATE_VAR_DIR": str(var), "SEALGATE_DATABASE__URL": database_url}
+    subprocess.run([sys.executable, "-m", "sealgate", "demo"], env=environment, check=True, capture_output=True)
+    runtime = Runtime.open(settings, migrations=None)  # `sealgate demo` migrated the schema and loaded the demo
     try:
-        with runtime.sessions() as session:
-            demo.load(session)
         document = pdfs.clean("居住证明")
         ids = []
         with runtime.sessions() as session:

@@ -19,15 +19,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
+from bench import MIGRATIONS
 from bench.report import Section, median_rates
 from ca import hierarchy, profiles
 from ca.hierarchy import record
 from ca.ocsp import Responder, StatusBook
 from ca.profiles import Role
 from ca.signing import token_key
-from sealgate import db, migrate
-from sealgate.keystore import KeyKind, open_keystore
-from sealgate.settings import Settings
+from core import db, migrate
+from core.keystore import KeyKind, open_keystore
+from core.settings import Settings
 
 GOAL = 0.5
 REQUESTS = 512
@@ -43,7 +44,7 @@ def run(quick: bool = False) -> Section:
         keystore = open_keystore(settings)
         engine = db.create_db_engine(settings.database_url)
         try:
-            migrate.upgrade(engine)
+            migrate.upgrade(engine, MIGRATIONS)
             with db.session_factory(engine)() as session:
                 hierarchy.initialise(session, keystore, settings, now, "bench")
                 authority = hierarchy.load(session, keystore)

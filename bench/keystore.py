@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from pkcs11 import Mechanism, ObjectClass
 
 from bench.report import Section, median_rates
-from sealgate.keystore import KeyKind, Keystore, open_keystore
-from sealgate.settings import Settings
+from core.keystore import KeyKind, Keystore, open_keystore
+from core.settings import Settings
 
 KINDS = (KeyKind.EC_P256, KeyKind.ED25519, KeyKind.RSA_3072)
 MESSAGE = b"sealgate benchmark: a signed-attributes block of typical size " * 4

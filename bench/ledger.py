@@ -25,7 +25,11 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench import MIGRATIONS
 from bench.report import Section
+from core import db
+from core.runtime import Runtime
+from core.settings import load_settings, normalise_database_url
 from ledger import integrate
 from ledger.append import append_many
 from ledger.audit import audit_database
@@ -34,9 +38,6 @@ from ledger.merkle import CompactRange, MemoryTree, inclusion_proof, leaf_hash
 from ledger.models import Checkpoint, Entry
 from ledger.note import parse_vkey
 from ledger.service import LogService
-from sealgate import db
-from sealgate.runtime import Runtime
-from sealgate.settings import load_settings, normalise_database_url
 
 PG_ENV = "SEALGATE_BENCH_DATABASE_URL"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -135,7 +136,7 @@ def _drop(admin_url: str, url: str) -> None:
 
 def _runtime(tmp: Path, url: str) -> Runtime:
     settings = load_settings(var_dir=tmp, database={"url": url}, ledger={"origin": ORIGIN, "batch_size": 10_000})
-    return Runtime.open(settings)
+    return Runtime.open(settings, migrations=MIGRATIONS)
 
 
 def append_throughput(quick: bool) -> list[str]:

@@ -43,8 +43,8 @@ from bench.report import Section, median_rates
 from ca import profiles
 from ca.profiles import Issuer, Urls
 from ca.signing import TokenKey, token_key
-from sealgate.keystore import KeyKind, Keystore, open_keystore
-from sealgate.settings import CaSettings, Settings
+from core.keystore import KeyKind, Keystore, open_keystore
+from core.settings import CaSettings, Settings
 from signer import isolation, validation
 from signer.cms import SealTemplate
 from signer.pades import Options, Sealer
@@ -198,8 +198,8 @@ def _pyhanko_validate(data: bytes | BinaryIO, root: x509.Certificate) -> PdfSign
 _BIG_CHILD = """
 import datetime as dt, sys, time
 from pathlib import Path
-from sealgate.keystore import open_keystore
-from sealgate.settings import Settings
+from core.keystore import open_keystore
+from core.settings import Settings
 from signer.cms import SealTemplate
 from signer.pades import Options, Sealer
 from cryptography import x509

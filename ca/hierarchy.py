@@ -24,11 +24,11 @@ from ca.crl import CrlIssuer
 from ca.models import Certificate
 from ca.profiles import Issuer, Role, Urls
 from ca.signing import TokenKey, token_key
+from core.errors import Conflict, NotFound
+from core.keystore import KeyKind, Keystore
+from core.settings import CaSettings, Settings
 from ledger.append import append
 from ledger.entry import Event
-from sealgate.errors import Conflict, NotFound
-from sealgate.keystore import KeyKind, Keystore
-from sealgate.settings import CaSettings, Settings
 
 SERVICE_ROLES = (Role.ROOT, Role.ISSUING, Role.OCSP, Role.TSA, Role.AUTHORISATION)
 SUBJECT = "ca"

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 from ca import seals
 from ca.hierarchy import Authority
 from ca.models import Certificate, Operation, Seal
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.keystore import Keystore
+from core.settings import Settings
 from identity.auth import Principal
 from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event
-from sealgate.errors import Conflict, Forbidden, Invalid, NotFound
-from sealgate.keystore import Keystore
-from sealgate.settings import Settings
 
 
 class Kind(enum.StrEnum):

@@ -17,12 +17,12 @@ from ca.hierarchy import Authority, key_label, record, urls
 from ca.models import Certificate, Seal
 from ca.profiles import Role
 from ca.signing import token_key
+from core.errors import Conflict, Invalid, NotFound
+from core.keystore import KeyKind, Keystore
+from core.settings import Settings
 from identity.models import Organisation
 from ledger.append import append
 from ledger.entry import Event
-from sealgate.errors import Conflict, Invalid, NotFound
-from sealgate.keystore import KeyKind, Keystore
-from sealgate.settings import Settings
 
 
 class SealForm(enum.StrEnum):

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import Encoding, KeySerializationEncryption, PrivateFormat
 
-from sealgate.keystore import Keystore
-from sealgate.keystore.keys import HashName
+from core.keystore import Keystore
+from core.keystore.keys import HashName
 
 HASHES: dict[str, HashName] = {"sha256": "sha256", "sha384": "sha384", "sha512": "sha512"}
 

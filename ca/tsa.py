@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.signing import TokenKey
-from sealgate.clock import Clock
+from core.clock import Clock
 
 #: Message imprint hashes a request may use, with their digest lengths.
 IMPRINT_HASHES: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}

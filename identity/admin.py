@@ -9,11 +9,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import Forbidden, NotFound
 from identity import directory
 from identity.auth import Principal
 from identity.models import Organisation, PostGrant, User
 from identity.posts import OrgKind, Post
-from sealgate.errors import Forbidden, NotFound
 
 
 def _actor(principal: Principal) -> str:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
+from core.errors import TooManyRequests, Unauthorized
+from core.settings import AuthSettings
 from identity.directory import HELD_POST_COLUMNS, HeldPost, held_posts, posts_of
 from identity.models import ApiToken, LoginFailure, Organisation, PostGrant, User
 from identity.passwords import hash_password, needs_rehash, verify_password
-from sealgate.errors import TooManyRequests, Unauthorized
-from sealgate.settings import AuthSettings
 
 TOKEN_PREFIX = "sg_"
 

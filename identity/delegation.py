@@ -8,12 +8,12 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import Conflict, Forbidden, Invalid, NotFound
 from identity import directory
 from identity.models import Delegation
 from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event, timestamp
-from sealgate.errors import Conflict, Forbidden, Invalid, NotFound
 
 
 def delegate(

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from core.errors import Conflict, Invalid, NotFound
 from identity import idcard, uscc
 from identity.models import Organisation, PostGrant, Profile, User
 from identity.passwords import hash_password
 from identity.posts import PARENT_KINDS, POST_KINDS, OrgKind, Post
 from ledger.append import append
 from ledger.entry import Event, commit, timestamp
-from sealgate.errors import Conflict, Invalid, NotFound
 
 _CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sealgate.errors import Invalid
+from core.errors import Invalid
 
 _FORM = re.compile(r"^[1-9]\d{16}[\dX]$")
 _WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ColumnElement, ForeignKey, Index, String, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from sealgate.db import Base, UTCDateTime
+from core.db import Base, UTCDateTime
 
 
 class Organisation(Base):

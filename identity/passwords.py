@@ -5,7 +5,7 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from sealgate.errors import Invalid
+from core.errors import Invalid
 
 MIN_LENGTH = 8
 _hasher = PasswordHasher()

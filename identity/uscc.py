@@ -6,7 +6,7 @@ first seventeen with weights 3^i mod 31. Written by hand: the rule is ten lines 
 
 from __future__ import annotations
 
-from sealgate.errors import Invalid
+from core.errors import Invalid
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {ch: i for i, ch in enumerate(ALPHABET)}

@@ -19,9 +19,9 @@ from typing import Any, cast
 import rfc8785
 from sqlalchemy.orm import Session
 
+from core.errors import Invalid
 from ledger.merkle import leaf_hash
 from ledger.models import PersonalDatum
-from sealgate.errors import Invalid
 
 VERSION = 1
 MAX_ENTRY_BYTES = 65_535  # entry bundles prefix each entry with a uint16 length

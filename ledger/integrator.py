@@ -22,12 +22,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from core.clock import Clock
+from core.db import advisory_key
+from core.errors import Conflict
 from ledger import integrate
 from ledger.publish import Publisher
 from ledger.sequence import sequence
-from sealgate.clock import Clock
-from sealgate.db import advisory_key
-from sealgate.errors import Conflict
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from contextlib import suppress
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import Engine
 
+from core.clock import Clock
+from core.db import exclusive
+from core.keystore import KeyExists, KeyKind, Keystore
 from ledger.note import CosignatureSigner, Ed25519Signer
-from sealgate.clock import Clock
-from sealgate.db import exclusive
-from sealgate.keystore import KeyExists, KeyKind, Keystore
 
 
 def ensure_ed25519(keystore: Keystore, label: str, engine: Engine) -> bytes:

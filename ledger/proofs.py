@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import Invalid, NotFound
 from ledger.merkle import consistency_proof, inclusion_proof, root
 from ledger.models import Checkpoint, Entry
 from ledger.publish import newest
 from ledger.receipt import Receipt, format_receipt
 from ledger.tiles import TileCache, TileReader
-from sealgate.errors import Invalid, NotFound
 
 
 class NotIntegrated(TimeoutError):

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 import httpx
 
+from core.errors import ConfigError
+from core.runtime import Runtime
+from core.settings import env_name
 from ledger.integrator import Integrator
 from ledger.keys import log_signer
 from ledger.note import CosignatureVerifier, NoteError, parse_checkpoint, parse_note, parse_vkey
 from ledger.proofs import LogReader
 from ledger.publish import Publisher, WitnessPeer, newest
-from sealgate.errors import ConfigError
-from sealgate.runtime import Runtime
-from sealgate.settings import env_name
 
 
 @dataclass

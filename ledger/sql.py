@@ -4,7 +4,7 @@ Appends run in every domain transaction and integration moves thousands of entri
 each step is one statement over arrays sent in psycopg's binary format (the text format escapes every element
 with a regular expression, four times the CPU), on the same connection and transaction as the caller. SQLite,
 in process, gets plain parameterised statements. Writes whose results nobody reads are deferred
-(``sealgate.deferred``): they go out with the next statement or the COMMIT.
+(``core.deferred``): they go out with the next statement or the COMMIT.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, text, unio
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core import deferred
 from ledger.models import Entry, PendingEntry, SubjectHead
-from sealgate import deferred
 
 PENDING_COLUMNS = ("event_id", "type", "subject", "leaf_hash", "body")
 

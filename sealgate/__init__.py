@@ -1,3 +1,8 @@
-"""sealgate: the seal office of a township, in software."""
+"""sealgate: the seal office of a township, in software. This package is the top: the command line, the schema
+of every app's models and its migrations; the ground floor is ``core``."""
 
-__version__ = "0.1.0"
+from core.version import VERSION
+
+__all__ = ["MIGRATIONS", "VERSION"]
+
+MIGRATIONS = "sealgate:migrations"  # where the schema's Alembic migrations live, handed down to core.migrate

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ca.models  # noqa: F401  (the imports register the tables)
+import core.idempotency  # noqa: F401
 import identity.models  # noqa: F401
 import ledger.models  # noqa: F401
-import sealgate.idempotency  # noqa: F401
 import signer.models  # noqa: F401
 import workflow.models  # noqa: F401
-from sealgate.db import Base
+from core.db import Base
 
 metadata = Base.metadata

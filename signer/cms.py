@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.der import OCTET_STRING, explicit, sequence, tlv
-from sealgate.keystore.keys import HashName
+from core.keystore.keys import HashName
 
 SET = 0x31
 ID_DATA = "1.2.840.113549.1.7.1"

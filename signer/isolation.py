@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sealgate.settings import SignerSettings
+from core.settings import SignerSettings
 from signer import inflation
 from signer.revocation import NO_SOURCES, Sources
 from signer.validation import NotSigned, Report, UnreadablePdf, VerifyError, validate

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from sealgate.db import Base, UTCDateTime
+from core.db import Base, UTCDateTime
 
 
 class Sealing(Base):

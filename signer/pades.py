@@ -18,7 +18,7 @@ from typing import BinaryIO, Protocol
 from pikepdf import Array, Dictionary, Name
 from pikepdf._core import PageList
 
-from sealgate.keystore import Keystore
+from core.keystore import Keystore
 from signer.appearance import MM, paging_slices, qr_code
 from signer.cms import SealTemplate, signature_sha256
 from signer.incremental import (

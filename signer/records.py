@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import Conflict, NotFound
 from ledger.proofs import Integrated, LogReader
 from ledger.receipt import Receipt, format_receipt
-from sealgate.errors import Conflict, NotFound
 from signer.models import Sealing
 
 

@@ -24,12 +24,12 @@ from ca.models import Certificate, Seal
 from ca.ocsp import Responder, Status
 from ca.seals import SealForm, SealStatus, current_certificate
 from ca.tsa import TimeStampAuthority
+from core.blobs import BlobStore
+from core.keystore import Keystore
+from core.settings import CaSettings
 from identity.models import Organisation
 from ledger.append import Appended, append
 from ledger.entry import Event
-from sealgate.blobs import BlobStore
-from sealgate.keystore import Keystore
-from sealgate.settings import CaSettings
 from signer import ltv
 from signer.appearance import round_seal
 from signer.cms import SealTemplate

@@ -14,12 +14,12 @@ from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import Invalid
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from ledger.models import Entry
 from ledger.note import NoteError, Verifier, parse_checkpoint, parse_note
 from ledger.proofs import LogReader
 from ledger.receipt import ReceiptError, parse_receipt, verify_receipt
-from sealgate.errors import Invalid
 from signer import isolation, records
 from signer.revocation import NO_SOURCES, Sources
 from signer.validation import FAILED, INDETERMINATE, PASSED, VerifyError

@@ -17,14 +17,15 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from core import db, migrate
+from core.blobs import FileBlobStore
+from core.clock import ManualClock
+from core.keystore import Keystore, open_keystore
+from core.runtime import Runtime
+from core.settings import Settings, load_settings, normalise_database_url
 from ledger.service import LogService
-from sealgate import db, migrate
-from sealgate.blobs import FileBlobStore
-from sealgate.clock import ManualClock
-from sealgate.keystore import Keystore, open_keystore
-from sealgate.runtime import Runtime
+from sealgate import MIGRATIONS
 from sealgate.schema import metadata
-from sealgate.settings import Settings, load_settings, normalise_database_url
 
 PG_ENV = "SEALGATE_TEST_DATABASE_URL"
 ORIGIN = "sealgate.test/log"
@@ -83,7 +84,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def migrated(database_url: str) -> Iterator[Engine]:
     engine = db.create_db_engine(database_url)
-    migrate.upgrade(engine)
+    migrate.upgrade(engine, MIGRATIONS)
     yield engine
     engine.dispose()
 

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import Invalid, NotFound
 from ledger.append import append
 from ledger.entry import Event
-from sealgate.errors import Invalid, NotFound
 from workflow.catalog import Catalog, parse
 from workflow.models import CatalogVersion
 

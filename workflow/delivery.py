@@ -33,9 +33,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealgate.clock import Clock
-from sealgate.errors import Conflict, Invalid, NotFound, Unauthorized
-from sealgate.settings import WorkflowSettings
+from core.clock import Clock
+from core.errors import Conflict, Invalid, NotFound, Unauthorized
+from core.settings import WorkflowSettings
 from workflow import history
 from workflow.models import DeliveryEndpoint, OutboxMessage, SealRequest
 

@@ -28,7 +28,7 @@ from typing import Any, cast
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pikepdf import Dictionary, Name, PasswordError, Pdf, PikepdfError, String, settings
 
-from sealgate.errors import Invalid
+from core.errors import Invalid
 from signer import active_content
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"

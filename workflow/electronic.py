@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ca.models import Seal
 from ca.seals import SealForm as CaSealForm
-from sealgate.errors import DomainError
+from core.errors import DomainError
 from signer import sealing
 from signer.pades import SealingRefused
 from workflow import history

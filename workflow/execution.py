@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealgate.clock import Clock
-from sealgate.errors import DomainError, NotFound
+from core.clock import Clock
+from core.errors import DomainError, NotFound
 from workflow import delivery, history
 from workflow.catalog import SealForm
 from workflow.models import SealRequest

@@ -12,9 +12,9 @@ from typing import Any
 import simpleeval
 from jsonschema.exceptions import ValidationError
 
+from core.errors import Invalid
 from identity.idcard import InvalidIdNumber, mask, mask_name
 from identity.idcard import validate as validate_id_number
-from sealgate.errors import Invalid
 from workflow.catalog import Matter
 
 FUNCTIONS = {"round": round, "min": min, "max": max, "abs": abs}

@@ -9,8 +9,8 @@ import secrets
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.db import Base, UTCDateTime
 from identity.models import Organisation, User
-from sealgate.db import Base, UTCDateTime
 
 
 class CatalogVersion(Base):

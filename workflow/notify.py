@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from sealgate import deferred
+from core import deferred
 from workflow import delivery
 from workflow.case import Subject
 from workflow.models import Notification

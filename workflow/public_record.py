@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca.models import Seal
+from core.errors import NotFound
 from identity.auth import Principal
 from ledger.models import Entry
-from sealgate.errors import NotFound
 from signer.models import Sealing
 from workflow import catalogs, history
 from workflow.models import Decision, SealRequest, Step

@@ -11,13 +11,13 @@ import rfc8785
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.blobs import BlobStore
+from core.errors import Forbidden, Invalid, NotFound
 from identity import directory
 from identity.auth import Principal
 from identity.models import Organisation, Profile, User
 from identity.posts import OrgKind, Post
 from ledger.entry import commit
-from sealgate.blobs import BlobStore
-from sealgate.errors import Forbidden, Invalid, NotFound
 from workflow import catalogs, documents, forms, history
 from workflow.case import Case
 from workflow.catalog import Matter, SealForm

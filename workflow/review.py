@@ -4,7 +4,7 @@ duties and recorded with both the actor and the holder a deputy acts for.
 
 A decision reads and writes through Core statements built once (see ``workflow.case``): the request under
 lock, its open step, the seats it involves and the approvals standing, then one insert or update per row. The
-writes are deferred (``sealgate.deferred``): on PostgreSQL they go out with the log's head lock and the COMMIT
+writes are deferred (``core.deferred``): on PostgreSQL they go out with the log's head lock and the COMMIT
 instead of one round trip each.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from core import deferred
+from core.errors import Conflict, Invalid, NotFound
 from identity.models import Organisation, User
 from identity.posts import Post
-from sealgate import deferred
-from sealgate.errors import Conflict, Invalid, NotFound
 from workflow import case as cases
 from workflow import catalogs, history
 from workflow.case import Case, OpenStep

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, null, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
+from core.errors import Forbidden, Invalid
 from identity.models import Delegation, PostGrant, User
 from identity.posts import Post
-from sealgate.errors import Forbidden, Invalid
 from workflow.case import STANDING_APPROVAL, Approval, Case, OpenStep
 from workflow.catalog import Level, Mode, Scope
 from workflow.models import Decision

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sealgate.runtime import Runtime
+from core.runtime import Runtime
 from workflow import expiry, sla
 from workflow.execution import Executors, run_pending
 

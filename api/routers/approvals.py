@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
 from api.schemas_workflow import InboxItem, NotificationOut, OverdueOut
+from core.errors import Forbidden, NotFound
 from identity.posts import Post
-from sealgate.errors import Forbidden, NotFound
 from workflow import sla, views
 from workflow.models import Notification
 from workflow.review import matter_of

@@ -18,10 +18,10 @@ from api.deps import Ca, CaDep, PrincipalDep, ReadSessionDep, RuntimeDep, Sessio
 from ca import crl, operations, seals, tsa
 from ca.models import Certificate, Operation, Seal
 from ca.seals import SealForm
+from core.errors import Forbidden, Invalid, NotFound
+from core.runtime import Runtime
 from identity.auth import Principal
 from identity.posts import Post
-from sealgate.errors import Forbidden, Invalid, NotFound
-from sealgate.runtime import Runtime
 
 router = APIRouter()
 

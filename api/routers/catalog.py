@@ -9,10 +9,10 @@ from fastapi import APIRouter, Response
 
 from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
 from api.schemas_workflow import MatterDetail, MatterSummary, NegativeOut
+from core.errors import Forbidden, NotFound
 from identity import directory
 from identity.auth import Principal
 from identity.posts import Post
-from sealgate.errors import Forbidden, NotFound
 from workflow import catalogs, forms
 from workflow.catalog import Matter
 from workflow.requests import profile_of

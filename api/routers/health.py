@@ -9,8 +9,8 @@ from fastapi import APIRouter, Response
 from api import metrics
 from api.deps import RuntimeDep
 from api.schemas import Health, Readiness
-from sealgate import db
-from sealgate.errors import DomainError
+from core import db
+from core.errors import DomainError
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import LogDep, ReadSessionDep
+from core.errors import NotFound
 from ledger.models import Entry
 from ledger.tiles import WIDTH, TileNotFound, parse_tile_path, width_at
-from sealgate.errors import NotFound
 
 router = APIRouter(tags=["log"])
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from core.errors import Forbidden
 from identity.posts import Post
-from sealgate.errors import Forbidden
 from workflow import delivery
 from workflow.models import OutboxMessage
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.problems import CATALOGUE, type_uri
-from sealgate.errors import NotFound
+from core.errors import NotFound
 
 router = APIRouter(prefix="/problems", tags=["operations"])
 

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import BearerDep, RuntimeDep, caller_if_any
 from api.i18n import language, pages
-from sealgate.errors import NotFound
-from sealgate.runtime import Runtime
+from core.errors import NotFound
+from core.runtime import Runtime
 from workflow import public_record
 
 router = APIRouter(tags=["verification"])

@@ -14,10 +14,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import BearerDep, LogDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep, as_caller
 from api.schemas_workflow import DecidedOut, DecisionIn, RequestIn, RequestOut, ResubmitIn, WithdrawIn
+from core.errors import Forbidden
+from core.runtime import Runtime
 from identity.auth import Principal
 from identity.posts import Post
-from sealgate.errors import Forbidden
-from sealgate.runtime import Runtime
 from signer import records
 from workflow import execution, history, requests, review, views
 from workflow.requests import Submission

@@ -19,10 +19,10 @@ from api.i18n import language, pages
 from api.limits import RECEIPT_BYTES
 from ca import crl
 from ca.hierarchy import Authority, NotInitialised
+from core.errors import Invalid
+from core.runtime import Runtime
 from ledger.note import parse_vkey
 from ledger.service import LogService
-from sealgate.errors import Invalid
-from sealgate.runtime import Runtime
 from signer import verification
 from signer.revocation import NO_SOURCES, Sources
 

@@ -11,9 +11,9 @@ from typing import Annotated
 
 import typer
 
+from core.errors import ConfigError, DomainError
 from sealgate.cli import ca_cmd, catalog_cmd, config_cmd, db_cmd, demo, log_cmd, outbox_cmd, people, serve, verify_cmd
 from sealgate.cli.state import CliState
-from sealgate.errors import ConfigError, DomainError
 
 app = typer.Typer(
     name="sealgate",

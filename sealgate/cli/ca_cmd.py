@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from ca import hierarchy, seals
+from core.clock import SystemClock
+from core.runtime import Runtime
+from sealgate import MIGRATIONS
 from sealgate.cli.state import state
-from sealgate.clock import SystemClock
-from sealgate.runtime import Runtime
 
 app = typer.Typer(help="The certificate authority.", no_args_is_help=True)
 
@@ -25,7 +26,7 @@ def init(
     ] = False,
 ) -> None:
     """Key ceremony: root CA, issuing CA, OCSP responder, TSA and authorisation signer, keys in the keystore."""
-    runtime = Runtime.open(state(ctx).settings())
+    runtime = Runtime.open(state(ctx).settings(), migrations=MIGRATIONS)
     try:
         with runtime.sessions() as session:
             if if_missing and not force:

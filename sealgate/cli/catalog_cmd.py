@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
+from core.clock import SystemClock
 from sealgate.cli.people import actor
 from sealgate.cli.state import state
-from sealgate.clock import SystemClock
 from workflow import catalogs
 
 app = typer.Typer(help="The matters catalogue.", no_args_is_help=True)

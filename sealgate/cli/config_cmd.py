@@ -5,8 +5,8 @@ from __future__ import annotations
 import tomli_w
 import typer
 
+from core.settings import config_file_in_force, shown_settings
 from sealgate.cli.state import state
-from sealgate.settings import config_file_in_force, shown_settings
 
 app = typer.Typer(help="Inspect the settings.", no_args_is_help=True)
 

@@ -15,11 +15,11 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.clock import SystemClock
 from identity import directory
 from identity.models import Organisation, User
 from identity.posts import OrgKind, Post
 from sealgate.cli.state import state
-from sealgate.clock import SystemClock
 from workflow import catalogs
 
 ACTOR = "cli:demo"

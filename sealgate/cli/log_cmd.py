@@ -15,15 +15,16 @@ import rfc8785
 import typer
 import uvicorn
 
+from core import logs
+from core.runtime import Runtime
 from ledger.audit import RemoteError, Report, audit_database, audit_remote
 from ledger.keys import witness_signer
 from ledger.merkle import leaf_hash
 from ledger.note import NoteError, Verifier, parse_vkey
 from ledger.receipt import ReceiptError, parse_receipt, verify_receipt
 from ledger.service import LogService
-from sealgate import logs
+from sealgate import MIGRATIONS
 from sealgate.cli.state import state
-from sealgate.runtime import Runtime
 
 app = typer.Typer(help="The verifiable log: integrate, audit, verify receipts.", no_args_is_help=True)
 
@@ -40,7 +41,7 @@ def _verifiers(vkeys: list[str]) -> list[Verifier]:
 @app.command("key")
 def key(ctx: typer.Context) -> None:
     """Print the log's origin and verifier key (creating the key in the token on first use)."""
-    runtime = Runtime.open(state(ctx).settings())
+    runtime = Runtime.open(state(ctx).settings(), migrations=MIGRATIONS)
     try:
         service = LogService.open(runtime)
         typer.echo(service.vkey)
@@ -55,7 +56,7 @@ def integrate(
     """Run the integrator in the foreground (a standby waits until the leader stops)."""
     settings = state(ctx).settings()
     logs.configure(settings.log_level, settings.log_format)
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open(settings, migrations=MIGRATIONS)
     try:
         integrator = LogService.open(runtime).integrator
         if once:
@@ -108,7 +109,7 @@ def audit(
         _print_report(report)
         return
     settings = state(ctx).settings()
-    runtime = Runtime.open(settings, upgrade=False)
+    runtime = Runtime.open(settings, migrations=None)
     try:
         service = LogService.open(runtime)
         verifiers = _verifiers(vkey) if vkey else [parse_vkey(service.vkey)]
@@ -185,7 +186,7 @@ def witness(
 
     settings = state(ctx).settings()
     logs.configure(settings.log_level, settings.log_format)
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open(settings, migrations=MIGRATIONS)
     try:
         cosigner = witness_signer(runtime.keystore, name, runtime.clock, runtime.engine)
         if print_vkey:

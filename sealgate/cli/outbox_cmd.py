@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from core.clock import SystemClock
+from core.errors import Invalid
 from sealgate.cli.state import state
-from sealgate.clock import SystemClock
-from sealgate.errors import Invalid
 from workflow import delivery
 from workflow.models import DeliveryEndpoint, OutboxMessage
 

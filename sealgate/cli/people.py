@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from core.clock import SystemClock
+from core.errors import Conflict, Invalid
 from identity import directory
 from identity.models import Organisation, PostGrant, User
 from identity.posts import OrgKind, Post
 from sealgate.cli.state import state
-from sealgate.clock import SystemClock
-from sealgate.errors import Conflict, Invalid
 
 users = typer.Typer(help="Manage users and the posts they hold.", no_args_is_help=True)
 orgs = typer.Typer(help="Manage organisations.", no_args_is_help=True)

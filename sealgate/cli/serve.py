@@ -21,9 +21,10 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from sealgate import logs
+from core import logs
+from core.runtime import Runtime
+from sealgate import MIGRATIONS
 from sealgate.cli.state import state
-from sealgate.runtime import Runtime
 
 log = logging.getLogger("sealgate")
 GIL_SWITCH_INTERVAL = 0.0005  # seconds
@@ -40,7 +41,7 @@ def serve(
 
     settings = state(ctx).settings()
     logs.configure(settings.log_level, settings.log_format)
-    runtime = Runtime.open(settings)
+    runtime = Runtime.open(settings, migrations=MIGRATIONS)
     app = create_app(
         runtime, integrate=settings.ledger.integrate, workers=settings.workflow.workers, close_runtime=True
     )

@@ -10,9 +10,10 @@ from pathlib import Path
 import typer
 from sqlalchemy.orm import Session
 
-from sealgate import db
-from sealgate.runtime import open_database
-from sealgate.settings import Settings, load_settings
+from core import db
+from core.runtime import open_database
+from core.settings import Settings, load_settings
+from sealgate import MIGRATIONS
 
 
 @dataclass
@@ -28,7 +29,7 @@ class CliState:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session on the migrated database, committed by the caller."""
-        engine = open_database(self.settings(), upgrade=True)
+        engine = open_database(self.settings(), migrations=MIGRATIONS)
         try:
             with db.session_factory(engine)() as session:
                 yield session

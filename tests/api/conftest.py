@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import create_app
+from core.runtime import Runtime
 from identity import directory
 from identity.posts import OrgKind, Post
-from sealgate.runtime import Runtime
 
 PASSWORDS = {"admin": "admin-pass-1", "chen": "chen-pass-1", "fu": "fu-pass-1", "far": "far-pass-1"}
 

@@ -8,8 +8,8 @@ import datetime as dt
 from fastapi.testclient import TestClient
 
 from api import create_app
-from sealgate.clock import ManualClock
-from sealgate.runtime import Runtime
+from core.clock import ManualClock
+from core.runtime import Runtime
 from tests.api.conftest import PASSWORDS, token
 
 

@@ -16,10 +16,10 @@ from starlette.types import Message, Scope
 
 from api import create_app
 from api.limits import FORM_OVERHEAD, RECEIPT_BYTES, BodyLimits
+from core.idempotency import IdempotencyRecord
+from core.runtime import Runtime
+from core.settings import Settings
 from identity.models import Organisation
-from sealgate.idempotency import IdempotencyRecord
-from sealgate.runtime import Runtime
-from sealgate.settings import Settings
 from tests.api.conftest import token
 
 MIB = 1024 * 1024

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from sealgate.keystore import Keystore
-from sealgate.settings import SignerSettings
+from core.keystore import Keystore
+from core.settings import SignerSettings
 from tests.cli.support import free_port, serving
 from tests.signer.bombs import sealed_bomb
 from tests.signer.pki import Pki, blank_pdf

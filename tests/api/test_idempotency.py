@@ -8,9 +8,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from core.runtime import Runtime
 from identity.models import Organisation
 from ledger.models import PendingEntry
-from sealgate.runtime import Runtime
 from tests.api.conftest import token
 
 ORG = {"code": "yz.sn.g3", "name": "水南村第三村民小组", "kind": "group", "parent": "yz.sn"}

@@ -8,8 +8,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import create_app
-from sealgate import db
-from sealgate.runtime import Runtime
+from core import db
+from core.runtime import Runtime
 
 PROBLEM = "application/problem+json"
 

@@ -13,7 +13,7 @@ import sealgate
 import signer
 import workflow
 from api.problems import CATALOGUE
-from sealgate.errors import DomainError
+from core.errors import DomainError
 
 
 def _subclasses(cls: type[DomainError]) -> set[type[DomainError]]:

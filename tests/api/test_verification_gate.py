@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from api.gate import Busy, Gate
-from sealgate.runtime import Runtime
+from core.runtime import Runtime
 from tests.signer.bombs import with_stream, zeros
 
 PDF = {"Content-Type": "application/pdf"}

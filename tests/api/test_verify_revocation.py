@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from ca import seals
 from ca.models import Seal
+from core.clock import ManualClock
+from core.runtime import Runtime
 from identity.models import Organisation
-from sealgate.clock import ManualClock
-from sealgate.runtime import Runtime
 from signer.pades import Options
 from tests.signer.pki import blank_pdf
 from tests.signer.test_sealing import make_bench, seal_once

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from ca.signing import TokenKey, token_key
-from sealgate.keystore import KeyKind, Keystore
+from core.keystore import KeyKind, Keystore
 
 
 def new_key(keystore: Keystore, kind: KeyKind = KeyKind.EC_P256) -> TokenKey:

@@ -7,10 +7,10 @@ import datetime as dt
 from sqlalchemy import select
 
 from ca import hierarchy, seals
+from core.clock import ManualClock
+from core.runtime import Runtime
 from identity.models import Organisation, PostGrant, User
 from ledger.models import PendingEntry
-from sealgate.clock import ManualClock
-from sealgate.runtime import Runtime
 from workflow import expiry
 from workflow.models import Notification
 

@@ -19,10 +19,10 @@ from ca import crl, hierarchy, seals
 from ca.hierarchy import Authority
 from ca.models import Certificate, Crl, Seal
 from ca.ocsp import Responder, StatusBook
+from core.clock import ManualClock
+from core.errors import Conflict, Invalid
+from core.runtime import Runtime
 from identity.models import Organisation
-from sealgate.clock import ManualClock
-from sealgate.errors import Conflict, Invalid
-from sealgate.runtime import Runtime
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from ca import profiles
 from ca.profiles import Issuer, Urls
 from ca.signing import KeyStaysInToken
+from core.errors import ConfigError
+from core.keystore import KeyKind, Keystore
+from core.settings import load_settings
 from identity.uscc import InvalidUSCC
-from sealgate.errors import ConfigError
-from sealgate.keystore import KeyKind, Keystore
-from sealgate.settings import load_settings
 from tests.ca.support import new_key, openssl
 from tests.conftest import T0
 

@@ -24,8 +24,8 @@ from ca import profiles
 from ca.profiles import Issuer, Urls
 from ca.signing import TokenKey
 from ca.tsa import TimeStampAuthority, respond
-from sealgate.clock import ManualClock
-from sealgate.keystore import KeyKind, Keystore
+from core.clock import ManualClock
+from core.keystore import KeyKind, Keystore
 from tests.ca.support import new_key, openssl
 from tests.conftest import T0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sealgate.keystore.devtoken import find_softhsm_module
+from core.keystore.devtoken import find_softhsm_module
 from tests.cli.support import run, serving
 
 SOFTHSM = str(find_softhsm_module())

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sealgate.blobs import BlobTooLarge, FileBlobStore
-from sealgate.errors import Invalid, NotFound
+from core.blobs import BlobTooLarge, FileBlobStore
+from core.errors import Invalid, NotFound
 
 
 def test_put_get_and_address(tmp_path: Path) -> None:

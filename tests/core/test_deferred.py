@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sealgate import deferred
-from sealgate.db import UTCDateTime
+from core import deferred
+from core.db import UTCDateTime
 
 _meta = MetaData()
 probe = Table(

@@ -14,9 +14,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
 
-from sealgate import db, migrate
+from core import db, migrate
+from core.settings import normalise_database_url
+from sealgate import MIGRATIONS
 from sealgate.schema import metadata
-from sealgate.settings import normalise_database_url
 from tests.conftest import PG_ENV, _postgres_schema_url
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -26,14 +27,14 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
-    assert migrate.current(engine) == migrate.head()
+    assert migrate.current(engine) == migrate.head(MIGRATIONS)
 
 
 def test_upgrade_on_a_fresh_database_is_idempotent(tmp_path: Path) -> None:
     engine = db.create_db_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     try:
-        migrate.upgrade(engine)
-        migrate.upgrade(engine)
+        migrate.upgrade(engine, MIGRATIONS)
+        migrate.upgrade(engine, MIGRATIONS)
         tables = set(inspect(engine).get_table_names())
         assert {t.name for t in metadata.sorted_tables} <= tables
         with engine.connect() as conn:
@@ -67,7 +68,7 @@ def empty(tmp_path: Path) -> Iterator[Engine]:
 
 
 def test_requests_made_before_the_public_record_get_unguessable_ids(empty: Engine) -> None:
-    migrate.upgrade(empty, "0007")
+    migrate.upgrade(empty, MIGRATIONS, "0007")
     old = MetaData()
     old.reflect(empty, only=["organisations", "users", "catalog_versions", "seal_requests"])
     tables = old.tables
@@ -100,7 +101,7 @@ def test_requests_made_before_the_public_record_get_unguessable_ids(empty: Engin
             "updated_at": T0,
         }
         conn.execute(tables["seal_requests"].insert(), [{**row, "number": f"2026-00000{i}"} for i in (1, 2)])
-    migrate.upgrade(empty)
+    migrate.upgrade(empty, MIGRATIONS)
     requests = metadata.tables["seal_requests"]
     with empty.connect() as conn:
         ids = conn.execute(select(requests.c.public_id)).scalars().all()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from sealgate import db
+from core import db
 from workflow.models import SealRequest
 
 

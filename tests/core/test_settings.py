@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sealgate.errors import ConfigError
-from sealgate.settings import load_settings, shown_settings
+from core.errors import ConfigError
+from core.settings import load_settings, shown_settings
 
 
 def test_embedded_defaults() -> None:

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.errors import Conflict, Invalid, NotFound
 from identity import directory
 from identity.posts import OrgKind, Post
 from identity.uscc import InvalidUSCC
-from sealgate.errors import Conflict, Invalid, NotFound
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

@@ -7,13 +7,13 @@ import json
 
 from sqlalchemy import insert, select
 
+from core.runtime import Runtime
 from identity import directory
 from identity.logcheck import missing_entries
 from identity.models import Organisation
 from identity.posts import OrgKind, Post
 from ledger.models import Entry, PersonalDatum
 from ledger.service import LogService
-from sealgate.runtime import Runtime
 from tests.conftest import T0
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 import time
 
-from sealgate.errors import ConfigError
-from sealgate.keystore import open_keystore
-from sealgate.settings import load_settings
+from core.errors import ConfigError
+from core.keystore import open_keystore
+from core.settings import load_settings
 
 
 def main(start: float) -> None:

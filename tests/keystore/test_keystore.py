@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from sealgate.keystore import KeyExists, KeyKind, KeyNotFound, Keystore, PublicKey
+from core.keystore import KeyExists, KeyKind, KeyNotFound, Keystore, PublicKey
 
 
 def verify(public: PublicKey, kind: KeyKind, signature: bytes, message: bytes) -> None:
@@ -96,13 +96,13 @@ def test_keys_persist_and_are_found_by_a_new_keystore(keystore: Keystore) -> Non
 
 
 def _pin_of(keystore: Keystore) -> str:
-    from sealgate.keystore import pool
+    from core.keystore import pool
 
     return pool._logins[(str(keystore.module.resolve()), keystore.token_label)].pin
 
 
 def test_a_second_keystore_with_another_pin_is_refused(keystore: Keystore) -> None:
-    from sealgate.keystore import PinRejected
+    from core.keystore import PinRejected
 
     with pytest.raises(PinRejected) as caught:
         Keystore(keystore.module, keystore.token_label, "not-the-pin", pool_size=1)

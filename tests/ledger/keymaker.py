@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
+from core import db
+from core.keystore import open_keystore
+from core.settings import load_settings
 from ledger.keys import ensure_ed25519
-from sealgate import db
-from sealgate.keystore import open_keystore
-from sealgate.settings import load_settings
 
 
 def main(url: str, label: str) -> None:

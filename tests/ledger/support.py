@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from core.runtime import Runtime
 from ledger.append import Appended, append_many
 from ledger.entry import Event
-from sealgate.runtime import Runtime
 from tests.conftest import ORIGIN
 
 __all__ = ["ORIGIN", "append_committed", "events"]

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select
 
 from api import create_app
+from core.runtime import Runtime
 from ledger.audit import audit_database, audit_remote, parse_bundle, tile_hashes
 from ledger.merkle import leaf_hash, root_from_inclusion, verify_consistency, verify_inclusion
 from ledger.models import Checkpoint, Entry, SubjectHead, Tile, TreeState
 from ledger.note import open_checkpoint, parse_vkey
 from ledger.receipt import parse_receipt, verify_receipt
 from ledger.service import LogService
-from sealgate.runtime import Runtime
 from tests.ledger.support import ORIGIN, append_committed, events
 
 SIZE = 600

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from core.keystore import Keystore
+from core.runtime import Runtime
 from ledger import integrate
 from ledger.audit import audit_database
 from ledger.integrator import Integrator, NotLeader
 from ledger.models import Entry, PendingEntry
 from ledger.note import parse_vkey
 from ledger.service import LogService
-from sealgate.keystore import Keystore
-from sealgate.runtime import Runtime
 from tests.ledger.support import ORIGIN, append_committed, events
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,6 +8,7 @@ import os
 import pytest
 from sqlalchemy import func, select
 
+from core.runtime import Runtime
 from ledger import integrate
 from ledger.append import append, append_many
 from ledger.entry import Event, InvalidEvent, commit, commitment_of, encode
@@ -18,7 +19,6 @@ from ledger.receipt import ReceiptError, parse_receipt, verify_receipt
 from ledger.sequence import sequence
 from ledger.service import LogService
 from ledger.tiles import TileReader, width_at
-from sealgate.runtime import Runtime
 from tests.conftest import T0
 from tests.ledger.support import ORIGIN, append_committed, events
 

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.witness import MAX_BODY, create_witness_app
+from core.errors import NotFound
+from core.runtime import Runtime
 from ledger.merkle import EMPTY_ROOT, MemoryTree, consistency_proof, leaf_hash
 from ledger.note import (
     Checkpoint,
@@ -29,8 +31,6 @@ from ledger.note import (
 from ledger.publish import Publisher, WitnessPeer
 from ledger.service import LogService
 from ledger.witness import format_submission
-from sealgate.errors import NotFound
-from sealgate.runtime import Runtime
 from tests.conftest import T0
 from tests.ledger.support import ORIGIN, append_committed, events
 

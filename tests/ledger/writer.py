@@ -8,9 +8,9 @@ import random
 import sys
 import time
 
+from core import db
 from ledger.append import append_many
 from ledger.entry import Event
-from sealgate import db
 
 
 def main(url: str, writer: int, count: int, pause: float) -> None:

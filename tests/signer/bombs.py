@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from sealgate.keystore import Keystore
+from core.keystore import Keystore
 from signer.incremental import Update, changed, open_original, ref
 from tests.signer.pki import Pki, blank_pdf
 from tests.signer.test_pades import seal

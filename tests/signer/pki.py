@@ -22,8 +22,8 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from ca import profiles
 from ca.profiles import Issuer, Urls
 from ca.tsa import TimeStampAuthority
-from sealgate.clock import ManualClock
-from sealgate.keystore import KeyKind, Keystore
+from core.clock import ManualClock
+from core.keystore import KeyKind, Keystore
 from signer.cms import SealTemplate
 from signer.ltv import TsaTokens
 from signer.pades import Art, Sealer

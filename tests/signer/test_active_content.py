@@ -13,7 +13,7 @@ import weasyprint
 from pikepdf import Array, Dictionary, Name, String
 from PIL import Image, ImageChops
 
-from sealgate.keystore import Keystore
+from core.keystore import Keystore
 from signer.active_content import warnings
 from signer.appearance import round_seal
 from signer.pades import Options, Placement

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pyhanko.pdf_utils.decode_limits import DecodeLimits, DocumentDecodeBudget
 
-from sealgate.keystore import Keystore
+from core.keystore import Keystore
 from signer import inflation
 from signer.isolation import verify
 from signer.validation import UnreadablePdf

@@ -10,7 +10,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from sealgate.keystore import Keystore
+from core.keystore import Keystore
 from signer.incremental import Original, Update, array_with, changed, open_original, ref, stream
 from signer.validation import PASSED, validate
 from tests.signer.pki import Pki, blank_pdf

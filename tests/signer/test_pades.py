@@ -23,7 +23,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from sealgate.keystore import KeyKind, Keystore
+from core.keystore import KeyKind, Keystore
 from signer.appearance import round_seal
 from signer.cms import der_length, signature_sha256
 from signer.incremental import UnsealablePdf

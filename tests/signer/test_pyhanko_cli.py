@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from api.deps import CertificateAuthority
 from ca.models import Seal
-from sealgate.clock import ManualClock
-from sealgate.runtime import Runtime
+from core.clock import ManualClock
+from core.runtime import Runtime
 from signer.sealing import Request
 from signer.validation import validate
 from tests.signer.test_sealing import make_bench

@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from typer.testing import CliRunner
 
 from ca import crl
+from core.clock import ManualClock
+from core.runtime import Runtime
 from ledger.note import SoftwareKey, format_vkey, parse_vkey
 from ledger.receipt import format_receipt, parse_receipt
 from ledger.service import LogService
 from sealgate.cli import app
-from sealgate.clock import ManualClock
-from sealgate.runtime import Runtime
 from signer import records
 from signer.models import Sealing
 from signer.revocation import Sources

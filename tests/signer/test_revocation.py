@@ -14,8 +14,8 @@ import pytest
 from cryptography import x509
 
 from ca.profiles import Urls
-from sealgate.clock import ManualClock
-from sealgate.keystore import Keystore
+from core.clock import ManualClock
+from core.keystore import Keystore
 from signer.pades import Options
 from signer.revocation import Sources
 from signer.validation import FAILED, INDETERMINATE, PASSED, validate

@@ -17,10 +17,10 @@ from ca import hierarchy, seals
 from ca.models import Certificate, Seal
 from ca.ocsp import Responder, StatusBook
 from ca.tsa import TimeStampAuthority
+from core.clock import ManualClock
+from core.runtime import Runtime
 from identity.models import Organisation
 from ledger.models import PendingEntry
-from sealgate.clock import ManualClock
-from sealgate.runtime import Runtime
 from signer.models import Sealing
 from signer.pades import SealingRefused
 from signer.sealing import Office, Request

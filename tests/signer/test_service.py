@@ -22,10 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from core.clock import SystemClock
 from ledger.note import parse_vkey
 from ledger.receipt import parse_receipt, verify_receipt
 from sealgate.cli import demo
-from sealgate.clock import SystemClock
 from tests.cli.support import free_port, run, serving
 from tests.signer.pki import timestamp_verifies, validate_offline
 from tests.workflow.bureau import Receiver, running

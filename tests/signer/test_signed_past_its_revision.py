@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pikepdf
 
-from sealgate.keystore import Keystore
+from core.keystore import Keystore
 from signer.incremental import Update, changed, open_original
 from signer.validation import PASSED, validate
 from tests.signer.pki import Pki, blank_pdf

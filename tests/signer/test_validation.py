@@ -7,7 +7,7 @@ from pathlib import Path
 import pikepdf
 import pytest
 
-from sealgate.keystore import Keystore
+from core.keystore import Keystore
 from signer.incremental import Update, array_with, changed, open_original, ref
 from signer.isolation import verify
 from signer.pades import Options

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sealgate.clock import Clock
+from core.clock import Clock
 from workflow import delivery
 from workflow.delivery import SignatureRejected
 

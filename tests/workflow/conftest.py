@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api import create_app
+from core.runtime import Runtime
 from identity import directory
 from identity.posts import OrgKind, Post
-from sealgate.runtime import Runtime
 from workflow import catalogs
 from workflow.catalog import SealForm
 from workflow.execution import ExecutionFailed, Executors

@@ -21,15 +21,15 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from core.clock import ManualClock
+from core.errors import Conflict, Invalid, NotFound
+from core.runtime import Runtime
 from identity import directory
 from identity.posts import OrgKind
 from ledger.models import Entry, PendingEntry
 from ledger.service import LogService
 from sealgate.cli import outbox_cmd
 from sealgate.cli.state import CliState
-from sealgate.clock import ManualClock
-from sealgate.errors import Conflict, Invalid, NotFound
-from sealgate.runtime import Runtime
 from tests.conftest import T0
 from tests.workflow.bureau import MINUTE, Receiver, running
 from workflow import delivery

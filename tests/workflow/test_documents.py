@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pikepdf import Pdf
 
-from sealgate.errors import Invalid
+from core.errors import Invalid
 from signer.active_content import MAX_ENTRIES, MAX_OBJECTS
 from tests.workflow import pdfs
 from workflow.documents import (

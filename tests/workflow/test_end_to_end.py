@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
+from core.runtime import Runtime
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.note import open_checkpoint, parse_vkey
 from ledger.service import LogService
 from sealgate.cli import demo
-from sealgate.runtime import Runtime
 from tests.workflow.conftest import RecordingExecutor
 from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY
 from workflow.catalog import SealForm

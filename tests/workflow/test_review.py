@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from core.clock import ManualClock
 from ledger.models import PendingEntry
-from sealgate.clock import ManualClock
 from tests.workflow import pdfs
 from tests.workflow.conftest import RESIDENT_ID, Village, forget_logins, login
 from workflow.models import Notification

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import sealgate.db
+import core.db
 
 revision = "0001"
 down_revision = None
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("address", sa.String(length=64), nullable=False),
-        sa.Column("at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.Column("uscc", sa.String(length=18), nullable=True),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["parent_id"], ["organisations.id"], name=op.f("fk_organisations_parent_id_organisations")
         ),
@@ -59,8 +59,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("home_organisation_id", sa.Integer(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("password_changed_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("password_changed_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["home_organisation_id"],
             ["organisations.id"],
@@ -74,9 +74,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("client_address", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
@@ -91,8 +91,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("organisation_id", sa.Integer(), nullable=False),
         sa.Column("post", sa.String(length=16), nullable=False),
-        sa.Column("valid_from", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("valid_until", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("valid_from", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("granted_by_id", sa.Integer(), nullable=True),
         sa.Column("ended_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(["ended_by_id"], ["users.id"], name=op.f("fk_post_grants_ended_by_id_users")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import sealgate.db
+import core.db
 
 revision = "0002"
 down_revision = "0001"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("root", sa.LargeBinary(length=32), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("signed_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("signed_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("published", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("size", name=op.f("pk_ledger_checkpoints")),
     )
@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("salt", sa.LargeBinary(length=16), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("commitment", name=op.f("pk_ledger_personal_data")),
     )
     op.create_table(

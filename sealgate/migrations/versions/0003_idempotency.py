@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import sealgate.db
+import core.db
 
 revision = "0003"
 down_revision = "0002"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Integer(), nullable=True),
         sa.Column("headers", sa.Text(), nullable=True),
         sa.Column("body", sa.LargeBinary(), nullable=True),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_idempotency_records")),
     )
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import sealgate.db
+import core.db
 
 revision = "0004"
 down_revision = "0003"
@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("loaded_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("loaded_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("loaded_by", sa.String(length=80), nullable=False),
         sa.Column("note", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalog_versions")),
@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("url", sa.String(length=500), nullable=False),
         sa.Column("key_id", sa.String(length=80), nullable=False),
         sa.Column("secret", sa.String(length=200), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("bureau", name=op.f("pk_delivery_endpoints")),
     )
     op.create_table(
@@ -45,10 +45,10 @@ def upgrade() -> None:
         sa.Column("post", sa.String(length=16), nullable=False),
         sa.Column("holder_id", sa.Integer(), nullable=False),
         sa.Column("deputy_id", sa.Integer(), nullable=False),
-        sa.Column("valid_from", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("valid_until", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("valid_from", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["deputy_id"], ["users.id"], name=op.f("fk_delegations_deputy_id_users")),
         sa.ForeignKeyConstraint(["holder_id"], ["users.id"], name=op.f("fk_delegations_holder_id_users")),
         sa.ForeignKeyConstraint(
@@ -81,9 +81,9 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("level", sa.Integer(), nullable=True),
         sa.Column("round", sa.Integer(), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("failure", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["applicant_id"], ["users.id"], name=op.f("fk_seal_requests_applicant_id_users")),
         sa.ForeignKeyConstraint(
@@ -123,8 +123,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("read_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["request_id"], ["seal_requests.id"], name=op.f("fk_notifications_request_id_seal_requests")
         ),
@@ -144,10 +144,10 @@ def upgrade() -> None:
         sa.Column("idempotency_key", sa.String(length=80), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["request_id"], ["seal_requests.id"], name=op.f("fk_outbox_request_id_seal_requests")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_outbox_idempotency_key")),
@@ -167,12 +167,12 @@ def upgrade() -> None:
         sa.Column("organisation_id", sa.Integer(), nullable=False),
         sa.Column("mode", sa.String(length=16), nullable=False),
         sa.Column("assignees", sa.JSON(), nullable=False),
-        sa.Column("started_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("due_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("due_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=True),
-        sa.Column("warned_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("reminded_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("warned_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reminded_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["organisation_id"], ["organisations.id"], name=op.f("fk_request_steps_organisation_id_organisations")
         ),
@@ -198,7 +198,7 @@ def upgrade() -> None:
         sa.Column("on_behalf_of_id", sa.Integer(), nullable=True),
         sa.Column("to_level", sa.Integer(), nullable=True),
         sa.Column("comment", sa.Text(), nullable=False),
-        sa.Column("decided_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("superseded", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["actor_id"], ["users.id"], name=op.f("fk_request_decisions_actor_id_users")),
         sa.ForeignKeyConstraint(

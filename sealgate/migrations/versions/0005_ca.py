@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import sealgate.db
+import core.db
 
 revision = "0005"
 down_revision = "0004"
@@ -27,8 +27,8 @@ def upgrade() -> None:
         sa.Column("form", sa.String(length=16), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("suspended_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("suspended_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["organisation_id"], ["organisations.id"], name=op.f("fk_seals_organisation_id_organisations")
         ),
@@ -47,15 +47,15 @@ def upgrade() -> None:
         sa.Column("key_label", sa.String(length=128), nullable=True),
         sa.Column("der", sa.LargeBinary(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
-        sa.Column("not_before", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("not_after", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("not_before", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("not_after", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("seal_id", sa.Integer(), nullable=True),
         sa.Column("machine", sa.String(length=64), nullable=True),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("retired_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("retired_at", core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revocation_reason", sa.String(length=32), nullable=True),
-        sa.Column("expiry_warned_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("expiry_warned_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["issuer_id"], ["ca_certificates.id"], name=op.f("fk_ca_certificates_issuer_id_ca_certificates")
         ),
@@ -74,8 +74,8 @@ def upgrade() -> None:
         sa.Column("number", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("issuer_id", sa.Integer(), nullable=False),
         sa.Column("der", sa.LargeBinary(), nullable=False),
-        sa.Column("this_update", sealgate.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("next_update", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("this_update", core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("next_update", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["issuer_id"], ["ca_certificates.id"], name=op.f("fk_ca_crls_issuer_id_ca_certificates")
         ),
@@ -90,9 +90,9 @@ def upgrade() -> None:
         sa.Column("certificate_id", sa.Integer(), nullable=True),
         sa.Column("reason", sa.String(length=32), nullable=True),
         sa.Column("requested_by_id", sa.Integer(), nullable=False),
-        sa.Column("requested_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("requested_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("decided_by_id", sa.Integer(), nullable=True),
-        sa.Column("decided_at", sealgate.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("result_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["certificate_id"], ["ca_certificates.id"], name=op.f("fk_ca_operations_certificate_id_ca_certificates")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import sealgate.db
+import core.db
 
 revision = "0006"
 down_revision = "0005"
@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("signature_sha256", sa.String(length=64), nullable=False),
         sa.Column("level", sa.String(length=8), nullable=False),
         sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("created_at", sealgate.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["seal_id"], ["seals.id"]),
         sa.ForeignKeyConstraint(["certificate_id"], ["ca_certificates.id"]),
         sa.PrimaryKeyConstraint("id"),

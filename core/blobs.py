@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from sealgate.errors import Invalid, NotFound
+from core.errors import Invalid, NotFound
 
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.orm import Session as Session
 from sqlalchemy.types import TypeDecorator
 
-from sealgate import deferred
+from core import deferred
 
 READ_ONLY = "sealgate_read_only"
 REST_BEFORE_PING = 5.0  # seconds in the pool after which a connection is pinged before use

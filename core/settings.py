@@ -22,7 +22,7 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
-from sealgate.errors import ConfigError
+from core.errors import ConfigError
 
 ENV_PREFIX = "SEALGATE_"
 CONFIG_ENV = "SEALGATE_CONFIG"
@@ -42,7 +42,7 @@ class _Section(BaseModel):
 class DatabaseSettings(_Section):
     url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL; unset means SQLite (WAL) at var/sealgate.db. postgresql:// uses psycopg 3.",
+        description="SQLAlchemy URL; unset means SQLite (WAL) at var/core.db. postgresql:// uses psycopg 3.",
     )
     pool_size: int = Field(default=10, ge=1, le=200)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)

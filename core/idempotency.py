@@ -14,7 +14,7 @@ from sqlalchemy import Integer, LargeBinary, String, Text, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from sealgate.db import Base, UTCDateTime
+from core.db import Base, UTCDateTime
 
 LIFETIME = dt.timedelta(hours=24)
 

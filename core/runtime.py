@@ -17,12 +17,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sealgate import db, migrate
-from sealgate.blobs import BlobStore, FileBlobStore
-from sealgate.clock import Clock, SystemClock
-from sealgate.errors import ConfigError
-from sealgate.keystore import Keystore, open_keystore
-from sealgate.settings import Settings, env_name, masked_database_url
+from core import db, migrate
+from core.blobs import BlobStore, FileBlobStore
+from core.clock import Clock, SystemClock
+from core.errors import ConfigError
+from core.keystore import Keystore, open_keystore
+from core.settings import Settings, env_name, masked_database_url
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,17 @@ class Runtime:
         self.readers = db.read_session_factory(self.engine)
 
     @classmethod
-    def open(cls, settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> Runtime:
-        """Check every dependency before changing anything, then migrate the schema."""
+    def open(cls, settings: Settings, *, migrations: str | None, clock: Clock | None = None) -> Runtime:
+        """Check every dependency before changing anything, then migrate the schema with the migrations at
+        ``migrations`` (None: leave it as it is)."""
         check_writable(settings.var_dir, env_name("var_dir"))
         blob_setting = env_name("blobs", "path") if settings.blobs.path else env_name("var_dir")
         check_writable(settings.blob_dir, blob_setting)
-        engine = open_database(settings, upgrade=False)
+        engine = open_database(settings, migrations=None)
         try:
             keystore = open_keystore(settings)
-            if upgrade:
-                upgrade_database(engine, settings)
+            if migrations is not None:
+                upgrade_database(engine, settings, migrations)
         except BaseException:
             engine.dispose()
             raise
@@ -82,8 +83,9 @@ def _database_setting(settings: Settings) -> str:
     return env_name("database", "url") if settings.database.url else env_name("var_dir")
 
 
-def open_database(settings: Settings, *, upgrade: bool) -> Engine:
-    """An engine on a database that answers (and is migrated, if asked); ConfigError otherwise."""
+def open_database(settings: Settings, *, migrations: str | None) -> Engine:
+    """An engine on a database that answers (and is migrated with ``migrations``, if given); ConfigError
+    otherwise."""
     url = settings.database_url
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -96,17 +98,17 @@ def open_database(settings: Settings, *, upgrade: bool) -> Engine:
             db.ping(engine)
         except (OperationalError, DBAPIError) as exc:
             raise _unusable(settings, exc) from None
-        if upgrade:
-            upgrade_database(engine, settings)
+        if migrations is not None:
+            upgrade_database(engine, settings, migrations)
     except BaseException:
         engine.dispose()
         raise
     return engine
 
 
-def upgrade_database(engine: Engine, settings: Settings) -> None:
+def upgrade_database(engine: Engine, settings: Settings, migrations: str) -> None:
     try:
-        migrate.upgrade(engine)
+        migrate.upgrade(engine, migrations)
     except (OperationalError, DBAPIError) as exc:
         raise _unusable(settings, exc) from None
 

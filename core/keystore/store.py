@@ -13,9 +13,9 @@ import pkcs11
 import pkcs11.exceptions as p11e
 from pkcs11 import Attribute, ObjectClass
 
-from sealgate.keystore import keys
-from sealgate.keystore.keys import HashName, KeyKind, PublicKey
-from sealgate.keystore.pool import SESSION_LOST, KeystoreError, PooledSession, SessionPool
+from core.keystore import keys
+from core.keystore.keys import HashName, KeyKind, PublicKey
+from core.keystore.pool import SESSION_LOST, KeystoreError, PooledSession, SessionPool
 
 
 class KeyNotFound(KeystoreError):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from sealgate.errors import ConfigError
-from sealgate.keystore import devtoken
-from sealgate.keystore.pool import KeystoreError, ModuleLoadError, PinRejected, TokenNotFound
-from sealgate.keystore.store import Keystore
-from sealgate.settings import Settings, env_name
+from core.errors import ConfigError
+from core.keystore import devtoken
+from core.keystore.pool import KeystoreError, ModuleLoadError, PinRejected, TokenNotFound
+from core.keystore.store import Keystore
+from core.settings import Settings, env_name
 
 MODULE = env_name("keystore", "module")
 TOKEN_LABEL = env_name("keystore", "token_label")

@@ -1,9 +1,9 @@
 """PKCS#11 keystore: non-extractable signing keys in a token, shared by every app through one session pool."""
 
-from sealgate.keystore.config import open_keystore
-from sealgate.keystore.keys import HashName, KeyKind, PublicKey
-from sealgate.keystore.pool import KeystoreError, ModuleLoadError, PinRejected, TokenNotFound
-from sealgate.keystore.store import KeyExists, KeyInfo, KeyNotFound, KeyProtection, Keystore
+from core.keystore.config import open_keystore
+from core.keystore.keys import HashName, KeyKind, PublicKey
+from core.keystore.pool import KeystoreError, ModuleLoadError, PinRejected, TokenNotFound
+from core.keystore.store import KeyExists, KeyInfo, KeyNotFound, KeyProtection, Keystore
 
 __all__ = [
     "HashName",

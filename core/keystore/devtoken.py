@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sealgate.keystore.pool import KeystoreError
+from core.keystore.pool import KeystoreError
 
 SOFTHSM_MODULES = (
     "/usr/lib/softhsm/libsofthsm2.so",

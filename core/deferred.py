@@ -26,7 +26,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
 Params = Mapping[str, Any]
-_KEY = "sealgate.deferred"
+_KEY = "core.deferred"
 
 
 @dataclass(frozen=True)
