@@ -27,14 +27,14 @@ from pathlib import Path
 
 import httpx
 
+from bench import documents
 from bench.ledger import _drop, _fresh_postgres
+from bench.ports import free_port
 from bench.report import Section
 from core.runtime import Runtime
 from core.settings import load_settings
 from identity import directory
 from identity.auth import principal_of
-from tests.cli.support import free_port
-from tests.workflow import pdfs
 from workflow import requests
 from workflow.catalog import SealForm
 
@@ -114,7 +114,7 @@ def _prepare(database_url: str, var: Path, count: int) -> list[int]:
     subprocess.run([sys.executable, "-m", "sealgate", "demo"], env=environment, check=True, capture_output=True)
     runtime = Runtime.open(settings, migrations=None)  # `sealgate demo` migrated the schema and loaded the demo
     try:
-        document = pdfs.clean("居住证明")
+        document = documents.one_page()
         ids = []
         with runtime.sessions() as session:
             who = principal_of(session, directory.user(session, "sn.resident"), runtime.clock.now())

@@ -39,6 +39,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from bench import documents
 from bench.report import Section, median_rates
 from ca import profiles
 from ca.profiles import Issuer, Urls
@@ -76,7 +77,8 @@ def _run(keystore: Keystore, directory: Path, now: dt.datetime, seconds: float, 
     seal_key = _key(keystore, "seal")
     seal = profiles.seal(seal_key, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, now, 365, policy=POLICY)
     chain = (issuing, root)
-    one_page = _one_page(directory / "one.pdf")
+    one_page = directory / "one.pdf"
+    one_page.write_bytes(documents.one_page())
     sealer = Sealer(keystore, seal_key.label, SealTemplate(seal, chain))
 
     ours = lambda: sealer.seal(one_page, io.BytesIO(), Options(), now)  # noqa: E731
@@ -146,19 +148,6 @@ def _rsa_seal(keystore: Keystore, ca: Issuer, now: dt.datetime) -> tuple[str, x5
     return label, profiles.seal(
         public, "水南村村民委员会", "91350100M000100Y43", "公章", ca, URLS, now, 365, policy=POLICY
     )
-
-
-def _one_page(path: Path) -> Path:
-    pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=(595, 842))
-    font = pdf.make_indirect(
-        pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
-    )
-    page = pdf.pages[0]
-    page.obj.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
-    page.obj.Contents = pdf.make_stream(b"BT /F1 14 Tf 72 760 Td (Certificate of residence) Tj ET")
-    pdf.save(path)
-    return path
 
 
 def _pyhanko(
@@ -250,7 +239,7 @@ def _write_big(path: Path, megabytes: int) -> None:
     """One page with ``megabytes`` unused 1 MB image XObjects (1024 x 1024 grey) in its resources, uncompressed,
     so the file is as large as its data; qpdf holds each stream once and writes them out in turn."""
     pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=(595, 842))
+    pdf.add_blank_page(page_size=documents.A4)
     pixels = bytes(range(256)) * 4096
     images = pikepdf.Dictionary()
     for i in range(megabytes):

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.ports import free_port
 from core.keystore import Keystore
 from core.settings import SignerSettings
-from tests.cli.support import free_port, serving
+from tests.cli.support import serving
 from tests.signer.bombs import sealed_bomb
 from tests.signer.pki import Pki, blank_pdf
 from tests.signer.test_pades import pki  # noqa: F401  (the module's PKI fixture)

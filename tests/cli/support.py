@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from bench.ports import free_port
 
 SEALGATE = [sys.executable, "-m", "sealgate"]
 
@@ -33,12 +34,6 @@ def run(cwd: Path, *args: str, stdin: str | None = None, **settings: str) -> sub
         timeout=120,
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

@@ -22,11 +22,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 
+from bench.ports import free_port
 from core.clock import SystemClock
 from ledger.note import parse_vkey
 from ledger.receipt import parse_receipt, verify_receipt
 from sealgate.cli import demo
-from tests.cli.support import free_port, run, serving
+from tests.cli.support import run, serving
 from tests.signer.pki import timestamp_verifies, validate_offline
 from tests.workflow.bureau import Receiver, running
 from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY

@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from bench.ports import free_port
 from core.clock import ManualClock
 from core.errors import Conflict, Invalid, NotFound
 from core.runtime import Runtime
@@ -45,12 +45,6 @@ PAYLOAD = json.dumps({"request": "YZ-2026-000001", "result": "approved", "seal":
 def receiver(clock: ManualClock) -> Iterator[Receiver]:
     with running(Receiver(clock, {KEY_ID: SECRET.encode()})) as recv:
         yield recv
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def deliverer(runtime: Runtime, **workflow: Any) -> Deliverer:
@@ -194,7 +188,7 @@ def test_fails_three_times_then_accepts(
 
 def test_receiver_down_for_good(runtime: Runtime, clock: ManualClock, receiver: Receiver) -> None:
     request_id = make_request(runtime)
-    endpoint(runtime, f"http://127.0.0.1:{closed_port()}/deliveries")
+    endpoint(runtime, f"http://127.0.0.1:{free_port()}/deliveries")
     message_id = enqueue(runtime, "result-2", request=request_id)
     d = deliverer(runtime, delivery_attempts=4, delivery_backoff_seconds=1.0, delivery_backoff_cap_seconds=5.0)
 
