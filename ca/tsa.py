@@ -1,7 +1,8 @@
 """RFC 3161 time stamps, signed in the token, with the signing certificate named as RFC 5816 asks (ESSCertIDv2).
 
-Requests are parsed and responses built with asn1crypto, because `cryptography` has no RFC 3161 (nor CMS
-SignedData) builder; only the signature itself is made by `cryptography`'s key interface, that is, in the token.
+Requests are parsed and TSTInfo built with asn1crypto, because `cryptography` has no RFC 3161 builder; the token's
+SignedData comes from the CMS builder the seals use (``ca.cms``), and the signature itself from `cryptography`'s
+key interface, that is, in the token.
 A bad request is answered, never raised: status rejection with the PKIFailureInfo bit that says what was wrong.
 """
 
@@ -13,17 +14,20 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from asn1crypto import algos, cms, core, tsp
+from asn1crypto import cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ca.cms import SignerTemplate
+from ca.der import sequence
 from ca.signing import TokenKey
 from core.clock import Clock
 
 #: Message imprint hashes a request may use, with their digest lengths.
 IMPRINT_HASHES: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}
+_GRANTED = bytes(tsp.PKIStatusInfo({"status": "granted"}).dump())
 
 
 class Rejected(Exception):
@@ -68,58 +72,17 @@ class TimeStampAuthority:
         if self.certificate.public_key() != self.key.public_key():
             raise ValueError(f"the TSA certificate is not for key {self.key.label!r}")
 
-    # What every response repeats, DER-encoded once per authority (cached_property writes the instance __dict__
-    # directly, which a frozen dataclass allows) and loaded afresh for each response: placed in a response as
-    # parsed objects, asn1crypto copies and re-encodes them field by field, which made a response seven times
-    # slower.
-
     @cached_property
-    def _hash(self) -> str:
-        return str(self.key.hash.name)
-
-    @cached_property
-    def _certificate(self) -> Any:
-        return self._load(self.certificate)
-
-    @cached_property
-    def _certificates(self) -> bytes:
-        """SignedData.certificates when certReq is true: the TSA certificate and the chain (a SET OF, which DER
-        sorts)."""
-        certificates = [self.certificate, *self.chain]
-        return bytes(
-            cms.CertificateSet([cms.CertificateChoices({"certificate": self._load(c)}) for c in certificates]).dump()
-        )
+    def _template(self) -> SignerTemplate:
+        """What every token repeats, DER-encoded once per authority; the certificate is hashed with SHA-256 in
+        signing-certificate-v2 (RFC 5816's default, so left out) whatever the key's hash."""
+        return SignerTemplate(self.certificate, self.chain, content_type="tst_info", ess_hash="sha256")
 
     @cached_property
     def _tsa_name(self) -> bytes:
         """TSTInfo.tsa: the TSA's subject as a directoryName."""
-        return bytes(asn1_x509.GeneralName({"directory_name": self._certificate.subject}).dump())
-
-    @cached_property
-    def _sid(self) -> bytes:
-        """SignerInfo.sid: issuerAndSerialNumber."""
-        tbs = self._certificate["tbs_certificate"]
-        name = {"issuer_and_serial_number": {"issuer": tbs["issuer"], "serial_number": tbs["serial_number"]}}
-        return bytes(cms.SignerIdentifier(name).dump())
-
-    @cached_property
-    def _signing_certificate(self) -> bytes:
-        """The RFC 5816 signingCertificateV2 attribute: the SHA-256 (the default, so left out) of the certificate,
-        and its issuer and serial number."""
-        tbs = self._certificate["tbs_certificate"]
-        ess = {
-            "cert_hash": hashlib.sha256(self.certificate.public_bytes(Encoding.DER)).digest(),
-            "issuer_serial": {
-                "issuer": [asn1_x509.GeneralName({"directory_name": tbs["issuer"]})],
-                "serial_number": tbs["serial_number"],
-            },
-        }
-        value = tsp.SigningCertificateV2({"certs": [ess]})
-        return bytes(cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]}).dump())
-
-    @staticmethod
-    def _load(certificate: x509.Certificate) -> Any:
-        return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))
+        subject = asn1_x509.Certificate.load(self.certificate.public_bytes(Encoding.DER)).subject
+        return bytes(asn1_x509.GeneralName({"directory_name": subject}).dump())
 
     @cached_property
     def _accuracy(self) -> dict[str, int] | None:
@@ -137,8 +100,7 @@ def respond(tsa: TimeStampAuthority, request: bytes) -> bytes:
         req = parse(request, tsa.policy)
     except Rejected as rejected:
         return rejection(rejected.failure, rejected.reason)
-    token = sign(tsa, tst_info(tsa, req), req.cert_req)
-    return bytes(TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token}).dump())
+    return sequence(_GRANTED, sign(tsa, tst_info(tsa, req), req.cert_req))
 
 
 def parse(request: bytes, policy: str) -> Request:
@@ -194,35 +156,10 @@ def tst_info(tsa: TimeStampAuthority, req: Request) -> Any:
     return tsp.TSTInfo({name: value for name, value in info.items() if value is not None})
 
 
-def sign(tsa: TimeStampAuthority, info: Any, cert_req: bool) -> Any:
-    """The TimeStampToken: CMS SignedData over ``info``, signed in the token (RFC 3161 §2.4.2, RFC 5652 §5)."""
-    digest_algorithm = algos.DigestAlgorithm({"algorithm": tsa._hash})
-    attributes = cms.CMSAttributes(
-        [
-            {"type": "content_type", "values": ["tst_info"]},
-            {"type": "message_digest", "values": [hashlib.new(tsa._hash, info.dump()).digest()]},
-            cms.CMSAttribute.load(tsa._signing_certificate),
-        ]
-    )
-    # RFC 5652 §5.4: the signature covers the attributes DER-encoded as a SET OF (asn1crypto sorts it), not with
-    # the [0] IMPLICIT tag they have in SignerInfo.
-    signature = tsa.key.sign(attributes.dump(), ec.ECDSA(tsa.key.hash))
-    signer = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier.load(tsa._sid),
-            "digest_algorithm": digest_algorithm,
-            "signed_attrs": attributes,
-            "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": f"{tsa._hash}_ecdsa"}),
-            "signature": signature,
-        }
-    )
-    signed_data: dict[str, Any] = {
-        "version": "v3",
-        "digest_algorithms": [digest_algorithm],
-        "encap_content_info": {"content_type": "tst_info", "content": info},
-        "signer_infos": [signer],
-    }
-    if cert_req:
-        signed_data["certificates"] = cms.CertificateSet.load(tsa._certificates)
-    return cms.ContentInfo({"content_type": "signed_data", "content": cms.SignedData(signed_data)})
+def sign(tsa: TimeStampAuthority, info: Any, cert_req: bool) -> bytes:
+    """The DER TimeStampToken: CMS SignedData over ``info``, signed in the token (RFC 3161 §2.4.2, RFC 5652 §5)."""
+    content = bytes(info.dump())
+    template = tsa._template
+    attributes = template.signed_attributes(hashlib.new(template.hash_name, content).digest())
+    signature = tsa.key.sign(attributes, ec.ECDSA(tsa.key.hash))
+    return template.content_info(attributes, signature, content=content, certificates=cert_req)

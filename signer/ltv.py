@@ -43,7 +43,7 @@ class TsaTokens:
     def token(self, digest: bytes, hash_name: str) -> bytes:
         imprint = tsp.MessageImprint({"hash_algorithm": {"algorithm": hash_name}, "hashed_message": digest})
         request = tsa_.Request(imprint=imprint, nonce=None, cert_req=True)
-        return bytes(tsa_.sign(self.tsa, tsa_.tst_info(self.tsa, request), True).dump())
+        return tsa_.sign(self.tsa, tsa_.tst_info(self.tsa, request), True)
 
     @cached_property
     def max_token_size(self) -> int:
