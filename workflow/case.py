@@ -1,6 +1,22 @@
 """A request as review works on it: the few facts routing and separation of duties need, read with Core
 statements built once, because a decision is the workflow's hottest path and the ORM's identity map buys
-nothing in a transaction that touches one request."""
+nothing in a transaction that touches one request.
+
+``workflow.models.SealRequest`` stays the one definition of a request, its table; ``Case`` is a second model of
+it on purpose, a frozen snapshot with no columns of its own (its statement reads SealRequest's table):
+
+- A decision reads the request under its row lock together with its organisation's name and parent in one
+  statement; through the ORM the organisation would be a second, lazy load.
+- A decision writes with deferred Core statements (``core.deferred``), which the ORM does not see: a
+  SealRequest loaded for it would hold the old state and level for the rest of the transaction. The Case says
+  what it is, and ``dataclasses.replace`` gives the request after the decision for the log and the
+  notifications.
+- Decisions moved from the ORM (a dozen statements with their flushes) to Cases for the approvals benchmark
+  (``bench/approvals.py``, docs/benchmarks.md; goal 300 decisions/s): the ORM row would bring them back.
+
+Paths that already hold the ORM row (submission, resubmission) take ``Case.of(request)`` so that they route
+through the same code as decisions.
+"""
 
 from __future__ import annotations
 
