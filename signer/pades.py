@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from pikepdf import Array, Dictionary, Name
-from pikepdf._core import PageList
+from pikepdf import Array, Dictionary, Name, Page
 
 from core.keystore import Keystore
 from signer.appearance import MM, paging_slices, qr_code
@@ -316,7 +316,7 @@ class _Layout:
     def _paging(
         self,
         update: Update,
-        pages: PageList,
+        pages: Iterable[Page],
         art_ref: int,
         changes: dict[tuple[int, int], dict[str, bytes | None]],
     ) -> None:
