@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from ca import hierarchy
 from ca.hierarchy import Authority
@@ -24,7 +23,6 @@ from identity.auth import Principal
 from ledger.service import LogService
 from signer.sealing import Office
 
-T = TypeVar("T")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -57,45 +55,31 @@ def read_session(rt: RuntimeDep) -> Iterator[Session]:
 ReadSessionDep = Annotated[Session, Depends(read_session)]
 
 
-def principal(rt: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-    """The caller, looked up in a short read-only session of its own, so no lock outlives the lookup."""
-    with rt.readers() as session:
-        return _caller(session, rt, token)
-
-
-def _caller(session: Session, rt: Runtime, token: str | None) -> Principal:
+def authenticate(rt: Runtime, token: str | None) -> Principal:
+    """The one way a request is authenticated: the caller behind the bearer token, looked up in a short read-only
+    session of its own, so no lock outlives the lookup; 401 without a token, or with one unknown, expired or
+    revoked."""
     if token is None:
         raise Unauthorized("this needs a bearer token from POST /api/v1/auth/token")
-    found = auth.resolve(session, token, rt.clock.now())
+    with rt.readers() as session:
+        found = auth.resolve(session, token, rt.clock.now())
     if found is None:
         raise InvalidToken("the bearer token is unknown, expired or revoked")
     return found
 
 
-def caller_if_any(session: Session, rt: Runtime, token: str | None) -> Principal | None:
+def principal(rt: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
+    return authenticate(rt, token)
+
+
+def principal_if_any(rt: RuntimeDep, token: Annotated[str | None, Depends(oauth2)]) -> Principal | None:
     """The caller of a page anyone may open, which shows more to the signed-in: None without a token, and a
     token that is unknown or expired is refused all the same."""
-    return None if token is None else _caller(session, rt, token)
+    return None if token is None else authenticate(rt, token)
 
 
 PrincipalDep = Annotated[Principal, Depends(principal)]
-BearerDep = Annotated[str | None, Depends(oauth2)]
-
-
-async def as_caller(rt: Runtime, token: str | None, work: Callable[[Principal, Session], T]) -> T:
-    """Resolve the caller and run ``work`` with a write session, all in one worker thread.
-
-    A route that asks for PrincipalDep and SessionDep goes to a worker thread and back for each of them, for the
-    session's closing and for itself: four hand-offs, each a wake-up of another thread, which on the approvals
-    benchmark cost more time holding the GIL than the decision itself. Hot routes use this instead; the caller
-    is looked up in the same session, which saves a connection from the pool.
-    """
-
-    def run() -> T:
-        with rt.sessions() as session:
-            return work(_caller(session, rt, token), session)
-
-    return await run_in_threadpool(run)
+PrincipalIfAnyDep = Annotated[Principal | None, Depends(principal_if_any)]
 
 
 @dataclass(frozen=True)

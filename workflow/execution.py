@@ -18,11 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, Forbidden, NotFound
+from identity.auth import Principal
+from identity.posts import Post
 from workflow import delivery, history
 from workflow.catalog import SealForm
 from workflow.models import SealRequest
 from workflow.notify import notify
+from workflow.requests import visible
 from workflow.review import matter_of
 from workflow.states import State, check
 
@@ -161,13 +164,17 @@ def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
         _fail(sessions, request_id, "execution was interrupted", clock, None)
 
 
-def retry(session: Session, request_id: int, actor: str, now: dt.datetime) -> SealRequest:
+def retry(session: Session, request_id: int, who: Principal, now: dt.datetime) -> SealRequest:
+    """Another run of a failed request, which its organisation's seal administrator (or an administrator) asks."""
+    seen = visible(session, request_id, who)
+    if not (who.holds(Post.SEAL_ADMIN, seen.organisation.code) or who.holds(Post.ADMIN)):
+        raise Forbidden("the seal administrator of the organisation retries a failed request")
     request = session.get(SealRequest, request_id, with_for_update=True)
     if request is None:
         raise NotFound(f"no request {request_id}")
     check(request.state, State.APPROVED, "retry")
     request.state, request.updated_at = State.APPROVED, now
-    history.record(session, request, "retried", actor, {"failure": request.failure}, now)
+    history.record(session, request, "retried", f"user:{who.username}", {"failure": request.failure}, now)
     return request
 
 

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import BearerDep, RuntimeDep, caller_if_any
+from api.deps import PrincipalIfAnyDep, RuntimeDep
 from api.i18n import language, pages
 from core.errors import NotFound
 from core.runtime import Runtime
+from identity.auth import Principal
 from workflow import public_record
 
 router = APIRouter(tags=["verification"])
@@ -23,15 +24,15 @@ _PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Ro
 
 
 @router.get("/records/{public_id}", response_class=HTMLResponse, responses={404: {}})
-async def record(public_id: str, request: Request, rt: RuntimeDep, token: BearerDep) -> HTMLResponse:
+async def record(public_id: str, request: Request, rt: RuntimeDep, who: PrincipalIfAnyDep) -> HTMLResponse:
     """The request's organisation, matter, seal, decisions by post, outcome and sealing; 404 for an unknown id."""
     found: dict[str, Any] | None = None
     with contextlib.suppress(NotFound):
-        found = await run_in_threadpool(_record, rt, public_id, token)
+        found = await run_in_threadpool(_record, rt, public_id, who)
     html = pages(language(request)).get_template("record.html").render(record=found)
     return HTMLResponse(html, status_code=200 if found else 404, headers=_PRIVATE)
 
 
-def _record(rt: Runtime, public_id: str, token: str | None) -> dict[str, Any]:
+def _record(rt: Runtime, public_id: str, who: Principal | None) -> dict[str, Any]:
     with rt.readers() as session:
-        return public_record.record(session, public_id, caller_if_any(session, rt, token))
+        return public_record.record(session, public_id, who)
