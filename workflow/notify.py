@@ -7,10 +7,11 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from core import deferred
+from core.errors import NotFound
 from workflow import delivery
 from workflow.case import Subject
 from workflow.models import Notification
@@ -60,3 +61,21 @@ def notify(
             key=f"notification-{note.id}",
             now=now,
         )
+
+
+def inbox(session: Session, user_id: int, *, unread: bool) -> list[Notification]:
+    """The user's newest 200 notifications, or only those not read yet."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread:
+        query = query.where(Notification.read_at.is_(None))
+    return list(session.scalars(query.order_by(Notification.id.desc()).limit(200)))
+
+
+def mark_read(session: Session, user_id: int, notification_id: int, now: dt.datetime) -> Notification:
+    """Another user's notification is as unknown as a missing one."""
+    note = session.get(Notification, notification_id)
+    if note is None or note.user_id != user_id:
+        raise NotFound(f"no notification {notification_id}")
+    if note.read_at is None:
+        note.read_at = now
+    return note

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import Forbidden
 from identity import directory
+from identity.auth import Principal
 from identity.models import Organisation, User
 from identity.posts import Post
 from workflow import history
@@ -70,6 +72,16 @@ def overdue(session: Session, now: dt.datetime, within: set[str] | None = None) 
             )
         )
     return found
+
+
+def overdue_for(session: Session, who: Principal, now: dt.datetime) -> list[Overdue]:
+    """Overdue steps in the organisations the caller supervises (inspectors, administrators) or works in
+    (secretaries and seal administrators); Forbidden to anyone else."""
+    supervised = {p.organisation_code for p in who.posts if p.post in (Post.INSPECTOR, Post.ADMIN)}
+    working = {p.organisation_code for p in who.posts if p.post in (Post.SECRETARY, Post.SEAL_ADMIN)}
+    if not supervised | working:
+        raise Forbidden("the list of overdue steps is for inspectors, administrators, secretaries and seal admins")
+    return overdue(session, now, supervised | working)
 
 
 def _inspectors(session: Session, organisation: Organisation, now: dt.datetime) -> set[int]:

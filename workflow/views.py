@@ -126,3 +126,22 @@ def inbox(session: Session, viewer: Principal, now: dt.datetime) -> list[tuple[S
                 continue
         found.append((step, request))
     return found
+
+
+def inbox_view(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[str, Any]]:
+    """The viewer's inbox, soonest due first, each step with its request's number, matter and organisation."""
+    return [
+        {
+            "id": request.id,
+            "number": request.number,
+            "matter": matter_of(session, request).name,
+            "organisation": request.organisation.name,
+            "level": step.level,
+            "label": step.label,
+            "mode": step.mode,
+            "started_at": step.started_at,
+            "due_at": step.due_at,
+            "overdue": step.due_at < now,
+        }
+        for step, request in inbox(session, viewer, now)
+    ]
