@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca import seals
+from ca.administration import administrator
 from ca.hierarchy import Authority
 from ca.models import Certificate, Operation, Seal
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.keystore import Keystore
 from core.settings import Settings
 from identity.auth import Principal
-from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event
 
@@ -37,9 +37,7 @@ class State(enum.StrEnum):
 
 
 def _admin(who: Principal) -> str:
-    if not who.holds(Post.CERT_ADMIN):
-        raise Forbidden("only a certificate administrator may ask for or decide on certificate operations")
-    return f"user:{who.username}"
+    return administrator(who, "may ask for or decide on certificate operations")
 
 
 def _log(session: Session, op: Operation, what: str, actor: str, now: dt.datetime) -> None:
@@ -57,9 +55,7 @@ def ask(
     reason: str | None = None,
 ) -> Operation:
     actor = _admin(who)
-    seal = session.get(Seal, seal_id)
-    if seal is None:
-        raise NotFound(f"no seal {seal_id}")
+    seal = seals.get(session, seal_id)
     if seal.status == seals.SealStatus.SUSPENDED and kind is not Kind.REVOKE:
         raise Conflict(f"seal {seal.id} is suspended; resume it first, or revoke its certificate")
     current = seals.current_certificate(session, seal.id)
@@ -127,6 +123,14 @@ def approve(
     else:
         op.result_id = seals.issue(session, keystore, authority, settings, seal, now, actor).id
     return op
+
+
+def listed(session: Session, state: State | None) -> list[Operation]:
+    """Operations in the order they were asked for, or only those in ``state``."""
+    query = select(Operation).order_by(Operation.id)
+    if state is not None:
+        query = query.where(Operation.state == state)
+    return list(session.scalars(query))
 
 
 def reject(session: Session, who: Principal, op_id: int, now: dt.datetime) -> Operation:

@@ -74,6 +74,20 @@ def resume(session: Session, seal: Seal, now: dt.datetime, actor: str) -> None:
     append(session, Event("ca.seal.resumed", subject(seal.id), actor, {}, now))
 
 
+def get(session: Session, seal_id: int, *, lock: bool = False) -> Seal:
+    """The seal, its row locked for the transaction with ``lock``; NotFound if there is none."""
+    seal = session.get(Seal, seal_id, with_for_update=lock)
+    if seal is None:
+        raise NotFound(f"no seal {seal_id}")
+    return seal
+
+
+def with_certificate(session: Session, seal_id: int) -> tuple[Seal, Certificate | None]:
+    """The seal and its certificate in force, if it has one."""
+    seal = get(session, seal_id)
+    return seal, current_certificate(session, seal.id)
+
+
 def current_certificate(session: Session, seal_id: int) -> Certificate | None:
     return session.scalars(
         select(Certificate)

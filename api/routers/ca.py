@@ -10,18 +10,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Ca, CaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
-from ca import crl, operations, seals, tsa
+from ca import administration, crl, operations, seals, tsa
 from ca.models import Certificate, Operation, Seal
 from ca.seals import SealForm
-from core.errors import Forbidden, Invalid, NotFound
+from core.errors import Invalid
 from core.runtime import Runtime
-from identity.auth import Principal
-from identity.posts import Post
 
 router = APIRouter()
 
@@ -161,47 +157,29 @@ def _operation_view(op: Operation) -> dict[str, Any]:
 
 @router.post("/api/v1/seals", tags=["certificates"], status_code=201)
 def add_seal(body: SealIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    if not who.holds(Post.CERT_ADMIN):
-        raise Forbidden("only a certificate administrator adds seals")
-    seal = seals.add(
-        session, body.organisation, body.kind, body.form, body.name, rt.clock.now(), f"user:{who.username}"
-    )
+    seal = administration.add_seal(session, who, body.organisation, body.kind, body.form, body.name, rt.clock.now())
     session.commit()
     return _seal_view(seal, None)
-
-
-def _seal_for_admin(session: Session, who: Principal, seal_id: int) -> tuple[Seal, str]:
-    if not who.holds(Post.CERT_ADMIN):
-        raise Forbidden("only a certificate administrator suspends or resumes seals")
-    seal = session.get(Seal, seal_id, with_for_update=True)
-    if seal is None:
-        raise NotFound(f"no seal {seal_id}")
-    return seal, f"user:{who.username}"
 
 
 @router.post("/api/v1/seals/{seal_id}/suspend", tags=["certificates"])
 def suspend_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """Stop a seal's use (a lost machine, a dispute); its certificate stays valid. Revocation is an operation."""
-    seal, actor = _seal_for_admin(session, who, seal_id)
-    seals.suspend(session, seal, rt.clock.now(), actor)
+    seal, current = administration.suspend_seal(session, who, seal_id, rt.clock.now())
     session.commit()
-    return _seal_view(seal, seals.current_certificate(session, seal.id))
+    return _seal_view(seal, current)
 
 
 @router.post("/api/v1/seals/{seal_id}/resume", tags=["certificates"])
 def resume_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    seal, actor = _seal_for_admin(session, who, seal_id)
-    seals.resume(session, seal, rt.clock.now(), actor)
+    seal, current = administration.resume_seal(session, who, seal_id, rt.clock.now())
     session.commit()
-    return _seal_view(seal, seals.current_certificate(session, seal.id))
+    return _seal_view(seal, current)
 
 
 @router.get("/api/v1/seals/{seal_id}", tags=["certificates"])
 def get_seal(seal_id: int, who: PrincipalDep, session: ReadSessionDep) -> dict[str, Any]:
-    seal = session.get(Seal, seal_id)
-    if seal is None:
-        raise NotFound(f"no seal {seal_id}")
-    return _seal_view(seal, seals.current_certificate(session, seal.id))
+    return _seal_view(*seals.with_certificate(session, seal_id))
 
 
 @router.get("/api/v1/certificates", tags=["certificates"])
@@ -244,7 +222,4 @@ def reject_operation(op_id: int, who: PrincipalDep, rt: RuntimeDep, session: Ses
 def list_operations(
     who: PrincipalDep, session: ReadSessionDep, state: operations.State | None = None
 ) -> list[dict[str, Any]]:
-    query = select(Operation).order_by(Operation.id)
-    if state is not None:
-        query = query.where(Operation.state == state)
-    return [_operation_view(op) for op in session.scalars(query)]
+    return [_operation_view(op) for op in operations.listed(session, state)]
