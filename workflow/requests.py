@@ -20,7 +20,7 @@ from identity.posts import OrgKind, Post
 from ledger.entry import commit
 from workflow import catalogs, documents, forms, history
 from workflow.case import Case
-from workflow.catalog import Matter, SealForm
+from workflow.catalog import Chain, Matter, SealForm
 from workflow.models import Decision, SealRequest, Step
 from workflow.review import chain_of, check_routable, matter_of, start_level
 from workflow.states import State, check
@@ -56,6 +56,17 @@ def profile_of(session: Session, user: User) -> dict[str, str | None]:
         "id_number": profile.id_number if profile else None,
         "ssn": profile.ssn if profile else None,
     }
+
+
+def prefilled(session: Session, who: Principal, code: str) -> tuple[Matter, Chain, dict[str, Any]]:
+    """A matter of the current catalogue, its chain, and what the caller's profile fills in of its form, masked."""
+    _, catalog = catalogs.current(session)
+    matter = catalog.matter(code)
+    if matter is None:
+        raise NotFound(f"no matter {code!r}")
+    profile = profile_of(session, directory.user(session, who.username))
+    prefill = {name: profile[source] for name, source in forms.profile_fields(matter).items() if profile.get(source)}
+    return matter, catalog.chains[matter.chain], forms.masked(matter, prefill, names=True)
 
 
 def _members(session: Session, organisation: Organisation) -> set[int]:

@@ -9,13 +9,9 @@ from fastapi import APIRouter, Response
 
 from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
 from api.schemas_workflow import MatterDetail, MatterSummary, NegativeOut
-from core.errors import Forbidden, NotFound
-from identity import directory
-from identity.auth import Principal
-from identity.posts import Post
-from workflow import catalogs, forms
+from workflow import administration, catalogs
 from workflow.catalog import Matter
-from workflow.requests import profile_of
+from workflow.requests import prefilled
 
 router = APIRouter(tags=["catalogue"])
 
@@ -41,20 +37,14 @@ def matters(session: ReadSessionDep, _who: PrincipalDep) -> list[dict[str, Any]]
 @router.get("/api/v1/matters/{code}", response_model=MatterDetail)
 def matter(code: str, session: ReadSessionDep, who: PrincipalDep) -> dict[str, Any]:
     """The matter, its chain and its form, with what the caller's profile fills in shown masked."""
-    _, catalog = catalogs.current(session)
-    found = catalog.matter(code)
-    if found is None:
-        raise NotFound(f"no matter {code!r}")
-    profile = profile_of(session, directory.user(session, who.username))
-    prefill = {name: profile[source] for name, source in forms.profile_fields(found).items() if profile.get(source)}
-    chain = catalog.chains[found.chain]
+    found, chain, prefill = prefilled(session, who, code)
     return {
         **_summary(found),
         "description": found.description,
         "basis": found.basis,
         "chain": [level.model_dump(mode="json") for level in chain.levels],
         "form": found.form,
-        "prefill": forms.masked(found, prefill, names=True),
+        "prefill": prefill,
     }
 
 
@@ -64,34 +54,27 @@ def negative_list(session: ReadSessionDep, _who: PrincipalDep) -> list[dict[str,
     return [item.model_dump() for item in catalog.negative_list]
 
 
-def _admin(who: Principal) -> str:
-    if not who.holds(Post.ADMIN):
-        raise Forbidden("editing the catalogue needs the admin post")
-    return f"user:{who.username}"
-
-
 @router.get("/api/v1/admin/catalog")
 def export(session: ReadSessionDep, who: PrincipalDep) -> dict[str, Any]:
-    _admin(who)
-    return catalogs.export(session)
+    return administration.export_catalogue(session, who)
 
 
 @router.put("/api/v1/admin/catalog", status_code=204, response_class=Response)
 def replace(body: dict[str, Any], who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> Response:
-    catalogs.load(session, body, actor=_admin(who), now=rt.clock.now(), note="replaced through the API")
+    administration.replace_catalogue(session, who, body, rt.clock.now())
     session.commit()
     return Response(status_code=204)
 
 
 @router.put("/api/v1/admin/catalog/matters/{code}", status_code=204, response_class=Response)
 def put_matter(code: str, body: dict[str, Any], who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> Response:
-    catalogs.put_matter(session, {**body, "code": code}, actor=_admin(who), now=rt.clock.now())
+    administration.put_matter(session, who, code, body, rt.clock.now())
     session.commit()
     return Response(status_code=204)
 
 
 @router.delete("/api/v1/admin/catalog/matters/{code}", status_code=204, response_class=Response)
 def retire_matter(code: str, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> Response:
-    catalogs.retire_matter(session, code, actor=_admin(who), now=rt.clock.now())
+    administration.retire_matter(session, who, code, rt.clock.now())
     session.commit()
     return Response(status_code=204)

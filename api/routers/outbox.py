@@ -6,12 +6,9 @@ import datetime as dt
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
-from core.errors import Forbidden
-from identity.posts import Post
-from workflow import delivery
+from workflow import administration
 from workflow.models import OutboxMessage
 
 router = APIRouter(prefix="/api/v1/admin/outbox", tags=["admin"])
@@ -30,21 +27,13 @@ class MessageOut(BaseModel):
     delivered_at: dt.datetime | None
 
 
-def _admin(who: PrincipalDep) -> None:
-    if not who.holds(Post.ADMIN):
-        raise Forbidden("the outbox is for administrators")
-
-
 @router.get("", response_model=list[MessageOut])
 def messages(who: PrincipalDep, session: ReadSessionDep, status: str = "dead") -> list[OutboxMessage]:
-    _admin(who)
-    query = select(OutboxMessage).where(OutboxMessage.status == status).order_by(OutboxMessage.id.desc())
-    return list(session.scalars(query.limit(500)))
+    return administration.outbox(session, who, status)
 
 
 @router.post("/{message_id}/retry", response_model=MessageOut)
 def retry(message_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> OutboxMessage:
-    _admin(who)
-    message = delivery.retry(session, message_id, rt.clock.now())
+    message = administration.redeliver(session, who, message_id, rt.clock.now())
     session.commit()
     return message
