@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -86,3 +86,9 @@ def end(session: Session, delegation_id: int, *, now: dt.datetime, actor: str, b
     data = {"delegation": delegation.id, "holder": delegation.holder.username, "deputy": delegation.deputy.username}
     append(session, Event("post.delegation_ended", f"org:{delegation.organisation.code}", actor, data, now))
     return delegation
+
+
+def of_user(session: Session, user_id: int) -> list[Delegation]:
+    """The delegations the user gave or took, newest first."""
+    query = select(Delegation).where(or_(Delegation.holder_id == user_id, Delegation.deputy_id == user_id))
+    return list(session.scalars(query.order_by(Delegation.id.desc())))

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
-from ledger.merkle import consistency_proof, inclusion_proof, root
+from ledger.merkle import HASH_SIZE, consistency_proof, inclusion_proof, root
 from ledger.models import Checkpoint, Entry
 from ledger.publish import newest
 from ledger.receipt import Receipt, format_receipt
-from ledger.tiles import TileCache, TileReader
+from ledger.tiles import WIDTH, TileCache, TileReader, tile_path, width_at
 
 
 class NotIntegrated(TimeoutError):
@@ -60,6 +60,30 @@ class LogReader:
 
     def entry_by_event(self, session: Session, event_id: str) -> Entry | None:
         return session.scalar(select(Entry).where(Entry.event_id == event_id))
+
+    def tile(self, session: Session, level: int | None, index: int, width: int | None) -> bytes:
+        """Tile ``level``/``index`` of the published tree, or with ``level`` None its bundle of entries: the full
+        tile, or the partial one of ``width`` where the tree ends inside it."""
+        size = self.published(session).size
+        available = width_at(level or 0, index, size)
+        wanted = width or WIDTH
+        if available == 0 or (available < WIDTH and wanted > available) or (width is None and available < WIDTH):
+            path = tile_path("entries" if level is None else level, index, width)
+            raise NotFound(f"{path} is not in the published tree of size {size}")
+        if level is None:
+            bodies = session.scalars(
+                select(Entry.body)
+                .where(Entry.idx >= index * WIDTH, Entry.idx < index * WIDTH + wanted)
+                .order_by(Entry.idx)
+            )
+            return b"".join(len(body).to_bytes(2, "big") + body for body in bodies)
+        return self.reader(session).tile(level, index, wanted)[: wanted * HASH_SIZE]
+
+    def receipt(self, session: Session, index: int) -> str:
+        """The receipt of published entry ``index``: a C2SP tlog-proof against the published checkpoint."""
+        done = self.integrated(session, self.entry(session, index).event_id)
+        assert done is not None, "an entry of the published tree is integrated"
+        return done.receipt
 
     def inclusion(self, session: Session, index: int, size: int) -> list[bytes]:
         self._within(session, size)

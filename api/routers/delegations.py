@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import or_, select
 
 from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
 from api.schemas_workflow import DelegationIn, DelegationOut
@@ -47,12 +46,7 @@ def create(body: DelegationIn, who: PrincipalDep, rt: RuntimeDep, session: Sessi
 
 @router.get("", response_model=list[DelegationOut])
 def mine(who: PrincipalDep, session: ReadSessionDep) -> list[DelegationOut]:
-    rows = session.scalars(
-        select(Delegation)
-        .where(or_(Delegation.holder_id == who.user_id, Delegation.deputy_id == who.user_id))
-        .order_by(Delegation.id.desc())
-    )
-    return [_out(d) for d in rows]
+    return [_out(d) for d in delegation.of_user(session, who.user_id)]
 
 
 @router.post("/{delegation_id}/end", response_model=DelegationOut)

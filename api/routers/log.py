@@ -9,12 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from api.deps import LogDep, ReadSessionDep
 from core.errors import NotFound
-from ledger.models import Entry
-from ledger.tiles import WIDTH, TileNotFound, parse_tile_path, width_at
+from ledger.tiles import TileNotFound, parse_tile_path
 
 router = APIRouter(tags=["log"])
 
@@ -33,30 +31,14 @@ def tile(path: str, request: Request, log: LogDep, session: ReadSessionDep) -> R
         level, index, width = parse_tile_path(path)
     except TileNotFound as exc:
         raise NotFound(str(exc)) from None
-    size = log.reader.published(session).size
-    available = width_at(level or 0, index, size)
-    wanted = width or WIDTH
-    if available == 0 or (available < WIDTH and wanted > available) or (width is None and available < WIDTH):
-        raise NotFound(f"tile/{path} is not in the published tree of size {size}")
-    if level is None:
-        body = _bundle(session, index, wanted)
-        if "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(
-                gzip.compress(body),
-                media_type="application/octet-stream",
-                headers={"Cache-Control": IMMUTABLE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
-            )
-    else:
-        body = log.reader.reader(session).tile(level, index, wanted)[: wanted * 32]
+    body = log.reader.tile(session, level, index, width)
+    if level is None and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(
+            gzip.compress(body),
+            media_type="application/octet-stream",
+            headers={"Cache-Control": IMMUTABLE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        )
     return Response(body, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
-
-
-def _bundle(session: ReadSessionDep, index: int, width: int) -> bytes:
-    first = index * WIDTH
-    bodies = session.scalars(
-        select(Entry.body).where(Entry.idx >= first, Entry.idx < first + width).order_by(Entry.idx)
-    ).all()
-    return b"".join(len(body).to_bytes(2, "big") + body for body in bodies)
 
 
 class EntryOut(BaseModel):
@@ -105,11 +87,8 @@ def entry(index: int, log: LogDep, session: ReadSessionDep) -> EntryOut:
 
 @router.get("/api/v1/log/entries/{index}/receipt", response_class=Response)
 def receipt(index: int, log: LogDep, session: ReadSessionDep) -> Response:
-    found = log.reader.entry(session, index)
-    done = log.reader.integrated(session, found.event_id)
-    assert done is not None
     return Response(
-        done.receipt,
+        log.reader.receipt(session, index),
         media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="entry-{index}.tlog-proof"'},
     )
