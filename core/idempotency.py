@@ -84,5 +84,5 @@ def abandon(session: Session, scope: str, key: str) -> None:
 
 
 def replay(record: IdempotencyRecord) -> tuple[int, dict[str, str], bytes]:
-    assert record.status is not None
+    assert record.status is not None, "only a finished request is replayed"
     return record.status, json.loads(record.headers or "{}"), record.body or b""

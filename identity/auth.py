@@ -74,8 +74,8 @@ def login(
         session.add(LoginFailure(username=username[:64], address=address[:64], at=now))
         session.commit()
         raise InvalidCredentials("unknown user, wrong password or disabled account")
-    assert account is not None
-    assert stored is not None
+    assert account is not None, "verify_password refuses a missing account"
+    assert stored is not None, "and a disabled account or one without a password"
     if needs_rehash(stored):
         account.password_hash = hash_password(password)
     session.execute(delete(LoginFailure).where(LoginFailure.username == username))

@@ -280,7 +280,7 @@ def ancestors(session: Session, org: Organisation) -> list[Organisation]:
     chain = [org]
     while chain[-1].parent_id is not None:
         parent = session.get(Organisation, chain[-1].parent_id)
-        assert parent is not None
+        assert parent is not None, "parent_id is a foreign key"
         chain.append(parent)
     return chain
 

@@ -128,7 +128,7 @@ def _lock_state(session: Session, origin: str) -> WitnessState:
     statement = insert_for(session, WitnessState).values(origin=origin, size=0, root=EMPTY_ROOT, checkpoint="")
     session.execute(statement.on_conflict_do_nothing(index_elements=[WitnessState.origin]))
     state = session.scalar(select(WitnessState).where(WitnessState.origin == origin).with_for_update())
-    assert state is not None
+    assert state is not None, "the row was inserted just above, or was there already"
     return state
 
 

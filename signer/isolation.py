@@ -63,7 +63,7 @@ def verify(
             child.kill()
         child.join(5)
     if kind == "report":
-        assert isinstance(payload, Report)
+        assert isinstance(payload, Report), "the child sends its Report under the kind 'report'"
         return payload
     name, message = payload
     raise _ERRORS.get(name, UnreadablePdf)(message)

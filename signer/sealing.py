@@ -88,7 +88,7 @@ class Office:
         with self._lock:
             found = self._sealers.get(certificate.sha256)
             if found is None:
-                assert certificate.key_label is not None
+                assert certificate.key_label is not None, "a usable certificate has its key in the token"
                 template = SealTemplate(x509.load_der_x509_certificate(certificate.der), self.authority.chain)
                 art = round_seal(organisation, seal.name)
                 found = Sealer(self.keystore, certificate.key_label, template, art, ltv.TsaTokens(self.tsa))
@@ -98,7 +98,7 @@ class Office:
     def seal(self, session: Session, seal: Seal, request: Request, now: dt.datetime) -> Sealed:
         certificate = _usable_certificate(session, self.keystore, seal, now)
         organisation = session.get(Organisation, seal.organisation_id)
-        assert organisation is not None
+        assert organisation is not None, "a seal belongs to an organisation (a foreign key)"
         sealer = self.sealer(seal, organisation.name, certificate)
         source = self.blobs.path(request.document_sha256)
         options = Options(

@@ -406,8 +406,8 @@ def _judged(report: SignatureReport) -> SignatureReport:
         return _with(report, FAILED, "FORMAT_FAILURE")
     verdict = report.revocation
     if verdict is not None and verdict.indication is not None:
-        assert verdict.problem is not None
-        assert verdict.sub_indication is not None
+        assert verdict.problem is not None, "a revocation verdict with an indication says its problem"
+        assert verdict.sub_indication is not None, "and its sub-indication"
         problems.append(verdict.problem)
         return _with(report, verdict.indication, verdict.sub_indication)
     if report.revoked and verdict is None:
