@@ -10,7 +10,7 @@ A failing deferred write fails the statement it was sent with, or the commit: th
 way, as it would be had it failed at once. SQLAlchemy has no hook for this (psycopg's pipeline mode does not
 fit its execution contexts), hence this module, built on SQLAlchemy's public events and driver connection.
 SQLAlchemy's own statements are not deferred: doing so needed its compiler's internals and saved about a
-millisecond of a decision's eight, within the spread of the rounds (``bench/internals.py``,
+millisecond and a half of a decision's five, within the spread of the rounds (``bench/internals.py``,
 docs/benchmarks.md); they run through ``Connection.execute``.
 """
 
