@@ -1,31 +1,47 @@
 """Writes whose results nobody reads, sent to PostgreSQL with the next statement that has to wait anyway.
 
-The log's hot paths (``ledger.sql``) write in psycopg's own syntax, over arrays in its binary format. On
-PostgreSQL such a write (``write_sql``) is queued on the connection and sent in one psycopg pipeline with
-whatever must wait next: a read on the driver (``read``), any statement SQLAlchemy runs, or the COMMIT. The
-order of statements on the connection is kept, so every read still sees every write before it. SQLite runs in
-process, where a round trip costs nothing: the log runs plain statements there.
+A decision inserts and updates five rows and reads none of them back. Sent one by one, each is a round trip:
+the worker thread sleeps, wakes, takes the GIL back, and SQLAlchemy builds an execution context around a
+statement whose result is thrown away. On PostgreSQL a deferred write is instead compiled once, queued on the
+connection, and sent in one psycopg pipeline with whatever must wait next: a read on the driver (``read``),
+any statement SQLAlchemy runs, or the COMMIT. The order of statements on the connection is kept, so every
+read still sees every write before it. SQLite runs in process, where a round trip costs nothing: there a
+deferred write runs at once.
 
 A failing deferred write fails the statement it was sent with, or the commit: the transaction is lost either
 way, as it would be had it failed at once. SQLAlchemy has no hook for this (psycopg's pipeline mode does not
-fit its execution contexts), hence this module, built on SQLAlchemy's public events and driver connection.
-SQLAlchemy's own statements are not deferred: doing so needed its compiler's internals and saved about a
-millisecond and a half of a decision's five, within the spread of the rounds (``bench/internals.py``,
-docs/benchmarks.md); they run through ``Connection.execute``.
+fit its execution contexts), hence this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import psycopg
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
 Params = Mapping[str, Any]
 _KEY = "core.deferred"
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement compiled for one set of parameter names, with the type processing of its parameters."""
+
+    sql: str
+    compiled: SQLCompiler
+    processors: dict[str, Any]
+
+    def parameters(self, params: Params) -> dict[str, Any]:
+        values = dict(self.compiled.construct_params(params))
+        for name, process in self.processors.items():
+            values[name] = process(values[name])
+        return values
 
 
 @dataclass(frozen=True)
@@ -34,14 +50,54 @@ class _Write:
     params: dict[str, Any] | list[dict[str, Any]]
 
 
+_cache: dict[tuple[int, str, tuple[str, ...]], tuple[UpdateBase, _Compiled]] = {}
+
+
+def _compile(conn: Connection, statement: UpdateBase, keys: tuple[str, ...]) -> _Compiled:
+    key = (id(statement), conn.dialect.name, keys)
+    found = _cache.get(key)
+    if found is not None:
+        return found[1]
+    inline = statement.inline() if isinstance(statement, Insert) else statement  # no implicit RETURNING
+    compiled = inline.compile(dialect=conn.dialect, column_keys=list(keys))
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        missing = ", ".join(c.key for c in [*compiled.insert_prefetch, *compiled.update_prefetch])
+        raise ValueError(f"a deferred write gives every column with a default itself; missing: {missing}")
+    if compiled.effective_returning:
+        raise ValueError("a deferred write returns nothing; use a statement without RETURNING")
+    processors = {}
+    for bind, name in compiled.bind_names.items():
+        process = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is not None:
+            processors[compiled.escaped_bind_names.get(name, name)] = process
+    made = _Compiled(compiled.string, compiled, processors)
+    _cache[key] = (statement, made)  # the statement is kept alive with its id
+    return made
+
+
+def write(conn: Connection, statement: UpdateBase, params: Params | Sequence[Params]) -> None:
+    """Run an INSERT, UPDATE or DELETE without RETURNING: now on SQLite, with the next round trip on
+    PostgreSQL. A sequence of parameter sets is an executemany. ``statement`` is built once, at module level:
+    its compiled form is kept for the life of the process."""
+    if not defers(conn):
+        conn.execute(statement, params)
+        return
+    many = not isinstance(params, Mapping)
+    rows: Sequence[Params] = cast(Sequence[Params], params) if many else [cast(Params, params)]
+    if not rows:
+        return
+    compiled = _compile(conn, statement, tuple(rows[0]))
+    values = [compiled.parameters(row) for row in rows]
+    _pending(conn).append(_Write(compiled.sql, values if many else values[0]))
+
+
 def defers(conn: Connection) -> bool:
     """Whether writes on ``conn`` wait for the next round trip: on PostgreSQL; SQLite has no round trips."""
     return conn.dialect.name == "postgresql"
 
 
 def write_sql(conn: Connection, sql: str, params: Params) -> None:
-    """Queue a write in psycopg's own syntax (``%(name)s``, ``%(name)b``), PostgreSQL only: it goes out with the
-    next statement on ``conn`` or its COMMIT."""
+    """``write`` for a statement in psycopg's own syntax (``%(name)s``, ``%(name)b``), PostgreSQL only."""
     _pending(conn).append(_Write(sql, dict(params)))
 
 

@@ -37,6 +37,7 @@ from pyhanko_certvalidator import ValidationContext
 from signer import active_content, revocation, structure, visual
 from signer.cms import der_length
 from signer.modification_policy import SEAL_POLICY, covered_revision, filled_fields
+from signer.objstm_reader import IndexedReader
 from signer.revocation import NO_SOURCES, Sources
 
 PASSED, FAILED, INDETERMINATE = "TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"
@@ -182,7 +183,7 @@ def _unreadable_tail(
 
 def _reader(data: bytes) -> PdfFileReader:
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        reader = IndexedReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
             raise UnreadablePdf("the PDF is encrypted")
         _ = reader.root

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from core import deferred
 from core.errors import NotFound
 from workflow import delivery
 from workflow.case import Subject
@@ -36,7 +37,7 @@ def notify(
                 {"user_id": u, "request_id": request_id, "kind": kind, "title": title, "body": body, "created_at": now}
                 for u in users
             ]
-            session.connection().execute(_INSERT, rows)
+            deferred.write(session.connection(), _INSERT, rows)
         return
     for user_id in users:
         note = Notification(user_id=user_id, request_id=request_id, kind=kind, title=title, body=body, created_at=now)
