@@ -94,7 +94,7 @@ class Idempotency:
                 headers={"Retry-After": "1"},
             )(scope, receive, send)
         elif not stored.fresh:
-            assert stored.record is not None
+            assert stored.record is not None, "a key that is neither fresh nor running has its record"
             await _replay(send, *idempotency.replay(stored.record))
         else:
             await self._first(scope, body.receive(receive), send, runtime, caller, key)

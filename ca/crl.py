@@ -49,7 +49,7 @@ def issue(session: Session, issuer: CrlIssuer, now: dt.datetime) -> Crl:
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.key.public_key()), critical=False)
     )
     for serial, revoked_at, reason in revoked:
-        assert revoked_at is not None
+        assert revoked_at is not None, "the query selects revoked certificates only"
         entry = x509.RevokedCertificateBuilder().serial_number(int(serial, 16)).revocation_date(revoked_at)
         if reason and reason != x509.ReasonFlags.unspecified.value:
             entry = entry.add_extension(x509.CRLReason(REASONS[reason]), critical=False)

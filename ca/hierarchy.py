@@ -195,7 +195,7 @@ def load(session: Session, keystore: Keystore) -> Authority:
 
     def signer(role: Role) -> Issuer:
         row = rows[role]
-        assert row.key_label is not None
+        assert row.key_label is not None, "the ceremony makes every service certificate with its key in the token"
         return Issuer(token_key(keystore, row.key_label), x509.load_der_x509_certificate(row.der))
 
     return Authority(

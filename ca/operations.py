@@ -112,13 +112,13 @@ def approve(
     """The second administrator's approval, and the operation itself."""
     op, actor = _pending(session, who, op_id)
     seal = session.get(Seal, op.seal_id)
-    assert seal is not None
+    assert seal is not None, "an operation's seal is a foreign key"
     op.state, op.decided_by_id, op.decided_at = State.EXECUTED, who.user_id, now
     _log(session, op, "approved", actor, now)
     if op.kind == Kind.REVOKE:
         certificate = session.get(Certificate, op.certificate_id)
-        assert certificate is not None
-        assert op.reason is not None
+        assert certificate is not None, "asking for a revocation checked that the seal has a certificate"
+        assert op.reason is not None, "a revocation is asked for with its reason"
         seals.revoke(session, authority, settings, certificate, op.reason, now, actor)
     else:
         op.result_id = seals.issue(session, keystore, authority, settings, seal, now, actor).id

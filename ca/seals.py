@@ -110,7 +110,7 @@ def issue(
     if seal.form == SealForm.PHYSICAL:
         raise Invalid(f"seal {seal.id} is physical only and has no certificate")
     org = session.get(Organisation, seal.organisation_id)
-    assert org is not None
+    assert org is not None, "a seal's organisation is a foreign key"
     if org.uscc is None:
         raise Invalid(f"organisation {org.code} has no unified social credit code for its seal certificates")
     previous = current_certificate(session, seal.id)

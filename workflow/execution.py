@@ -101,7 +101,7 @@ def _execute(
 ) -> bool:
     with sessions() as session:
         request = session.get(SealRequest, request_id, with_for_update=True)
-        assert request is not None
+        assert request is not None, "the request was claimed by this executor, and requests are never deleted"
         try:
             result = dict(executors.by_form[SealForm(request.seal_form)].execute(session, request, clock.now()))
         except (ExecutionFailed, DomainError) as exc:
@@ -135,7 +135,7 @@ def _execute(
 def _fail(sessions: sessionmaker[Session], request_id: int, reason: str, clock: Clock, webhook: str | None) -> None:
     with sessions() as session:
         request = session.get(SealRequest, request_id, with_for_update=True)
-        assert request is not None
+        assert request is not None, "the request was claimed by this executor, and requests are never deleted"
         now = clock.now()
         check(request.state, State.FAILED, "fail")
         request.state, request.failure, request.updated_at = State.FAILED, reason, now

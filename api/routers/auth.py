@@ -34,6 +34,6 @@ def issue_token(
 
 @router.delete("/token", status_code=204, response_class=Response)
 def revoke_token(who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> Response:
-    assert who.token_id is not None
+    assert who.token_id is not None, "a caller authenticated by a bearer token has its token's id"
     auth.revoke(session, who.token_id, rt.clock.now())
     return Response(status_code=204)

@@ -56,3 +56,16 @@ def test_fastapi_below_the_api_breaks_it(tmp_path: Path) -> None:
     checked = lint_imports(tree)
     assert checked.returncode != 0
     assert "workflow.views -> fastapi" in checked.stdout
+
+
+def test_only_the_top_and_the_tests_import_the_top() -> None:
+    """The layers contract covers the apps; the benchmarks, outside it, may not reach the top either."""
+    found = []
+    for path in sorted(ROOT.glob("*/**/*.py")):
+        relative = path.relative_to(ROOT)
+        if relative.parts[0] in ("sealgate", "tests", ".venv", "var", "build") or "site-packages" in relative.parts:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip().startswith(("from sealgate ", "from sealgate.", "import sealgate")):
+                found.append(f"{relative}:{number}: {line.strip()}")
+    assert found == []
