@@ -109,35 +109,49 @@ class Rounds:
 
 
 def _prepare(database_url: str, var: Path, count: int) -> list[int]:
-    settings = load_settings(var_dir=var, database={"url": database_url})
-    environment = {**os.environ, "SEALGATE_VAR_DIR": str(var), "SEALGATE_DATABASE__URL": database_url}
-    subprocess.run([sys.executable, "-m", "sealgate", "demo"], env=environment, check=True, capture_output=True)
-    runtime = Runtime.open(settings, migrations=None)  # `sealgate demo` migrated the schema and loaded the demo
+    runtime = demo_runtime(database_url, var)
     try:
-        document = documents.one_page()
-        ids = []
-        with runtime.sessions() as session:
-            who = principal_of(session, directory.user(session, "sn.resident"), runtime.clock.now())
-            for _ in range(count):
-                submission = requests.Submission(
-                    matter=MATTER,
-                    organisation="yazhou.shuinan",
-                    seal="village_official",
-                    seal_form=SealForm.ELECTRONIC,
-                    copies=1,
-                    place="水南村委会",
-                    purpose="申领居住证",
-                    form=FORM,
-                    document=document,
-                )
-                made = requests.submit(
-                    session, who, submission, blobs=runtime.blobs, max_bytes=1 << 20, now=runtime.clock.now()
-                )
-                ids.append(made.id)
-            session.commit()
-        return ids
+        return submitted(runtime, count)
     finally:
         runtime.close()
+
+
+def demo_runtime(database_url: str, var: Path) -> Runtime:
+    """A runtime on a database the ``sealgate demo`` command has migrated and filled (bench may not import the
+    top, so it runs it)."""
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SEALGATE_")},
+        "SEALGATE_VAR_DIR": str(var),
+        "SEALGATE_DATABASE__URL": database_url,
+    }
+    subprocess.run([sys.executable, "-m", "sealgate", "demo"], env=environment, check=True, capture_output=True)
+    return Runtime.open(load_settings(var_dir=var, database={"url": database_url}), migrations=None)
+
+
+def submitted(runtime: Runtime, count: int) -> list[int]:
+    """``count`` residence-certificate requests of the demo's resident, submitted and waiting for level 1."""
+    document = documents.one_page()
+    ids = []
+    with runtime.sessions() as session:
+        who = principal_of(session, directory.user(session, "sn.resident"), runtime.clock.now())
+        for _ in range(count):
+            submission = requests.Submission(
+                matter=MATTER,
+                organisation="yazhou.shuinan",
+                seal="village_official",
+                seal_form=SealForm.ELECTRONIC,
+                copies=1,
+                place="水南村委会",
+                purpose="申领居住证",
+                form=FORM,
+                document=document,
+            )
+            made = requests.submit(
+                session, who, submission, blobs=runtime.blobs, max_bytes=1 << 20, now=runtime.clock.now()
+            )
+            ids.append(made.id)
+        session.commit()
+    return ids
 
 
 def _wrk(scripts: list[tuple[str, str]], seconds: int) -> Run:

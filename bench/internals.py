@@ -27,9 +27,7 @@ import datetime as dt
 import importlib.util
 import io
 import logging
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from sqlalchemy import Connection
 from sqlalchemy.sql.dml import UpdateBase
 
+from bench import approvals
 from bench.ledger import _drop, _fresh_postgres
 from bench.report import Section
 from ca import profiles
@@ -52,10 +51,8 @@ from ca.profiles import Issuer, Urls
 from ca.signing import token_key
 from core import deferred
 from core.keystore import KeyKind, open_keystore
-from core.runtime import Runtime
-from core.settings import CaSettings, Settings, load_settings
+from core.settings import CaSettings, Settings
 from identity import directory
-from identity.auth import principal_of
 from signer import validation
 from signer.appearance import round_seal
 from signer.cms import SealTemplate
@@ -66,8 +63,6 @@ ROUNDS = 20
 CORPUS_FILE = ROOT.parent / "shared" / "corpora" / "pdf" / "dss" / "pades-signed-filled-form.pdf"
 PAGES = 30
 SEALS = 20  # sealings per round
-MATTER = "residence.certificate"
-FORM = {"address": "水南村一组 12 号", "since": "2020-01-01", "housing": "租住房屋", "purpose": "申领居住证"}
 _PRIVATE_IMPORT = "from pikepdf._core import PageList\n"
 _PRIVATE_ANNOTATION = "pages: PageList,"
 _PUBLIC_ANNOTATION = "pages: Iterable[Page],"
@@ -280,9 +275,9 @@ def decisions(quick: bool) -> Compared | str:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             var = Path(tmp) / "var"
-            runtime = _demo(url, var)
+            runtime = approvals.demo_runtime(url, var)
             try:
-                ids = _submitted(runtime, 2 * (ROUNDS + 1) * burst)
+                ids = approvals.submitted(runtime, 2 * (ROUNDS + 1) * burst)
                 from workflow import review
 
                 with runtime.sessions() as session:
@@ -315,47 +310,3 @@ def decisions(quick: bool) -> Compared | str:
     finally:
         _drop(admin_url, url)
     return Compared(what, f"ms per decision (bursts of {burst})", with_, without, per=burst)
-
-
-def _demo(url: str, var: Path) -> Runtime:
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SEALGATE_")},
-        "SEALGATE_VAR_DIR": str(var),
-        "SEALGATE_DATABASE__URL": url,
-        "PYTHONPATH": str(ROOT),
-    }
-    subprocess.run([sys.executable, "-m", "sealgate", "demo"], env=environment, check=True, capture_output=True)
-    settings = load_settings(var_dir=var, database={"url": url})
-    return Runtime.open(settings, migrations=None)  # `sealgate demo` migrated the schema and loaded the demo
-
-
-def _submitted(runtime: Runtime, count: int) -> list[int]:
-    from workflow import requests
-    from workflow.catalog import SealForm
-
-    pdf = pikepdf.Pdf.new()
-    pdf.add_blank_page(page_size=(595, 842))
-    buffer = io.BytesIO()
-    pdf.save(buffer)
-    document = buffer.getvalue()
-    ids = []
-    with runtime.sessions() as session:
-        who = principal_of(session, directory.user(session, "sn.resident"), runtime.clock.now())
-        for _ in range(count):
-            submission = requests.Submission(
-                matter=MATTER,
-                organisation="yazhou.shuinan",
-                seal="village_official",
-                seal_form=SealForm.ELECTRONIC,
-                copies=1,
-                place="水南村委会",
-                purpose="申领居住证",
-                form=FORM,
-                document=document,
-            )
-            made = requests.submit(
-                session, who, submission, blobs=runtime.blobs, max_bytes=1 << 20, now=runtime.clock.now()
-            )
-            ids.append(made.id)
-        session.commit()
-    return ids
