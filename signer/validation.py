@@ -263,13 +263,14 @@ def _one(
 
 def _validated_signature(sig: EmbeddedPdfSignature, contexts: Callable[..., Any], moment: dt.datetime | None) -> Any:
     """pyHanko's verdict now; failing trust now, at the time its signature timestamp proves, if that timestamp
-    holds there: a seal stays valid after the revocation data it carries has aged, as long-term validation means."""
+    holds there: a seal stays valid after the revocation data it carries has aged, as long-term validation means.
+    The second validation keeps the difference analysis of the first: pyHanko holds it on the signature."""
     status = validate_pdf_signature(sig, contexts(moment), diff_policy=SEAL_POLICY)
     proven = None if status.trusted else _token_time(_signature_token(sig))
     if proven is None:
         return status
     past = contexts(proven, past=True)
-    earlier = validate_pdf_signature(sig, past, ts_validation_context=past, diff_policy=SEAL_POLICY)
+    earlier = validate_pdf_signature(sig, past, ts_validation_context=past, skip_diff=True)  # diffed above
     stamp = earlier.timestamp_validity
     held = earlier.trusted and stamp is not None and stamp.intact and stamp.valid and stamp.trusted
     return earlier if held else status
@@ -281,7 +282,7 @@ def _validated_timestamp(sig: EmbeddedPdfSignature, contexts: Callable[..., Any]
     proven = None if status.trusted else _token_time(sig.signed_data)
     if proven is None:
         return status
-    earlier = validate_pdf_timestamp(sig, validation_context=contexts(proven, past=True), diff_policy=SEAL_POLICY)
+    earlier = validate_pdf_timestamp(sig, validation_context=contexts(proven, past=True), skip_diff=True)
     return earlier if earlier.trusted else status
 
 

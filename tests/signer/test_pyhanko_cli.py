@@ -31,6 +31,7 @@ from core.clock import ManualClock
 from core.runtime import Runtime
 from signer.sealing import Request
 from signer.validation import validate
+from tests.signer.test_manipulations import CHANGES, appended
 from tests.signer.test_sealing import make_bench
 
 PYHANKO = Path(sys.executable).with_name("pyhanko")
@@ -104,3 +105,7 @@ def test_a_default_seal_verifies_offline_with_the_root_alone(
     assert ours.stdout.startswith("TOTAL-PASSED")
     later = validate((tmp_path / "sealed.pdf").read_bytes(), trust=[office.authority.root], moment=clock.now() + YEAR)
     assert later.indication == "TOTAL-PASSED", later.to_json()
+    changed = appended(tmp_path / "sealed.pdf", CHANGES["link"], eof=True)  # validated at its proven time too
+    tampered = validate(changed, trust=[office.authority.root], moment=clock.now() + YEAR)
+    assert tampered.indication == "TOTAL-FAILED", tampered.to_json()
+    assert tampered.signatures[0].modifications
