@@ -13,12 +13,13 @@ from typing import ClassVar
 import pytest
 from cryptography import x509
 
-from ca.profiles import Urls
+from ca.profiles import Issuer, Urls
 from core.clock import ManualClock
 from core.keystore import Keystore
 from signer.pades import Options
 from signer.revocation import Sources
 from signer.validation import FAILED, INDETERMINATE, PASSED, validate
+from tests.ca.support import new_key
 from tests.signer.pki import Pki, blank_pdf, empty_crl, make_pki
 from tests.signer.test_pades import NOW
 
@@ -140,3 +141,16 @@ def test_online_verification_fetches_the_lists_the_certificates_point_at(keystor
         server.shutdown()
     assert (offline.indication, offline.sub_indication) == (INDETERMINATE, "TRY_LATER")
     assert online.indication == PASSED, online.to_json()
+
+
+def test_a_forged_list_proves_nothing(pki: Pki, keystore: Keystore, tmp_path: Path) -> None:
+    """A CRL in the issuing CA's name, signed with another key, that revokes nothing: a thief's "all clear"."""
+    assert pki.issuing_ca is not None
+    forger = Issuer(new_key(keystore), pki.issuing_ca.certificate)
+    data = sealed(pki, keystore, tmp_path, at=NOW, timestamp=True)
+    crl = revoked_list(pki, keystore, NOW - HOUR, x509.ReasonFlags.key_compromise)
+    indication, sub, _ = judged(pki, data, empty_crl(forger, NOW), NOW + HOUR)
+    assert (indication, sub) == (INDETERMINATE, "TRY_LATER")
+    lists = Sources(crls=(empty_crl(forger, NOW), crl, pki.crls[1]))  # the forged one beside the real ones
+    both = validate(data, trust=[pki.root], moment=NOW + HOUR, revocation=lists)
+    assert (both.indication, both.sub_indication) == (FAILED, "REVOKED")
