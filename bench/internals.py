@@ -135,6 +135,9 @@ def run(quick: bool = False) -> Section:
     measured = [r for r in rows if isinstance(r, Compared)]
     body = "\n".join(
         [
+            "Micro-benchmarks, labelled as such: each row times one step in process, with and without the private "
+            "code, not the path users get end to end (the sealing and approvals sections time that); the baseline "
+            "is the same step through the library's public API, producing the same output. "
             f"{ROUNDS} alternating rounds of each side in one process after a warm-up; each side's median, in "
             "square brackets the middle half of its rounds (first to third quartile) and in round brackets its "
             "fastest and slowest round, in ms per call. The private code stays where its gain is beyond the "
