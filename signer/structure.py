@@ -18,7 +18,7 @@ from pyhanko.pdf_utils.generic import Reference
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.xref import ObjStreamRef
 
-TIMEOUT = 10.0  # seconds for qpdf to read the cross-reference sections
+TIMEOUT = 4.0  # seconds for qpdf to read the cross-reference sections: within the verification's own limit
 _SPACE = rb"[ \t\f\x00]*"
 _EOL = rb"(?:\r\n|\r|\n)?"
 _END_OF_FILE = re.compile(_SPACE + _EOL + _SPACE + _EOL + _SPACE)  # the marker's own end of line, and one more
