@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("sealgate", "api", "workflow", "signer", "ca", "identity", "ledger", "core")
+PACKAGES = ("sealgate", "api", "workflow", "physical_seal", "signer", "ca", "identity", "ledger", "core")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
