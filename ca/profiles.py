@@ -28,6 +28,10 @@ from identity.uscc import validate as validate_uscc
 QC_STATEMENTS = ObjectIdentifier("1.3.6.1.5.5.7.1.3")
 QC_TYPE = "0.4.0.1862.1.6"
 QC_TYPE_ESEAL = "0.4.0.1862.1.6.2"
+# The extended key usage of the key that signs seal machine authorisations: a machine accepts an authorisation
+# signed by a certificate of our issuing CA only if it carries this purpose, so that no other certificate the CA
+# issued (a machine's own, say) can authorise stamps. A UUID-derived OID (2.25, ITU-T X.667).
+AUTHORISATION_SIGNING = ObjectIdentifier("2.25.299135780521970085834493428029262410823")
 BACKDATE = dt.timedelta(minutes=5)  # notBefore a little early, for relying parties whose clocks run behind
 
 
@@ -243,10 +247,12 @@ def tsa(
 def authorisation_signer(
     key: TokenKey, organisation: str, issuer: Issuer, urls: Urls, now: dt.datetime, days: int, *, policy: str
 ) -> x509.Certificate:
-    """The key that signs authorisations for seal machines."""
-    builder = _end_entity(
-        ca_name(organisation, f"{organisation} Seal Machine Authorisations"), key, issuer, now, days
-    ).add_extension(_usage(sign=True, non_repudiation=True), critical=True)
+    """The key that signs authorisations for seal machines, marked for that purpose alone."""
+    builder = (
+        _end_entity(ca_name(organisation, f"{organisation} Seal Machine Authorisations"), key, issuer, now, days)
+        .add_extension(_usage(sign=True, non_repudiation=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([AUTHORISATION_SIGNING]), critical=True)
+    )
     return _by_issuing_ca(builder, issuer, urls, policy)
 
 
