@@ -1,1 +1,2 @@
-"""Seal machines: authorisations, the serial protocol, the machine emulator, the terminal agent, event intake and alarms."""
+"""Seal machines: authorisations, the serial protocol, the machine emulator, the terminal agent, event intake and
+alarms."""
