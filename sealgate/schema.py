@@ -6,6 +6,7 @@ import ca.models  # noqa: F401  (the imports register the tables)
 import core.idempotency  # noqa: F401
 import identity.models  # noqa: F401
 import ledger.models  # noqa: F401
+import physical_seal.models  # noqa: F401
 import signer.models  # noqa: F401
 import workflow.models  # noqa: F401
 from core.db import Base

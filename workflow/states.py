@@ -1,7 +1,9 @@
 """The life of a seal request, as explicit states and the transitions allowed between them.
 
 submitted -> in_review (level 1 .. n) -> approved -> executing -> completed | failed (-> approved again when
-retried); a reviewer may reject, or
+retried). A physical seal's request goes from executing to authorised when its machine's authorisation is issued,
+back to executing at the first stamp, and ends completed (uses spent or closed by a custodian), expired (its window
+passed) or failed (its authorisation revoked). A reviewer may reject, or
 return the request to an earlier level or to the applicant (returned), who may resubmit it; the applicant may
 withdraw it until the last approval. Anything else is a conflict with the request's state (HTTP 409).
 """
@@ -18,11 +20,13 @@ class State(StrEnum):
     IN_REVIEW = "in_review"
     APPROVED = "approved"
     EXECUTING = "executing"
+    AUTHORISED = "authorised"
     COMPLETED = "completed"
     REJECTED = "rejected"
     RETURNED = "returned"
     WITHDRAWN = "withdrawn"
     FAILED = "failed"
+    EXPIRED = "expired"
 
 
 TRANSITIONS: dict[State, frozenset[State]] = {
@@ -30,11 +34,13 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.IN_REVIEW: frozenset({State.IN_REVIEW, State.APPROVED, State.REJECTED, State.RETURNED, State.WITHDRAWN}),
     State.RETURNED: frozenset({State.IN_REVIEW, State.WITHDRAWN}),
     State.APPROVED: frozenset({State.EXECUTING}),
-    State.EXECUTING: frozenset({State.COMPLETED, State.FAILED}),
+    State.EXECUTING: frozenset({State.COMPLETED, State.FAILED, State.AUTHORISED, State.EXPIRED}),
+    State.AUTHORISED: frozenset({State.EXECUTING, State.COMPLETED, State.EXPIRED, State.FAILED}),
     State.FAILED: frozenset({State.APPROVED}),
     State.COMPLETED: frozenset(),
     State.REJECTED: frozenset(),
     State.WITHDRAWN: frozenset(),
+    State.EXPIRED: frozenset(),
 }
 
 FINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
