@@ -171,6 +171,21 @@ class SignerSettings(_Section):
     )
 
 
+class MachineSettings(_Section):
+    authorisation_hours: float = Field(
+        default=72.0, gt=0, le=24 * 366, description="how long an authorisation for a seal machine stays valid"
+    )
+    enrolment_code_hours: float = Field(default=72.0, gt=0, description="how long a machine's enrolment code works")
+    silent_after_minutes: float = Field(
+        default=60.0, gt=0, description="an active machine whose terminal has not called for this long is alarmed"
+    )
+    photo_within_minutes: float = Field(
+        default=30.0, gt=0, description="a stamp whose photo has not arrived after this long is alarmed"
+    )
+    max_photo_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="largest photo of a stamped sheet")
+    max_events_per_upload: int = Field(default=256, ge=1, le=10_000, description="events in one upload")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -198,6 +213,7 @@ class Settings(BaseSettings):
     workflow: WorkflowSettings = WorkflowSettings()
     ca: CaSettings = CaSettings()
     signer: SignerSettings = SignerSettings()
+    machines: MachineSettings = MachineSettings()
 
     @classmethod
     def settings_customise_sources(
