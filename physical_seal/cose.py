@@ -7,7 +7,7 @@ pycose, an independent implementation, in both directions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,24 +77,24 @@ def parse(data: bytes) -> Sign1:
         raise CoseError(f"not CBOR: {exc}") from None
     if not isinstance(message, cbor2.CBORTag) or message.tag != TAG_SIGN1:
         raise CoseError("not a tagged COSE_Sign1 (CBOR tag 18)")
-    parts = message.value
-    if not isinstance(parts, list) or len(parts) != 4:
+    parts = message.value  # cbor2 6 decodes what a tag holds as immutable: tuples and frozendicts
+    if not isinstance(parts, list | tuple) or len(parts) != 4:
         raise CoseError("a COSE_Sign1 is an array of four")
     protected, unprotected, payload, signature = parts
-    if not all(isinstance(p, bytes) for p in (protected, payload, signature)) or not isinstance(unprotected, dict):
+    if not all(isinstance(p, bytes) for p in (protected, payload, signature)) or not isinstance(unprotected, Mapping):
         raise CoseError("a COSE_Sign1 holds protected bytes, an unprotected map, payload bytes and signature bytes")
     try:
         header = cbor2.loads(protected)
     except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError):
         raise CoseError("the protected header is not CBOR") from None
-    if not isinstance(header, dict) or set(header) != {HEADER_ALG} or header[HEADER_ALG] not in ALGORITHMS:
+    if not isinstance(header, Mapping) or set(header) != {HEADER_ALG} or header[HEADER_ALG] not in ALGORITHMS:
         raise CoseError("the protected header must name ES256 or ES384 and nothing else")
     if set(unprotected) - {HEADER_X5CHAIN}:
         raise CoseError("the unprotected header may hold x5chain only")
     chain = unprotected.get(HEADER_X5CHAIN, [])
     if isinstance(chain, bytes):
         chain = [chain]
-    if not isinstance(chain, list) or not all(isinstance(c, bytes) for c in chain):
+    if not isinstance(chain, list | tuple) or not all(isinstance(c, bytes) for c in chain):
         raise CoseError("x5chain is a list of DER certificates")
     return Sign1(protected, header[HEADER_ALG], tuple(chain), payload, signature)
 
