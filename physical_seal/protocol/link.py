@@ -11,6 +11,7 @@ from physical_seal.protocol.frame import BadFrame, Deframer, Frame, encode
 from physical_seal.protocol.messages import Kind, decode_fields, encode_fields
 
 _SEQ_MOD = 65536
+_POLL = 0.1  # the longest a read blocks: waits are cut into slices of this so the port's timeout seldom changes
 
 
 class Port(Protocol):
@@ -143,8 +144,11 @@ class Link:
         return answer
 
     def _read(self, deadline: float | None) -> bytes:
-        """Whatever arrives by `deadline`: one blocking byte, then all the port already holds."""
-        self._port.timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        """What arrives within the next slice of the wait: one blocking byte, then all the port already holds."""
+        wait = _POLL if deadline is None else min(_POLL, max(0.0, deadline - time.monotonic()))
+        # pyserial reconfigures the line on every timeout assignment: assign only a changed value.
+        if self._port.timeout != wait:
+            self._port.timeout = wait
         first = self._port.read(1)
         # A serial.Serial tells how many more bytes it holds; a port that cannot is read a byte at a time.
         waiting: int = getattr(self._port, "in_waiting", 0)
