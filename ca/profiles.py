@@ -277,7 +277,7 @@ def seal(
 
 
 def device(
-    public: x509.Certificate | TokenKey,
+    public: Holder,
     organisation: str,
     machine: str,
     issuer: Issuer,
