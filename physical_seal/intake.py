@@ -1,0 +1,322 @@
+"""Events a machine signed, as its terminal uploads them: checked, stored once each, logged, and turned into alarms
+and authorisation state.
+
+An event that happened is kept even when it should not have happened (a stamp outside its window is evidence, not
+noise): only events the machine did not sign, or a machine that may no longer speak, are refused. Each event runs
+in its own SAVEPOINT; a batch loads its authorisations, stored counters and the device key once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.blobs import BlobStore
+from core.errors import DomainError, Invalid, NotFound
+from ledger.append import append, append_many
+from ledger.entry import Event as LogEvent
+from ledger.entry import timestamp
+from physical_seal import machines
+from physical_seal.alarms import new_alarm
+from physical_seal.cose import Sign1
+from physical_seal.machines import LIVE, AuthorisationState, MachineStatus, subject
+from physical_seal.models import Alarm, Authorisation, Machine, MachineEvent
+from physical_seal.structures import Event, StructureError, read, verify_with
+
+Status = Literal["accepted", "duplicate", "refused"]
+Transition = Literal["first-use", "spent", "closed"]
+EARTH_RADIUS_M = 6_371_008.8
+CODE_LENGTH = 40
+_STOPPED = (MachineStatus.SUSPENDED, MachineStatus.RETIRED)
+_VOID = (AuthorisationState.CANCELLED, AuthorisationState.EXPIRED, AuthorisationState.CLOSED)
+
+
+@dataclass
+class Outcome:
+    """What became of one uploaded event, and the authorisation it moved, for the workflow to follow."""
+
+    counter: int | None
+    status: Status
+    reason: str | None = None
+    alarms: list[Alarm] = field(default_factory=list)
+    transition: tuple[Authorisation, Transition] | None = None
+
+
+@dataclass
+class _Batch:
+    session: Session
+    machine: Machine
+    now: dt.datetime
+    device: ec.EllipticCurvePublicKey | None
+    revoked: bool
+    stored: dict[int, str]  # counter -> sha256 of the events already kept
+    authorisations: dict[str, Authorisation]
+    custodians: set[str]
+    entries: list[LogEvent] = field(default_factory=list)
+
+
+def ingest(session: Session, machine: Machine, events: Sequence[bytes], now: dt.datetime) -> list[Outcome]:
+    """One outcome per event, in order; the caller commits."""
+    session.flush()  # the caller's own changes to the machine survive the refresh
+    session.refresh(machine, with_for_update=True)  # one upload of a machine at a time: its counter moves in order
+    parsed = [_parse(data) for data in events]
+    good = [p[0] for p in parsed if not isinstance(p, StructureError)]
+    counters = {e.counter for e in good}
+    wanted = {e.auth for e in good if e.auth is not None}
+    stored = select(MachineEvent.counter, MachineEvent.sha256).where(
+        MachineEvent.machine_id == machine.id, MachineEvent.counter.in_(counters)
+    )
+    named = select(Authorisation).where(Authorisation.id.in_(wanted))
+    batch = _Batch(
+        session,
+        machine,
+        now,
+        machines.device_key(session, machine),
+        machines.device_certificate_revoked(session, machine),
+        stored={counter: digest for counter, digest in session.execute(stored)} if counters else {},
+        authorisations={a.id: a for a in session.scalars(named)} if wanted else {},
+        custodians=set(machines.custodian_names(session, machine)),
+    )
+    outcomes: list[Outcome] = []
+    for data, item in zip(events, parsed, strict=True):
+        entries: list[LogEvent] = []
+        try:
+            with session.begin_nested():
+                outcome = _one(batch, data, item, entries)
+        except DomainError as exc:  # a value the log refuses: this event is lost, not the batch
+            counter = None if isinstance(item, StructureError) else item[0].counter
+            outcomes.append(Outcome(counter, "refused", exc.detail))
+            continue
+        batch.entries += entries
+        outcomes.append(outcome)
+    append_many(session, batch.entries)
+    return outcomes
+
+
+def receive_photo(
+    session: Session, blobs: BlobStore, machine: Machine, counter: int, data: bytes, now: dt.datetime
+) -> str:
+    """Keep the photo a stamp event announced; its hash is the one the machine signed, so nothing else fits."""
+    row = session.scalar(
+        select(MachineEvent).where(MachineEvent.machine_id == machine.id, MachineEvent.counter == counter)
+    )
+    if row is None or row.kind != "stamp":
+        raise NotFound(f"machine {machine.id} has no stamp event {counter}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != row.photo_sha256:
+        raise Invalid("the photo is not the one the machine signed")
+    if row.photo_received_at is None:
+        blobs.put(data)
+        row.photo_received_at = now
+        entry = {"counter": counter, "sha256": digest, "size": len(data)}
+        append(session, LogEvent("machine.photo.received", subject(machine.id), _actor(machine), entry, now))
+    return digest
+
+
+def _parse(data: bytes) -> tuple[Event, Sign1] | StructureError:
+    try:
+        event, message = read(Event, data)
+        _time(event)
+    except StructureError as exc:
+        return exc
+    return event, message
+
+
+def _time(event: Event) -> dt.datetime:
+    try:
+        return dt.datetime.fromtimestamp(event.time, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise StructureError(f"time {event.time} is not a date") from None
+
+
+def _one(batch: _Batch, data: bytes, item: tuple[Event, Sign1] | StructureError, entries: list[LogEvent]) -> Outcome:
+    machine = batch.machine
+    if isinstance(item, StructureError):
+        return _refuse(batch, None, "forged-event", f"not an event of the protocol: {item}", entries)
+    event, message = item
+    if event.machine != machine.id:
+        return _refuse(batch, event.counter, "forged-event", f"the event names machine {event.machine}", entries)
+    if batch.device is None:
+        return _refuse(batch, event.counter, "forged-event", "the machine has no device key to check it", entries)
+    try:
+        verify_with(message, batch.device)
+    except StructureError:
+        return _refuse(batch, event.counter, "forged-event", "the signature is not the machine's", entries)
+    if machine.status in _STOPPED or batch.revoked:
+        why = "its device certificate is revoked" if batch.revoked else f"it is {machine.status}"
+        return _refuse(batch, event.counter, "revoked-machine", f"an event of a machine whose {why}", entries)
+    digest = hashlib.sha256(data).hexdigest()
+    if event.counter in batch.stored:
+        if batch.stored[event.counter] == digest:
+            return Outcome(event.counter, "duplicate")
+        detail = f"counter {event.counter} came again with other content"
+        return _refuse(batch, event.counter, "counter-replay", detail, entries)
+    return _accept(batch, event, data, digest, entries)
+
+
+def _refuse(batch: _Batch, counter: int | None, code: str, detail: str, entries: list[LogEvent]) -> Outcome:
+    alarm = _alarm(batch, code, "service", detail, None, None, entries)
+    return Outcome(counter, "refused", detail, [alarm])
+
+
+def _alarm(
+    batch: _Batch,
+    code: str,
+    source: str,
+    detail: str,
+    row: MachineEvent | None,
+    authorisation: str | None,
+    entries: list[LogEvent],
+) -> Alarm:
+    if row is not None:
+        batch.session.flush()  # the alarm names the event's row
+    alarm, entry = new_alarm(
+        batch.session,
+        batch.machine.id,
+        code,
+        source,
+        detail,
+        batch.now,
+        event_id=row.id if row is not None else None,
+        authorisation_id=authorisation,
+    )
+    entries.append(entry)
+    return alarm
+
+
+def _accept(batch: _Batch, event: Event, data: bytes, digest: str, entries: list[LogEvent]) -> Outcome:
+    machine, now = batch.machine, batch.now
+    time = _time(event)
+    row = MachineEvent(
+        machine_id=machine.id,
+        counter=event.counter,
+        kind=event.kind,
+        authorisation_id=event.auth,
+        use=event.use,
+        time=time,
+        custodian=event.custodian,
+        document_sha256=event.doc.hex() if event.doc is not None else None,
+        photo_sha256=event.photo.hex() if event.photo is not None else None,
+        alarm=_code(event.alarm),
+        cose=data,
+        sha256=digest,
+        received_at=now,
+    )
+    batch.session.add(row)
+    batch.stored[event.counter] = digest
+    authorisation = batch.authorisations.get(event.auth) if event.auth is not None else None
+    entries.append(_entry(machine, event, time, digest, authorisation, now))
+    outcome = Outcome(event.counter, "accepted")
+    if event.counter > machine.last_counter + 1:
+        first, last = machine.last_counter + 1, event.counter - 1
+        missing = str(first) if first == last else f"{first} to {last}"
+        outcome.alarms.append(
+            _alarm(batch, "counter-gap", "service", f"missing counters {missing}", row, None, entries)
+        )
+    machine.last_counter = max(machine.last_counter, event.counter)
+    machine.last_seen_at, machine.silence_alarmed_at = now, None
+    if event.kind == "alarm":
+        code = _code(event.alarm)
+        assert code is not None, "Event.check: an alarm event names its alarm"
+        outcome.alarms.append(_alarm(batch, code, "machine", event.detail, row, event.auth, entries))
+    elif event.kind == "stamp":
+        faults = _faults(batch, event, time, authorisation)
+        for code, detail in faults:
+            outcome.alarms.append(_alarm(batch, code, "service", detail, row, event.auth, entries))
+        if not faults:
+            assert authorisation is not None, "_faults: a stamp without its authorisation is a fault"
+            outcome.transition = _stamped(authorisation, now)
+    elif authorisation is not None and authorisation.machine_id == machine.id and authorisation.state in LIVE:
+        authorisation.state, authorisation.finished_at = AuthorisationState.CLOSED, now
+        outcome.transition = (authorisation, "closed")
+    return outcome
+
+
+def _stamped(authorisation: Authorisation, now: dt.datetime) -> tuple[Authorisation, Transition] | None:
+    authorisation.used += 1
+    first = authorisation.state == AuthorisationState.ISSUED
+    if authorisation.used >= authorisation.uses:
+        authorisation.state, authorisation.finished_at = AuthorisationState.SPENT, now
+        return authorisation, "spent"
+    if first:
+        authorisation.state = AuthorisationState.EXECUTING
+        return authorisation, "first-use"
+    return None
+
+
+def _faults(
+    batch: _Batch, event: Event, time: dt.datetime, authorisation: Authorisation | None
+) -> list[tuple[str, str]]:
+    """Why a stamp should not have been made; none for a valid one."""
+    machine = batch.machine
+    if authorisation is None or authorisation.machine_id != machine.id:
+        return [("unauthorised-stamp", f"a stamp under {event.auth}, no authorisation of this machine")]
+    faults: list[tuple[str, str]] = []
+    if authorisation.state in _VOID:
+        faults.append(("unauthorised-stamp", f"a stamp under an authorisation {authorisation.state}"))
+    if authorisation.epoch < machine.epoch:
+        faults.append(("unauthorised-stamp", f"a stamp under epoch {authorisation.epoch}, void since {machine.epoch}"))
+    if event.use > authorisation.uses or authorisation.state == AuthorisationState.SPENT:
+        faults.append(("uses-exceeded", f"use {event.use} of an authorisation for {authorisation.uses}"))
+    if not authorisation.not_before <= time <= authorisation.not_after:
+        faults.append(("outside-window", f"stamped at {timestamp(time)}, outside the authorisation's window"))
+    distance = _distance_m(event.pos, (machine.latitude_e7, machine.longitude_e7))
+    if distance > machine.radius_m:
+        faults.append(
+            ("outside-fence", f"stamped {distance:.0f} m from the machine's place (fence {machine.radius_m} m)")
+        )
+    if event.doc is None or event.doc.hex() != authorisation.document_sha256:
+        faults.append(("document-mismatch", "the sheet stamped is not the approved document"))
+    if event.custodian not in batch.custodians:
+        faults.append(("custodian-not-allowed", f"{event.custodian or 'nobody'} is not a custodian of the machine"))
+    return faults
+
+
+def _distance_m(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Haversine distance between two positions in units of 10⁻⁷ degree."""
+    lat1, lon1, lat2, lon2 = (math.radians(v / 1e7) for v in (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _entry(
+    machine: Machine,
+    event: Event,
+    time: dt.datetime,
+    digest: str,
+    authorisation: Authorisation | None,
+    now: dt.datetime,
+) -> LogEvent:
+    """The event's log entry; its id is the event's SHA-256, so a record page finds the entry from the event."""
+    data: dict[str, Any] = {
+        "counter": event.counter,
+        "kind": event.kind,
+        "authorisation": event.auth,
+        "request": authorisation.request_number if authorisation is not None else None,
+        "use": event.use,
+        "document": event.doc.hex() if event.doc is not None else None,
+        "photo": event.photo.hex() if event.photo is not None else None,
+        "machine_time": timestamp(time),
+        "custodian": event.custodian,
+        "alarm": event.alarm,
+        "detail": event.detail,
+        "sha256": digest,
+    }
+    return LogEvent(f"machine.{event.kind}", subject(machine.id), _actor(machine), data, now, id=digest)
+
+
+def _code(alarm: str | None) -> str | None:
+    """A machine's alarm code as its column holds it: the protocol allows longer text than any code we know."""
+    return alarm[:CODE_LENGTH] if alarm is not None else None
+
+
+def _actor(machine: Machine) -> str:
+    return f"machine:{machine.id}"
