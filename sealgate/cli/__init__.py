@@ -12,7 +12,19 @@ from typing import Annotated
 import typer
 
 from core.errors import ConfigError, DomainError
-from sealgate.cli import ca_cmd, catalog_cmd, config_cmd, db_cmd, demo, log_cmd, outbox_cmd, people, serve, verify_cmd
+from sealgate.cli import (
+    ca_cmd,
+    catalog_cmd,
+    config_cmd,
+    db_cmd,
+    demo,
+    device_cmd,
+    log_cmd,
+    outbox_cmd,
+    people,
+    serve,
+    verify_cmd,
+)
 from sealgate.cli.state import CliState
 
 app = typer.Typer(
@@ -39,6 +51,7 @@ app.command("init")(people.init)
 app.command("demo")(demo.demo)
 app.command("witness")(log_cmd.witness)
 app.command("verify")(verify_cmd.verify)
+app.command("device-sim")(device_cmd.device_sim)
 app.add_typer(people.users, name="users")
 app.add_typer(people.orgs, name="orgs")
 app.add_typer(config_cmd.app, name="config")

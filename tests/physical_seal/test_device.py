@@ -43,9 +43,10 @@ def _certificate(
     key: ec.EllipticCurvePrivateKey,
     *,
     ca: bool,
+    now: int,
     purposes: list[x509.ObjectIdentifier] | None = None,
 ) -> x509.Certificate:
-    start = dt.datetime.fromtimestamp(NOW, dt.UTC) - dt.timedelta(days=1)
+    start = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(days=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -63,41 +64,48 @@ def _certificate(
 
 @dataclass
 class Pki:
+    """A root, its issuing CA and an authorisation signer, valid around ``now``."""
+
+    now: int = NOW
     root_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     issuing_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     signer_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
     def __post_init__(self) -> None:
         root_name, issuing_name = _name("Test Root"), _name("Test Issuing CA")
-        self.root = _certificate(root_name, self.root_key.public_key(), root_name, self.root_key, ca=True)
-        self.issuing = _certificate(issuing_name, self.issuing_key.public_key(), root_name, self.root_key, ca=True)
+        self.root = _certificate(root_name, self.root_key.public_key(), root_name, self.root_key, ca=True, now=self.now)
+        self.issuing = _certificate(
+            issuing_name, self.issuing_key.public_key(), root_name, self.root_key, ca=True, now=self.now
+        )
         self.signer = _certificate(
             _name("Test Seal Machine Authorisations"), self.signer_key.public_key(), issuing_name, self.issuing_key,
-            ca=False, purposes=[AUTHORISATION_SIGNING],
+            ca=False, now=self.now, purposes=[AUTHORISATION_SIGNING],
         )  # fmt: skip
         self.other = _certificate(
             _name("Test Time-Stamp Authority"), self.signer_key.public_key(), issuing_name, self.issuing_key,
-            ca=False, purposes=[ExtendedKeyUsageOID.TIME_STAMPING],
+            ca=False, now=self.now, purposes=[ExtendedKeyUsageOID.TIME_STAMPING],
         )  # fmt: skip
 
     def device(self, csr_der: bytes) -> x509.Certificate:
         csr = x509.load_der_x509_csr(csr_der)
         public = csr.public_key()
         assert isinstance(public, ec.EllipticCurvePublicKey)
-        return _certificate(csr.subject, public, self.issuing.subject, self.issuing_key, ca=False)
+        return _certificate(csr.subject, public, self.issuing.subject, self.issuing_key, ca=False, now=self.now)
 
     def authorisation(self, *, signer: x509.Certificate | None = None, **changes: Any) -> bytes:
         values: dict[str, Any] = {
             "id": hashlib.md5(repr(sorted(changes.items())).encode(), usedforsecurity=False).hexdigest(),
             "machine": MACHINE, "slot": 0, "request": "YZ-2025-0001", "doc": DOC, "uses": 3,
-            "nbf": NOW - 60, "exp": NOW + 3600, "fence": (HERE[0], HERE[1], 200),
-            "custodians": ("sn.custodian1",), "epoch": 0, "iat": NOW - 60,
+            "nbf": self.now - 60, "exp": self.now + 3600, "fence": (HERE[0], HERE[1], 200),
+            "custodians": ("sn.custodian1",), "epoch": 0, "iat": self.now - 60,
         }  # fmt: skip
         values.update(changes)
         return sign(Authorisation(**values), self.signer_key, [signer or self.signer, self.issuing])
 
     def epoch(self, epoch: int, machine: str = MACHINE) -> bytes:
-        return sign(EpochNotice(machine=machine, epoch=epoch, iat=NOW), self.signer_key, [self.signer, self.issuing])
+        return sign(
+            EpochNotice(machine=machine, epoch=epoch, iat=self.now), self.signer_key, [self.signer, self.issuing]
+        )
 
 
 @pytest.fixture(scope="module")
