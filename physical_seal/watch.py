@@ -28,7 +28,7 @@ def scan(session: Session, now: dt.datetime, *, silent_after: dt.timedelta, phot
         .outerjoin(Certificate, Certificate.id == Machine.certificate_id)
         .where(Machine.status == "active", Machine.silence_alarmed_at.is_(None), heard < since)
     )
-    for machine, enrolled in session.execute(silent.order_by(Machine.id)).tuples().all():
+    for machine, enrolled in session.execute(silent.order_by(Machine.id)).all():
         last = machine.last_seen_at or enrolled
         detail = f"nothing heard from the machine since {last:%Y-%m-%d %H:%M} UTC"
         raised.append(raise_alarm(session, machine.id, SILENT, "service", detail, now))
