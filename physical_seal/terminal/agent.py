@@ -153,6 +153,8 @@ class Agent:
 
     def _authorise(self) -> bool:
         """LOAD what the service offers and the machine lacks, and raise its epoch; False if the service is down."""
+        if self.journal.credential is None:
+            return False  # not enrolled: the service would refuse every call
         try:
             offered = self.service.authorisations()
         except Unreachable as exc:
