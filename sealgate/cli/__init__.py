@@ -23,6 +23,7 @@ from sealgate.cli import (
     outbox_cmd,
     people,
     serve,
+    terminal_cmd,
     verify_cmd,
 )
 from sealgate.cli.state import CliState
@@ -51,6 +52,7 @@ app.command("init")(people.init)
 app.command("demo")(demo.demo)
 app.command("witness")(log_cmd.witness)
 app.command("verify")(verify_cmd.verify)
+app.command("terminal")(terminal_cmd.terminal)
 app.command("device-sim")(device_cmd.device_sim)
 app.add_typer(people.users, name="users")
 app.add_typer(people.orgs, name="orgs")
