@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pypdfium2  # type: ignore[import-untyped]
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from PIL import Image
 
 from ca.profiles import AUTHORISATION_SIGNING
 from physical_seal.device.camera import Camera
@@ -351,3 +354,22 @@ def test_clock_drift_and_close(rig: Rig) -> None:
     assert (close.kind, close.auth, close.counter) == ("close", auth_id, 2)
     rig.refused(Kind.STAMP, "uses-exceeded", auth=auth_id, doc=DOC)
     rig.refused(Kind.CLOSE, "uses-exceeded", auth=auth_id)
+
+
+def test_the_photo_shows_the_sheet_when_there_is_one(tmp_path: Path) -> None:
+    pdf = pypdfium2.PdfDocument.new()
+    pdf.new_page(595, 842)
+    pdf.save(tmp_path / "sheet.pdf")
+    pdf.close()
+    data = (tmp_path / "sheet.pdf").read_bytes()
+    doc = hashlib.sha256(data).digest()
+    (tmp_path / "sheet.pdf").rename(tmp_path / f"{doc.hex()}.pdf")
+    camera = Camera(MACHINE, sheets=tmp_path, seed=2)
+    shown = camera.photograph(doc=doc, request="R-1", counter=1, time=NOW)
+    generated = camera.photograph(doc=DOC, request="R-1", counter=1, time=NOW)
+    for png in (shown, generated):
+        with Image.open(io.BytesIO(png)) as image:
+            assert image.format == "PNG"
+            assert image.width == 600
+        assert len(png) < 150_000
+    assert shown != generated

@@ -99,7 +99,7 @@ def test_power_loss_in_the_middle_of_a_stamp(tmp_path: Path, pki: Pki) -> None:
         with pytest.raises((LinkDown, serial.SerialException)):
             client.call(Kind.STAMP, auth=auth_id, doc=DOC)
         assert process.wait(10) == POWER_LOSS_EXIT
-    with device_sim(state) as (_, client):
+    with device_sim(state) as (process, client):
         assert client.call(Kind.HELLO, terminal="test")["counter"] == 2
         public = device_key(client, pki)
         journal = [open_event(e, public) for e in client.call(Kind.EVENTS, after=0, max=32)["events"]]
@@ -107,6 +107,14 @@ def test_power_loss_in_the_middle_of_a_stamp(tmp_path: Path, pki: Pki) -> None:
         client.call(Kind.LOGIN, custodian="sn.custodian1", pin="123456")
         third: Event = read(Event, client.call(Kind.STAMP, auth=auth_id, doc=DOC)["event"])[0]
         assert (third.counter, third.use) == (3, 3)  # the lost stamp's use is spent
+        process.send_signal(signal.SIGUSR1)  # the case is opened
+        deadline = time.monotonic() + 5
+        while not client.call(Kind.STATUS)["tamper"]:
+            assert time.monotonic() < deadline, "SIGUSR1 did not mark the machine tampered"
+            time.sleep(0.1)
+        with pytest.raises(Refused) as refused:
+            client.call(Kind.STAMP, auth=auth_id, doc=DOC)
+        assert refused.value.code == "tampered"
 
 
 def _photo(client: Client, counter: int) -> bytes:
