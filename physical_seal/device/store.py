@@ -59,6 +59,10 @@ class Pending:
     time: int
 
 
+class OtherMachine(ValueError):
+    """The state directory belongs to another machine."""
+
+
 class Store:
     """Reads and writes of the machine's state; writes happen inside ``transaction()``."""
 
@@ -74,7 +78,7 @@ class Store:
             if known is None:
                 self.put("machine", machine_id.encode())
             elif known.decode() != machine_id:
-                raise ValueError(f"{directory} holds the state of machine {known.decode()}, not {machine_id}")
+                raise OtherMachine(f"{directory} holds the state of machine {known.decode()}, not {machine_id}")
         self.machine_id = machine_id
 
     def close(self) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from physical_seal.device.sim import Options, serve
+from physical_seal.device.store import OtherMachine
 from physical_seal.protocol.link import Faults
 
 YAZHOU = "18.3500,109.1700"
@@ -53,7 +55,11 @@ def device_sim(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    serve(options)
+    try:
+        serve(options)
+    except OtherMachine as exc:
+        print(f"sealgate: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
 
 
 def _name(value: str, option: str) -> str:
