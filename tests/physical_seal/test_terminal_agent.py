@@ -4,6 +4,7 @@ pseudo-terminal) and a fake service: enrolment, authorisations, stamps, and uplo
 import base64
 import datetime as dt
 import hashlib
+import io
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ from physical_seal import structures
 from physical_seal.protocol.link import Refused
 from physical_seal.structures import Authorisation, EpochNotice, Event
 from physical_seal.terminal.agent import Agent, connect
-from physical_seal.terminal.console import execute
+from physical_seal.terminal.console import execute, run
 from physical_seal.terminal.journal import Journal
 from physical_seal.terminal.service import TerminalService
 
@@ -177,6 +178,7 @@ class InProcess:
 
 @pytest.fixture(params=["in-process", "device-sim"])
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Agent, FakeService]]:
+    """An agent with its journal in tmp_path/terminal, before a machine that is not enrolled yet."""
     pytest.importorskip("physical_seal.device.machine")
     service = FakeService()
     journal = Journal(tmp_path / "terminal" / "journal.sqlite")
@@ -279,3 +281,49 @@ def test_a_wrong_enrolment_code_stops_the_agent(rig: tuple[Agent, FakeService]) 
     with pytest.raises(AgentError, match="bad code"):
         agent.enrol("not-the-code")
     assert agent.journal.credential is None
+
+
+def test_a_restarted_terminal_uploads_what_it_journalled_once_and_numbers_requests_on(
+    rig: tuple[Agent, FakeService], tmp_path: Path
+) -> None:
+    agent, service = rig
+    _enrolled(agent, service)
+    auth = service.authorise(uses=5)
+    agent.sync()
+    execute(agent, "login alice 1234")
+    service.down = True
+    for _ in range(2):
+        execute(agent, f"stamp {auth} {DOC.hex()}")
+    agent.sync()
+    rid = agent.journal.peek_rid()
+    agent.journal.close()
+
+    journal = Journal(tmp_path / "terminal" / "journal.sqlite")
+    assert journal.peek_rid() == rid
+    assert [c for c, _ in journal.pending_events(10)] == [1, 2]
+    restarted = Agent(MACHINE, agent._caller, journal, agent.service)
+    service.down = False
+    report = restarted.sync()
+    assert (report.read, report.uploaded, report.pending) == (0, 2, 0)
+    assert service.received == [1, 2]
+    assert sorted(service.photos) == [1, 2]
+    assert service.duplicates == []
+    agent.journal = journal  # the fixture closes it
+
+
+def test_the_console_answers_one_json_line_per_command_and_stops_at_end_of_input(
+    rig: tuple[Agent, FakeService], tmp_path: Path
+) -> None:
+    agent, service = rig
+    _enrolled(agent, service)
+    auth = service.authorise(uses=1)
+    sheet = tmp_path / "sheet.pdf"
+    sheet.write_bytes(b"the approved sheet")
+    out = io.StringIO()
+    commands = f"login alice 1234\nstamp {auth} {sheet}\nstamp {auth}\nclose nothing\nfly\n"
+    run(agent, io.StringIO(commands), out, poll=0.1)
+    replies = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["command"] for r in replies] == ["login", "stamp", "stamp", "close", "fly"]
+    assert replies[1] == {"command": "stamp", "ok": True, "counter": 1, "use": 1}
+    assert [r.get("error") for r in replies[2:]] == ["usage", "unknown-authorisation", "usage"]
+    assert service.received == [1]  # a refused CLOSE is no event
