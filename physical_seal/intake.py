@@ -2,8 +2,12 @@
 and authorisation state.
 
 An event that happened is kept even when it should not have happened (a stamp outside its window is evidence, not
-noise): only events the machine did not sign, or a machine that may no longer speak, are refused. Each event runs
-in its own SAVEPOINT; a batch loads its authorisations, stored counters and the device key once.
+noise): only events the machine did not sign, or a machine that may no longer speak, are refused.
+
+A batch is checked in memory first, against the authorisations, stored counters and device key it loads once,
+and then written together: one INSERT of its events, one of its alarms, one UPDATE of the machine and of each
+authorisation it moved. What the checks refuse costs only its own event; past them an event holds nothing the
+database should refuse, so the batch takes no SAVEPOINT per event.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from core.blobs import BlobStore
@@ -25,7 +29,6 @@ from ledger.append import append, append_many
 from ledger.entry import Event as LogEvent
 from ledger.entry import timestamp
 from physical_seal import machines
-from physical_seal.alarms import new_alarm
 from physical_seal.cose import Sign1
 from physical_seal.machines import LIVE, AuthorisationState, MachineStatus, subject
 from physical_seal.models import Alarm, Authorisation, Machine, MachineEvent
@@ -50,6 +53,10 @@ class Outcome:
     transition: tuple[Authorisation, Transition] | None = None
 
 
+# A log entry, or an alarm and the counter of its event: its entry names its id, known once it is inserted.
+_Entry = LogEvent | tuple[Alarm, int | None]
+
+
 @dataclass
 class _Batch:
     session: Session
@@ -60,7 +67,8 @@ class _Batch:
     stored: dict[int, str]  # counter -> sha256 of the events already kept
     authorisations: dict[str, Authorisation]
     custodians: set[str]
-    entries: list[LogEvent] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the machine_events to insert
+    entries: list[_Entry] = field(default_factory=list)  # in log order
 
 
 def ingest(session: Session, machine: Machine, events: Sequence[bytes], now: dt.datetime) -> list[Outcome]:
@@ -87,18 +95,32 @@ def ingest(session: Session, machine: Machine, events: Sequence[bytes], now: dt.
     )
     outcomes: list[Outcome] = []
     for data, item in zip(events, parsed, strict=True):
-        entries: list[LogEvent] = []
+        entries: list[_Entry] = []
         try:
-            with session.begin_nested():
-                outcome = _one(batch, data, item, entries)
+            outcome = _one(batch, data, item, entries)
         except DomainError as exc:  # a value the log refuses: this event is lost, not the batch
             counter = None if isinstance(item, StructureError) else item[0].counter
             outcomes.append(Outcome(counter, "refused", exc.detail))
             continue
         batch.entries += entries
         outcomes.append(outcome)
-    append_many(session, batch.entries)
+    _write(batch)
     return outcomes
+
+
+def _write(batch: _Batch) -> None:
+    """The batch's rows in a few statements, then its log entries."""
+    session = batch.session
+    ids: dict[int, int] = {}
+    if batch.rows:
+        inserted = insert(MachineEvent).returning(MachineEvent.id, sort_by_parameter_order=True)
+        ids = dict(zip((row["counter"] for row in batch.rows), session.scalars(inserted, batch.rows), strict=True))
+    alarms = [entry for entry in batch.entries if isinstance(entry, tuple)]
+    for alarm, counter in alarms:
+        alarm.event_id = ids[counter] if counter is not None else None
+    session.add_all(alarm for alarm, _ in alarms)
+    session.flush()  # the alarms get their ids; the machine and authorisations their one UPDATE each
+    append_many(session, [_raised(batch, *e) if isinstance(e, tuple) else e for e in batch.entries])
 
 
 def receive_photo(
@@ -137,7 +159,7 @@ def _time(event: Event) -> dt.datetime:
         raise StructureError(f"time {event.time} is not a date") from None
 
 
-def _one(batch: _Batch, data: bytes, item: tuple[Event, Sign1] | StructureError, entries: list[LogEvent]) -> Outcome:
+def _one(batch: _Batch, data: bytes, item: tuple[Event, Sign1] | StructureError, entries: list[_Entry]) -> Outcome:
     machine = batch.machine
     if isinstance(item, StructureError):
         return _refuse(batch, None, "forged-event", f"not an event of the protocol: {item}", entries)
@@ -162,7 +184,7 @@ def _one(batch: _Batch, data: bytes, item: tuple[Event, Sign1] | StructureError,
     return _accept(batch, event, data, digest, entries)
 
 
-def _refuse(batch: _Batch, counter: int | None, code: str, detail: str, entries: list[LogEvent]) -> Outcome:
+def _refuse(batch: _Batch, counter: int | None, code: str, detail: str, entries: list[_Entry]) -> Outcome:
     alarm = _alarm(batch, code, "service", detail, None, None, entries)
     return Outcome(counter, "refused", detail, [alarm])
 
@@ -172,65 +194,76 @@ def _alarm(
     code: str,
     source: str,
     detail: str,
-    row: MachineEvent | None,
+    counter: int | None,
     authorisation: str | None,
-    entries: list[LogEvent],
+    entries: list[_Entry],
 ) -> Alarm:
-    if row is not None:
-        batch.session.flush()  # the alarm names the event's row
-    alarm, entry = new_alarm(
-        batch.session,
-        batch.machine.id,
-        code,
-        source,
-        detail,
-        batch.now,
-        event_id=row.id if row is not None else None,
+    """An alarm to insert with the batch, about the event of ``counter`` if it names one."""
+    alarm = Alarm(
+        machine_id=batch.machine.id,
+        code=code,
+        source=source,
+        detail=detail,
         authorisation_id=authorisation,
+        raised_at=batch.now,
     )
-    entries.append(entry)
+    entries.append((alarm, counter))
     return alarm
 
 
-def _accept(batch: _Batch, event: Event, data: bytes, digest: str, entries: list[LogEvent]) -> Outcome:
+def _raised(batch: _Batch, alarm: Alarm, counter: int | None) -> LogEvent:
+    """The entry ``alarms.raise_alarm`` logs, for an alarm inserted with its batch."""
+    data: dict[str, Any] = {
+        "alarm": alarm.id,
+        "code": alarm.code,
+        "source": alarm.source,
+        "detail": alarm.detail,
+        "counter": counter,
+        "authorisation": alarm.authorisation_id,
+    }
+    return LogEvent("machine.alarm.raised", subject(batch.machine.id), "system", data, batch.now)
+
+
+def _accept(batch: _Batch, event: Event, data: bytes, digest: str, entries: list[_Entry]) -> Outcome:
     machine, now = batch.machine, batch.now
     time = _time(event)
-    row = MachineEvent(
-        machine_id=machine.id,
-        counter=event.counter,
-        kind=event.kind,
-        authorisation_id=event.auth,
-        use=event.use,
-        time=time,
-        custodian=event.custodian,
-        document_sha256=event.doc.hex() if event.doc is not None else None,
-        photo_sha256=event.photo.hex() if event.photo is not None else None,
-        alarm=_code(event.alarm),
-        cose=data,
-        sha256=digest,
-        received_at=now,
-    )
-    batch.session.add(row)
-    batch.stored[event.counter] = digest
     authorisation = batch.authorisations.get(event.auth) if event.auth is not None else None
-    entries.append(_entry(machine, event, time, digest, authorisation, now))
+    entries.append(_entry(machine, event, time, digest, authorisation, now))  # first: the log may refuse it
+    batch.rows.append(
+        {
+            "machine_id": machine.id,
+            "counter": event.counter,
+            "kind": event.kind,
+            "authorisation_id": event.auth,
+            "use": event.use,
+            "time": time,
+            "custodian": event.custodian,
+            "document_sha256": event.doc.hex() if event.doc is not None else None,
+            "photo_sha256": event.photo.hex() if event.photo is not None else None,
+            "alarm": _code(event.alarm),
+            "cose": data,
+            "sha256": digest,
+            "received_at": now,
+        }
+    )
+    batch.stored[event.counter] = digest
     outcome = Outcome(event.counter, "accepted")
     if event.counter > machine.last_counter + 1:
         first, last = machine.last_counter + 1, event.counter - 1
         missing = str(first) if first == last else f"{first} to {last}"
         outcome.alarms.append(
-            _alarm(batch, "counter-gap", "service", f"missing counters {missing}", row, None, entries)
+            _alarm(batch, "counter-gap", "service", f"missing counters {missing}", event.counter, None, entries)
         )
     machine.last_counter = max(machine.last_counter, event.counter)
     machine.last_seen_at, machine.silence_alarmed_at = now, None
     if event.kind == "alarm":
         code = _code(event.alarm)
         assert code is not None, "Event.check: an alarm event names its alarm"
-        outcome.alarms.append(_alarm(batch, code, "machine", event.detail, row, event.auth, entries))
+        outcome.alarms.append(_alarm(batch, code, "machine", event.detail, event.counter, event.auth, entries))
     elif event.kind == "stamp":
         faults = _faults(batch, event, time, authorisation)
         for code, detail in faults:
-            outcome.alarms.append(_alarm(batch, code, "service", detail, row, event.auth, entries))
+            outcome.alarms.append(_alarm(batch, code, "service", detail, event.counter, event.auth, entries))
         if not faults:
             assert authorisation is not None, "_faults: a stamp without its authorisation is a fault"
             outcome.transition = _stamped(authorisation, now)
