@@ -24,10 +24,12 @@ from api.routers import (
     delegations,
     health,
     log,
+    machines,
     me,
     outbox,
     records,
     requests,
+    terminals,
     verify,
 )
 from api.routers import problems as problem_types
@@ -40,6 +42,7 @@ from workflow.catalog import SealForm
 from workflow.delivery import Deliverer
 from workflow.electronic import ElectronicSealing
 from workflow.execution import Executors
+from workflow.physical import PhysicalAuthorisation
 from workflow.workers import Workers
 
 
@@ -108,6 +111,8 @@ def create_app(
         outbox.router,
         verify.router,
         records.router,
+        machines.router,
+        terminals.router,
         problem_types.router,
     ):
         app.include_router(router)
@@ -118,7 +123,7 @@ def create_app(
 
 
 def _executors(runtime: Runtime, authority: CertificateAuthority) -> Executors:
-    """Electronic seals are sealed by the signer; seal machines come with their own executor."""
+    """Electronic seals are sealed by the signer; physical ones are authorised to the machine that holds them."""
     settings = runtime.settings
     executors = Executors()
     executors.register(
@@ -129,6 +134,10 @@ def _executors(runtime: Runtime, authority: CertificateAuthority) -> Executors:
             settings.signer.anchor,
             settings.signer.qr_code,
         ),
+    )
+    executors.register(
+        SealForm.PHYSICAL,
+        PhysicalAuthorisation(lambda: authority.get(runtime).authority, settings.machines.authorisation_hours),
     )
     return executors
 

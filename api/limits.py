@@ -9,6 +9,7 @@ early, to find the next request on the connection.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ class BodyLimits:
 
     default: int
     routes: Mapping[tuple[str, str], int]
+    patterns: tuple[tuple[str, re.Pattern[str], int], ...] = ()  # routes with a path parameter
 
     @classmethod
     def of(cls, settings: Settings) -> BodyLimits:
@@ -44,12 +46,19 @@ class BodyLimits:
                 ("POST", "/verify"): verify,
                 ("POST", "/api/v1/requests"): upload,
             },
+            patterns=(("POST", re.compile(r"^/api/v1/terminals/[^/]+/photos$"), settings.machines.max_photo_bytes),),
         )
 
     def of_request(self, scope: Scope) -> int:
         path, root = scope["path"], scope.get("root_path", "")
         route_path = path[len(root) :] if root and path.startswith(root) else path  # as the router sees it
-        return self.routes.get((scope["method"], route_path), self.default)
+        found = self.routes.get((scope["method"], route_path))
+        if found is not None:
+            return found
+        for method, pattern, limit in self.patterns:
+            if scope["method"] == method and pattern.match(route_path):
+                return limit
+        return self.default
 
 
 class TooLarge(HTTPException):

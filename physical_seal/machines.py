@@ -358,9 +358,10 @@ def _certificate(session: Session, machine: Machine) -> Certificate | None:
 
 
 def device_key(session: Session, machine: Machine) -> ec.EllipticCurvePublicKey | None:
-    """The key that signs the machine's events now; None before enrolment or after retirement."""
+    """The key of the machine's latest certificate; None before enrolment. A retired machine keeps it, so that
+    what it still sends is known as its own (and refused as a revoked machine's), not taken for a forgery."""
     row = _certificate(session, machine)
-    if row is None or row.retired_at is not None:
+    if row is None:
         return None
     public = x509.load_der_x509_certificate(row.der).public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey), "enrol certifies EC keys only"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +28,7 @@ class ElectronicSealing:
     public_url: str
     anchor: str
     qr_code: bool = True
+    completes: bool = field(default=True, init=False)  # the sealed PDF is the whole result
 
     def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
         seal = session.scalars(

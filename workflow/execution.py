@@ -21,6 +21,8 @@ from core.clock import Clock
 from core.errors import DomainError, Forbidden, NotFound
 from identity.auth import Principal
 from identity.posts import Post
+from physical_seal.machines import LIVE
+from physical_seal.models import Authorisation
 from workflow import delivery, history
 from workflow.catalog import SealForm
 from workflow.models import SealRequest
@@ -39,6 +41,10 @@ class ExecutionFailed(Exception):
 
 
 class Executor(Protocol):
+    # False when executing hands the work on (an authorisation to a seal machine): the request is then
+    # authorised, and completes when the machine reports its stamps.
+    completes: bool
+
     def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
         """Carry out an approved request inside ``session``; return what the log should say about the result."""
         ...
@@ -102,8 +108,9 @@ def _execute(
     with sessions() as session:
         request = session.get(SealRequest, request_id, with_for_update=True)
         assert request is not None, "the request was claimed by this executor, and requests are never deleted"
+        executor = executors.by_form[SealForm(request.seal_form)]
         try:
-            result = dict(executors.by_form[SealForm(request.seal_form)].execute(session, request, clock.now()))
+            result = dict(executor.execute(session, request, clock.now()))
         except (ExecutionFailed, DomainError) as exc:
             session.rollback()
             _fail(sessions, request_id, str(exc), clock, webhook)
@@ -113,52 +120,91 @@ def _execute(
             session.rollback()
             _fail(sessions, request_id, f"the executor failed: {type(exc).__name__}", clock, webhook)
             return False
-        now = clock.now()
-        check(request.state, State.COMPLETED, "complete")
-        request.state, request.finished_at, request.updated_at, request.failure = State.COMPLETED, now, now, None
-        history.record(session, request, "completed", "system", {"result": result}, now)
-        _enqueue_delivery(session, request, result, now)
-        notify(
-            session,
-            {request.applicant_id, request.submitted_by_id},
-            "completed",
-            request,
-            "用章已完成",
-            f"您的用章申请 {request.number} 已完成用印。",
-            now,
-            webhook,
-        )
+        if executor.completes:
+            complete(session, request, "system", result, clock.now(), webhook)
+        else:
+            _hand_over(session, request, result, clock.now(), webhook)
         session.commit()
         return True
+
+
+def complete(
+    session: Session, request: SealRequest, actor: str, result: Mapping[str, Any], now: dt.datetime, webhook: str | None
+) -> None:
+    """The request is done: logged with its result, sent to its destination bureau, its applicant told."""
+    check(request.state, State.COMPLETED, "complete")
+    request.state, request.finished_at, request.updated_at, request.failure = State.COMPLETED, now, now, None
+    history.record(session, request, "completed", actor, {"result": dict(result)}, now)
+    _enqueue_delivery(session, request, result, now)
+    notify(
+        session,
+        {request.applicant_id, request.submitted_by_id},
+        "completed",
+        request,
+        "用章已完成",
+        f"您的用章申请 {request.number} 已完成用印。",
+        now,
+        webhook,
+    )
+
+
+def _hand_over(
+    session: Session, request: SealRequest, result: Mapping[str, Any], now: dt.datetime, webhook: str | None
+) -> None:
+    check(request.state, State.AUTHORISED, "authorise")
+    request.state, request.updated_at, request.failure = State.AUTHORISED, now, None
+    history.record(session, request, "authorised", "system", {"result": dict(result)}, now)
+    notify(
+        session,
+        {request.applicant_id, request.submitted_by_id},
+        "authorised",
+        request,
+        "用印已授权",
+        f"您的用章申请 {request.number} 已授权，请到用印机由保管员用印。",
+        now,
+        webhook,
+    )
 
 
 def _fail(sessions: sessionmaker[Session], request_id: int, reason: str, clock: Clock, webhook: str | None) -> None:
     with sessions() as session:
         request = session.get(SealRequest, request_id, with_for_update=True)
         assert request is not None, "the request was claimed by this executor, and requests are never deleted"
-        now = clock.now()
-        check(request.state, State.FAILED, "fail")
-        request.state, request.failure, request.updated_at = State.FAILED, reason, now
-        history.record(session, request, "failed", "system", {"reason": reason}, now)
-        notify(
-            session,
-            {request.applicant_id, request.submitted_by_id},
-            "failed",
-            request,
-            "用印未完成",
-            f"您的用章申请 {request.number} 用印失败：{reason}",
-            now,
-            webhook,
-        )
+        fail(session, request, "system", reason, clock.now(), webhook)
         session.commit()
 
 
+def fail(
+    session: Session, request: SealRequest, actor: str, reason: str, now: dt.datetime, webhook: str | None
+) -> None:
+    """The request could not be carried out; a seal administrator may retry it."""
+    check(request.state, State.FAILED, "fail")
+    request.state, request.failure, request.updated_at = State.FAILED, reason, now
+    history.record(session, request, "failed", actor, {"reason": reason}, now)
+    notify(
+        session,
+        {request.applicant_id, request.submitted_by_id},
+        "failed",
+        request,
+        "用印未完成",
+        f"您的用章申请 {request.number} 用印失败：{reason}",
+        now,
+        webhook,
+    )
+
+
 def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
-    """A request left executing by a process that died is failed, so that it can be retried."""
+    """A request left executing by a process that died is failed, so that it can be retried; one that is
+    executing because its seal machine is stamping under an authorisation is not stale, however long it takes."""
     now = clock.now()
+    stamping = select(Authorisation.request_id).where(Authorisation.state.in_([str(s) for s in LIVE]))
     with sessions.begin() as session:  # ends in COMMIT, which keeps the connection's prepared statements
         stale = session.scalars(
-            select(SealRequest.id).where(SealRequest.state == State.EXECUTING, SealRequest.updated_at < now - STALE)
+            select(SealRequest.id).where(
+                SealRequest.state == State.EXECUTING,
+                SealRequest.updated_at < now - STALE,
+                SealRequest.id.not_in(stamping),
+            )
         ).all()
     for request_id in stale:
         _fail(sessions, request_id, "execution was interrupted", clock, None)

@@ -16,6 +16,7 @@ from ca.models import Seal
 from core.errors import NotFound
 from identity.auth import Principal
 from ledger.models import Entry
+from physical_seal.models import Authorisation, Machine, MachineEvent
 from signer.models import Sealing
 from workflow import catalogs, history
 from workflow.models import Decision, SealRequest, Step
@@ -24,7 +25,13 @@ from workflow.states import State
 
 # A finished step's outcome that ended the request (or sent it back to the applicant) there.
 _ENDED_AT = {State.REJECTED: "rejected", State.RETURNED: "returned"}
-_SETTLED = {State.COMPLETED: "sealed", State.WITHDRAWN: "withdrawn", State.FAILED: "failed"}
+_SETTLED = {
+    State.COMPLETED: "sealed",
+    State.WITHDRAWN: "withdrawn",
+    State.FAILED: "failed",
+    State.EXPIRED: "expired",
+}
+_AT_THE_MACHINE = {State.AUTHORISED: "authorised", State.EXECUTING: "stamping"}
 
 
 def record(session: Session, public_id: str, viewer: Principal | None) -> dict[str, Any]:
@@ -52,6 +59,7 @@ def record(session: Session, public_id: str, viewer: Principal | None) -> dict[s
         "decisions": [_decision(d, by_step[d.step_id], named) for d in decisions],
         "outcome": _outcome(request, steps),
         "sealing": _sealing(session, request),
+        "stamps": _stamps(session, request, named),
     }
 
 
@@ -82,6 +90,8 @@ def _outcome(request: SealRequest, steps: Sequence[Step]) -> dict[str, Any]:
         return {"kind": _ENDED_AT[state], "at": ended.finished_at if ended else request.updated_at, **where}
     if state in _SETTLED:
         return {"kind": _SETTLED[state], "at": request.finished_at or request.updated_at}
+    if state in _AT_THE_MACHINE and request.seal_form == "physical":
+        return {"kind": _AT_THE_MACHINE[state], "at": request.updated_at}
     open_step = next((s for s in steps if s.finished_at is None), None)
     return {"kind": "in_progress", "at": None, **(_step(open_step) if open_step is not None else {})}
 
@@ -100,3 +110,49 @@ def _sealing(session: Session, request: SealRequest) -> dict[str, Any] | None:
     sealing, seal = found
     index = session.scalar(select(Entry.idx).where(Entry.event_id == sealing.event_id))
     return {"seal": seal.name, "at": sealing.created_at, "level": sealing.level, "log_index": index}
+
+
+def _stamp_events(session: Session, request: SealRequest) -> list[tuple[MachineEvent, str]]:
+    return [
+        (event, name)
+        for event, name in session.execute(
+            select(MachineEvent, Machine.name)
+            .join(Authorisation, Authorisation.id == MachineEvent.authorisation_id)
+            .join(Machine, Machine.id == MachineEvent.machine_id)
+            .where(Authorisation.request_id == request.id, MachineEvent.kind == "stamp")
+            .order_by(MachineEvent.time, MachineEvent.counter)
+        )
+    ]
+
+
+def _stamps(session: Session, request: SealRequest, named: bool) -> list[dict[str, Any]]:
+    """Every paper stamp the machine reported for the request, with its photo and its place in the log (the
+    entry's event id is the SHA-256 of the machine's signed event)."""
+    found = _stamp_events(session, request)
+    digests = [event.sha256 for event, _ in found]
+    logged = session.execute(select(Entry.event_id, Entry.idx).where(Entry.event_id.in_(digests)))
+    indexes = {event_id: index for event_id, index in logged} if digests else {}
+    return [
+        {
+            "at": event.time,
+            "machine": event.machine_id,
+            "machine_name": name,
+            "counter": event.counter,
+            "use": event.use,
+            "custodian": event.custodian if named else None,
+            "photo": event.photo_sha256 if event.photo_received_at is not None else None,
+            "receipt_sha256": event.sha256,
+            "log_index": indexes.get(event.sha256),
+        }
+        for event, name in found
+    ]
+
+
+def photo(session: Session, public_id: str, sha256: str) -> str:
+    """The photo of one of the record's stamps, by its hash; NotFound for any other."""
+    request = session.scalar(select(SealRequest).where(SealRequest.public_id == public_id))
+    if request is not None:
+        for event, _ in _stamp_events(session, request):
+            if event.photo_sha256 == sha256 and event.photo_received_at is not None:
+                return sha256
+    raise NotFound("no such photo")

@@ -1,5 +1,6 @@
 """The background work of the workflow, run inside `sealgate serve`: execute approved requests, deliver the
-outbox, warn about overdue steps and expiring certificates. Every pass claims its rows with locks, so several
+outbox, warn about overdue steps and expiring certificates, expire seal machines' authorisations and raise the
+alarms nobody reports. Every pass claims its rows with locks, so several
 service processes may run the workers at once without doing anything twice."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.runtime import Runtime
-from workflow import expiry, sla
+from workflow import expiry, physical, sla
 from workflow.execution import Executors, run_pending
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,22 @@ class Workers:
             with self.runtime.sessions() as session:
                 days = self.runtime.settings.ca.expiry_warning_days
                 expiry.scan(session, self.runtime.clock.now(), days, settings.notification_webhook)
+            self.machines()
+
+    def machines(self) -> None:
+        """Authorisations past their window, machines gone silent, stamps without their photo."""
+        watch = self.runtime.settings.machines
+        webhook = self.runtime.settings.workflow.notification_webhook
+        with self.runtime.sessions() as session:
+            physical.expire(session, self.runtime.clock.now(), webhook)
+        with self.runtime.sessions() as session:
+            physical.scan(
+                session,
+                self.runtime.clock.now(),
+                dt.timedelta(minutes=watch.silent_after_minutes),
+                dt.timedelta(minutes=watch.photo_within_minutes),
+                webhook,
+            )
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalIfAnyDep, RuntimeDep
@@ -29,10 +29,22 @@ async def record(public_id: str, request: Request, rt: RuntimeDep, who: Principa
     found: dict[str, Any] | None = None
     with contextlib.suppress(NotFound):
         found = await run_in_threadpool(_record, rt, public_id, who)
-    html = pages(language(request)).get_template("record.html").render(record=found)
+    html = pages(language(request)).get_template("record.html").render(record=found, public_id=public_id)
     return HTMLResponse(html, status_code=200 if found else 404, headers=_PRIVATE)
 
 
 def _record(rt: Runtime, public_id: str, who: Principal | None) -> dict[str, Any]:
     with rt.readers() as session:
         return public_record.record(session, public_id, who)
+
+
+@router.get("/records/{public_id}/photos/{sha256}", response_class=Response, responses={404: {}})
+async def photo(public_id: str, sha256: str, rt: RuntimeDep) -> Response:
+    """The photo a seal machine took of a sheet it stamped for this record."""
+    found = await run_in_threadpool(_photo, rt, public_id, sha256)
+    return Response(found, media_type="image/png", headers=_PRIVATE)
+
+
+def _photo(rt: Runtime, public_id: str, sha256: str) -> bytes:
+    with rt.readers() as session:
+        return rt.blobs.get(public_record.photo(session, public_id, sha256))

@@ -394,7 +394,8 @@ def test_status_rules_and_who_may_change_them(
 ) -> None:
     now = clock.now()
     _, code = register(session, places, now)
-    done = enrol(session, authority, runtime, "M-1", code, csr("M-1")[0], now)
+    request, key = csr("M-1")
+    done = enrol(session, authority, runtime, "M-1", code, request, now)
     session.commit()
     sam, adm = principal(session, "sam", now), principal(session, "adm", now)
     for who in ("alice", "ina", "staff"):
@@ -417,7 +418,7 @@ def test_status_rules_and_who_may_change_them(
         machines.retire(session, authority, runtime.settings.ca, "M-1", sam, "again", now)
     with pytest.raises(Conflict, match="retired"):
         machines.new_enrolment_code(session, "M-1", now, "user:sam", CODE_HOURS)
-    assert machines.device_key(session, machine) is None
+    assert machines.device_key(session, machine) == key.public_key()  # its events are still its own
     assert machines.device_certificate_revoked(session, machine)
     assert machines.authenticate(session, "M-1", done.credential) is machine  # intake answers it itself
     serial = x509.load_der_x509_certificate(done.certificate).serial_number

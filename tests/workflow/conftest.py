@@ -124,6 +124,8 @@ T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 class RecordingExecutor:
     """Seals nothing: it records what it was asked to do, and fails when told to."""
 
+    completes = True
+
     def __init__(self) -> None:
         self.done: list[str] = []
         self.fail_with: str | None = None
