@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from identity.logcheck import missing_entries
+from identity.logcheck import missing_entries as identities
 from ledger.audit import Check
+from physical_seal.logcheck import missing_entries as machines
 
-CHECKS: tuple[Check, ...] = (missing_entries,)
+CHECKS: tuple[Check, ...] = (identities, machines)
