@@ -10,6 +10,8 @@ import termios
 import time
 import tty
 
+from physical_seal.protocol.link import Faults
+
 WRITE_WAIT = 1.0  # seconds a write waits for a reader before its bytes are lost, as on a line nobody listens to
 
 
@@ -64,3 +66,31 @@ class FdPort:
 
     def flush(self) -> None:
         """Writes go straight to the descriptor."""
+
+
+class NoisyPort(FdPort):
+    """The same port with the line's faults on what arrives too, frame by frame (a frame ends at its zero byte),
+    so that both directions of the emulated line lose and garble frames, not only what the machine sends."""
+
+    def __init__(self, fd: int, faults: Faults) -> None:
+        super().__init__(fd)
+        self._faults = faults
+        self._partial = bytearray()
+        self._ready = bytearray()
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._ready) + super().in_waiting
+
+    def read(self, size: int = 1) -> bytes:
+        if not self._ready:
+            self._take(super().read(max(size, super().in_waiting)))
+        out, self._ready = bytes(self._ready[:size]), self._ready[size:]
+        return out
+
+    def _take(self, data: bytes) -> None:
+        self._partial += data
+        while (end := self._partial.find(0)) >= 0:
+            frame, self._partial = bytes(self._partial[: end + 1]), self._partial[end + 1 :]
+            for arrived in self._faults.apply(frame) if len(frame) > 1 else [frame]:
+                self._ready += arrived

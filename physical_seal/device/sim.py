@@ -14,7 +14,7 @@ from types import FrameType
 
 from physical_seal.device.camera import Camera
 from physical_seal.device.machine import Machine
-from physical_seal.device.pty import FdPort, open_pty
+from physical_seal.device.pty import FdPort, NoisyPort, open_pty
 from physical_seal.device.store import Store
 from physical_seal.protocol.link import Faults, Link, LinkDown
 from physical_seal.protocol.messages import Malformed, is_response
@@ -79,7 +79,8 @@ def serve(options: Options) -> None:
     signal.signal(signal.SIGINT, signals.on_stop)
     signal.signal(signal.SIGUSR1, signals.on_tamper)
     master, path = open_pty()
-    link = Link(FdPort(master), faults=options.faults)
+    port = FdPort(master) if options.faults is None else NoisyPort(master, options.faults)
+    link = Link(port, faults=options.faults)
     print(path, flush=True)
     try:
         while not signals.stop:

@@ -163,7 +163,7 @@ class Agent:
         except Rejected as exc:
             log.error("service refused the authorisations query: %s", exc)
             return True
-        if offered.epoch > self._epoch:
+        if offered.epoch > self._epoch and offered.epoch_notice is not None:
             try:
                 self._epoch = self.call(Kind.EPOCH, notice=offered.epoch_notice)["epoch"]
             except Refused as exc:

@@ -53,7 +53,7 @@ class Offered:
 class Authorisations:
     machine: str
     epoch: int
-    epoch_notice: bytes
+    epoch_notice: bytes | None  # none while the machine is at its first epoch
     items: list[Offered]
 
 
@@ -118,7 +118,7 @@ class TerminalService:
             return Authorisations(
                 machine=str(body["machine"]),
                 epoch=int(body["epoch"]),
-                epoch_notice=_unb64(body["epoch_notice"]),
+                epoch_notice=None if body["epoch_notice"] is None else _unb64(body["epoch_notice"]),
                 items=[
                     Offered(str(a["id"]), str(a["request"]), int(a["uses"]), str(a["not_after"]), _unb64(a["cose"]))
                     for a in body["authorisations"]

@@ -27,9 +27,13 @@ def device_sim(
     sheets: Annotated[
         Path | None, typer.Option("--sheets", help="Directory of <sha256 hex>.pdf to show in stamp photos.")
     ] = None,
-    drop: Annotated[float, typer.Option("--drop", help="Probability of dropping a frame it sends.")] = 0.0,
-    corrupt: Annotated[float, typer.Option("--corrupt", help="Probability of corrupting a frame it sends.")] = 0.0,
-    duplicate: Annotated[float, typer.Option("--duplicate", help="Probability of sending a frame twice.")] = 0.0,
+    drop: Annotated[float, typer.Option("--drop", help="Probability that the line loses a frame (either way).")] = 0.0,
+    corrupt: Annotated[
+        float, typer.Option("--corrupt", help="Probability that the line garbles a frame (either way).")
+    ] = 0.0,
+    duplicate: Annotated[
+        float, typer.Option("--duplicate", help="Probability that the line delivers a frame twice.")
+    ] = 0.0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the line faults.")] = None,
     power_loss_at: Annotated[
         int | None, typer.Option("--power-loss-at", help="The N-th stamp of this run loses power mid-stamp.", min=1)
