@@ -432,7 +432,7 @@ def _body(
             f"{floor_seconds:g} s of the floor and {events:,} events. Each batch: {USES} stamps spending an "
             f"authorisation of {USES} uses (its request completes) and one stamp beyond it (kept, alarmed "
             "uses-exceeded, notified). "
-            f"Goal: at least {GOAL:,} events/s: {met}. Medians, in brackets the slowest and fastest round.\n",
+            f"Goal: at least {GOAL:,} events/s: {met}. Medians, in brackets the lowest and highest round.\n",
             "| measurement | per second | ratio |",
             "|---|---:|---:|",
             f"| POST /api/v1/notifications/{{id}}/read, already read (the authenticated floor, baseline) | "
