@@ -1,0 +1,104 @@
+"""Completeness for the audit: every catalogue version, request, decision and bureau delivery that ended has its
+log entry (sequenced or queued). A row without its entry is a change that bypassed the log.
+
+A decision's entry names no decision id, so a decision is matched to an entry of its request by everything both
+hold: round, level, verdict, decider, on whose behalf, level returned to, and the moment, each entry used once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select, union_all
+from sqlalchemy.orm import Session, aliased
+
+from identity.models import User
+from ledger.entry import timestamp
+from ledger.models import Entry, PendingEntry
+from workflow.history import subject
+from workflow.models import CatalogVersion, Decision, OutboxMessage, SealRequest
+
+_TYPES = ("catalog.loaded", "request.submitted", "request.decided", "request.delivered", "request.delivery_dead")
+
+
+def _logged(session: Session, types: tuple[str, ...]) -> list[tuple[str, str, dict[str, Any]]]:
+    query = union_all(
+        select(Entry.type, Entry.subject, Entry.body).where(Entry.type.in_(types)),
+        select(PendingEntry.type, PendingEntry.subject, PendingEntry.body).where(PendingEntry.type.in_(types)),
+    )
+    return [(t, s, json.loads(b)) for t, s, b in session.execute(query)]
+
+
+def _user(username: str | None) -> str | None:
+    return f"user:{username}" if username is not None else None
+
+
+def missing_entries(session: Session) -> Iterator[str]:
+    logged = _logged(session, _TYPES)
+    submitted = {about for kind, about, _ in logged if kind == "request.submitted"}
+    versions = {entry["data"]["version"] for kind, _, entry in logged if kind == "catalog.loaded"}
+    delivered = {(about, entry["data"]["message"]) for kind, about, entry in logged if kind == "request.delivered"}
+    dead = {(about, entry["data"]["bureau"]) for kind, about, entry in logged if kind == "request.delivery_dead"}
+    decided: Counter[tuple[object, ...]] = Counter()
+    for kind, about, entry in logged:
+        if kind == "request.decided":
+            data = entry["data"]
+            decided[
+                (
+                    about,
+                    data["round"],
+                    data["decided_level"],
+                    data["decision"],
+                    entry["actor"],
+                    data["on_behalf_of"],
+                    data["to_level"],
+                    entry["time"],
+                )
+            ] += 1
+    for version in session.scalars(select(CatalogVersion.id)):
+        if version not in versions:
+            yield f"catalogue version {version} has no catalog.loaded entry"
+    for request, number in session.execute(select(SealRequest.id, SealRequest.number)):
+        if subject(request) not in submitted:
+            yield f"request {number} (id {request}) has no request.submitted entry"
+    actor, deputy = aliased(User), aliased(User)
+    decisions = session.execute(
+        select(
+            Decision.id,
+            Decision.request_id,
+            Decision.round,
+            Decision.level,
+            Decision.decision,
+            actor.username,
+            deputy.username,
+            Decision.to_level,
+            Decision.decided_at,
+        )
+        .join(actor, Decision.actor_id == actor.id)
+        .outerjoin(deputy, Decision.on_behalf_of_id == deputy.id)
+        .order_by(Decision.id)
+    )
+    for decision, request, round_, level, verdict, username, on_behalf_of, to_level, at in decisions:
+        key = (subject(request), round_, level, verdict, _user(username), _user(on_behalf_of), to_level, timestamp(at))
+        if decided[key] > 0:
+            decided[key] -= 1
+        else:
+            yield (
+                f"decision {decision} on request {request} (round {round_}, level {level}, {verdict} by {username}"
+                f" at {timestamp(at)}) has no request.decided entry"
+            )
+    messages = session.execute(
+        select(OutboxMessage.id, OutboxMessage.request_id, OutboxMessage.target, OutboxMessage.status)
+        .where(OutboxMessage.kind == "bureau", OutboxMessage.status.in_(("delivered", "dead")))
+        .order_by(OutboxMessage.id)
+    )
+    for message, owner, bureau, status in messages:
+        if owner is None:
+            continue  # only a delivery of a request's result is logged, in the request's history
+        if status == "delivered" and (subject(owner), message) not in delivered:
+            yield f"outbox message {message} of request {owner}, delivered to {bureau}, has no request.delivered entry"
+        if status == "dead" and (subject(owner), bureau) not in dead:
+            yield f"outbox message {message} of request {owner}, dead at {bureau}, has no request.delivery_dead entry"
