@@ -32,18 +32,20 @@ from physical_seal.machines import authorisation_subject as subject
 from physical_seal.models import Authorisation, Machine, MachineSlot
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+IN_SERVICE = (MachineStatus.REGISTERED, MachineStatus.ACTIVE)
 
 
 def machine_for(session: Session, organisation_id: int, seal_kind: str) -> tuple[Machine, int] | None:
-    """An active machine of the organisation holding an active seal of that kind, and its slot: the lowest
-    machine id, then slot, so the same request always goes to the same machine."""
+    """A machine of the organisation in service (active, or registered and waiting for its enrolment, which the
+    authorisation waits for too) holding an active seal of that kind, and its slot: the lowest machine id, then
+    slot, so the same request always goes to the same machine."""
     found = session.execute(
         select(Machine, MachineSlot.slot)
         .join(MachineSlot, MachineSlot.machine_id == Machine.id)
         .join(Seal, Seal.id == MachineSlot.seal_id)
         .where(
             Machine.organisation_id == organisation_id,
-            Machine.status == MachineStatus.ACTIVE,
+            Machine.status.in_(IN_SERVICE),
             Seal.status == SealStatus.ACTIVE,
             Seal.kind == seal_kind,
             Seal.form.in_([SealForm.PHYSICAL, SealForm.BOTH]),
@@ -74,8 +76,8 @@ def issue(
     actor: str = "system",
 ) -> Authorisation:
     """Sign and store an authorisation; the times are kept to the second, as signed."""
-    if machine.status != MachineStatus.ACTIVE:
-        raise Conflict(f"machine {machine.id} is {machine.status}, not active")
+    if machine.status not in IN_SERVICE:
+        raise Conflict(f"machine {machine.id} is {machine.status}: nothing is authorised to it")
     if not 1 <= uses <= structures.MAX_USES:
         raise Invalid(f"an authorisation allows 1 to {structures.MAX_USES} uses")
     nbf, exp = _moment(not_before), _moment(not_after)

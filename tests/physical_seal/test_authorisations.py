@@ -139,12 +139,17 @@ def test_issue_refuses(
         issue(session, authority, machine, now, **changes)
 
 
-def test_issue_refuses_a_machine_not_active(
+def test_issue_waits_for_a_registered_machine_and_refuses_one_out_of_service(
     runtime: Runtime, authority: Authority, session: Session, places: World, clock: ManualClock
 ) -> None:
+    """An authorisation to a machine not yet enrolled waits for it: only that machine, once enrolled with a key
+    of its own, can ever use it. A suspended or retired machine gets none."""
     now = clock.now()
     machine, _ = register(session, places, now)
-    with pytest.raises(Conflict, match="registered, not active"):
+    assert issue(session, authority, machine, now).machine_id == machine.id
+    assert authorisations.machine_for(session, machine.organisation_id, "party") == (machine, 2)
+    machines.suspend(session, machine.id, principal(session, "sam", now), "moved", now)
+    with pytest.raises(Conflict, match="suspended: nothing is authorised to it"):
         issue(session, authority, machine, now)
 
 
