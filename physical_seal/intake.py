@@ -260,21 +260,30 @@ def _accept(batch: _Batch, event: Event, data: bytes, digest: str, entries: list
         code = _code(event.alarm)
         assert code is not None, "Event.check: an alarm event names its alarm"
         outcome.alarms.append(_alarm(batch, code, "machine", event.detail, event.counter, event.auth, entries))
+        if code == "power-loss" and event.use and _live(authorisation, machine):
+            assert authorisation is not None, "_live: it exists"
+            outcome.transition = _used(authorisation, event.use, now)  # the seal may have been pressed
     elif event.kind == "stamp":
         faults = _faults(batch, event, time, authorisation)
         for code, detail in faults:
             outcome.alarms.append(_alarm(batch, code, "service", detail, event.counter, event.auth, entries))
         if not faults:
             assert authorisation is not None, "_faults: a stamp without its authorisation is a fault"
-            outcome.transition = _stamped(authorisation, now)
-    elif authorisation is not None and authorisation.machine_id == machine.id and authorisation.state in LIVE:
+            outcome.transition = _used(authorisation, max(authorisation.used + 1, event.use), now)
+    elif _live(authorisation, machine):
+        assert authorisation is not None, "_live: it exists"
         authorisation.state, authorisation.finished_at = AuthorisationState.CLOSED, now
         outcome.transition = (authorisation, "closed")
     return outcome
 
 
-def _stamped(authorisation: Authorisation, now: dt.datetime) -> tuple[Authorisation, Transition] | None:
-    authorisation.used += 1
+def _live(authorisation: Authorisation | None, machine: Machine) -> bool:
+    return authorisation is not None and authorisation.machine_id == machine.id and authorisation.state in LIVE
+
+
+def _used(authorisation: Authorisation, used: int, now: dt.datetime) -> tuple[Authorisation, Transition] | None:
+    """``used`` uses of the authorisation are gone, by the machine's count: a use lost to a power cut counts."""
+    authorisation.used = max(authorisation.used, used)
     first = authorisation.state == AuthorisationState.ISSUED
     if authorisation.used >= authorisation.uses:
         authorisation.state, authorisation.finished_at = AuthorisationState.SPENT, now

@@ -336,11 +336,12 @@ class Machine:
             return
         with self._store.transaction():
             loaded = self._store.auth(pending.auth)
-            use = "" if loaded is None else f" (use {loaded.used + 1})"
+            spent = 0 if loaded is None else loaded.used + 1
+            use = f" (use {spent})" if spent else ""
             cose = sign(
                 self._make_event(
                     pending.counter, "alarm", auth=pending.auth, custodian=pending.custodian, doc=pending.doc,
-                    alarm="power-loss", detail=f"power lost during the stamp begun at {pending.time}{use}",
+                    use=spent, alarm="power-loss", detail=f"power lost during the stamp begun at {pending.time}{use}",
                 ),
                 self._signing_key(),
             )  # fmt: skip

@@ -186,6 +186,28 @@ def test_first_use_then_spent(world: World) -> None:
     assert (auth.used, auth.state) == (3, "spent")
 
 
+def test_a_use_lost_to_a_power_cut_counts_as_spent(world: World) -> None:
+    """The machine counts a stamp cut short by the power as used (the seal may have been pressed): the service
+    counts as the machine does, so the authorisation is spent when the machine says it is."""
+    auth = world.authorisation(uses=2)
+    cut = world.signed(2, auth=auth.id, use=2, kind="alarm", alarm="power-loss", doc=None, photo=None)
+    first, lost = world.ingest(world.signed(1, auth=auth.id, use=1), cut)
+    assert first.transition == (auth, "first-use")
+    assert codes(lost) == ["power-loss"]
+    assert lost.transition == (auth, "spent")
+    assert (auth.used, auth.state) == (2, "spent")
+    [late] = world.ingest(world.signed(3, auth=auth.id, use=3))
+    assert codes(late) == ["uses-exceeded"]
+
+
+def test_a_stamp_counts_its_use_as_the_machine_numbers_it(world: World) -> None:
+    auth = world.authorisation(uses=3)
+    world.ingest(world.signed(1, auth=auth.id, use=1))
+    [third] = world.ingest(world.signed(3, auth=auth.id, use=3))  # the 2nd lost with its event: alarmed as a gap
+    assert codes(third) == ["counter-gap"]
+    assert third.transition == (auth, "spent")
+
+
 def test_an_unparseable_event_is_refused_as_forged(world: World) -> None:
     [outcome] = world.ingest(b"\xd2not cbor")
     assert (outcome.counter, outcome.status, codes(outcome)) == (None, "refused", ["forged-event"])
