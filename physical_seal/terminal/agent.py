@@ -72,6 +72,7 @@ class Agent:
         self._fresh = True
         self._epoch = 0
         self._timed_at: float | None = None
+        self._code: str | None = None  # an enrolment code waiting for the service
 
     def call(self, kind: Kind, **fields: Any) -> dict[str, Any]:
         """One request; the link is greeted again first when it is new or was down."""
@@ -113,15 +114,26 @@ class Agent:
         log.info("machine %s: certificate installed", self.machine)
 
     def enrol(self, code: str) -> None:
-        """ENROL at the machine, the code and CSR to the service, INSTALL: once; later starts skip it."""
+        """ENROL at the machine, the code and CSR to the service, INSTALL: once; later starts skip it. While the
+        service cannot be reached the code is kept and tried again at every pass; a code it refuses is an error."""
         if self.journal.credential is not None:
             log.info("already enrolled; the enrolment code is not used")
             return
+        self._code = code
+        self._enrol()
+
+    def _enrol(self) -> None:
+        if self._code is None or self.journal.credential is not None:
+            return
         csr = self.call(Kind.ENROL, machine=self.machine)["csr"]
         try:
-            enrolment = self.service.enrol(code, csr)
-        except (Unreachable, Rejected) as exc:
+            enrolment = self.service.enrol(self._code, csr)
+        except Unreachable as exc:
+            log.warning("service unreachable, enrolment tried again at the next pass: %s", exc)
+            return
+        except Rejected as exc:
             raise AgentError(f"enrolment failed: {exc}") from None
+        self._code = None
         self.journal.set_enrolment(enrolment.credential, enrolment.certificate, enrolment.chain)
         self.service.credential = enrolment.credential
         self._install(enrolment.certificate, enrolment.chain)
@@ -131,6 +143,7 @@ class Agent:
         read = photos = 0
         machine = service = True
         try:
+            self._enrol()
             self._time()
             service = self._authorise()
             read = self._read_events()

@@ -18,6 +18,7 @@ import typer
 from physical_seal.terminal import console
 from physical_seal.terminal.agent import Agent, AgentError, connect
 from physical_seal.terminal.journal import Journal
+from physical_seal.terminal.line import SerialLine
 from physical_seal.terminal.service import TerminalService
 
 
@@ -37,11 +38,14 @@ def terminal(
     journal = Journal((state or Path("var") / f"terminal-{machine}") / "journal.sqlite")
     service = TerminalService(server, machine, journal.credential)
     try:
-        with serial.Serial(port, baud, timeout=0.1) as line:
+        line = SerialLine(port, baud)
+        try:
             agent = Agent(machine, connect(line, journal), journal, service)
             if enrol is not None:
                 agent.enrol(enrol)
             console.run(agent, sys.stdin, sys.stdout, poll=poll)
+        finally:
+            line.close()
     except (serial.SerialException, AgentError) as exc:
         print(f"sealgate: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None

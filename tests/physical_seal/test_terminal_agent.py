@@ -283,6 +283,19 @@ def test_a_wrong_enrolment_code_stops_the_agent(rig: tuple[Agent, FakeService]) 
     assert agent.journal.credential is None
 
 
+def test_enrolment_waits_for_a_service_that_is_away(rig: tuple[Agent, FakeService]) -> None:
+    agent, service = rig
+    service.down = True
+    agent.enrol("the-code")
+    assert not agent.sync().service
+    journal = agent.journal
+    assert journal.credential is None
+    service.down = False
+    assert agent.sync().service
+    assert agent.journal.credential == "the-credential"
+    assert agent.journal.pending_install() is None
+
+
 def test_a_restarted_terminal_uploads_what_it_journalled_once_and_numbers_requests_on(
     rig: tuple[Agent, FakeService], tmp_path: Path
 ) -> None:
