@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca import seals
 from ca.models import Certificate, Operation, Seal
 from ca.operations import State
+from ledger.audit import logged as entries_of
 from ledger.entry import timestamp
-from ledger.models import Entry, PendingEntry
 
 _DECIDED = {State.EXECUTED: "approved", State.REJECTED: "rejected"}
 _TYPES = (
@@ -31,16 +31,8 @@ _TYPES = (
 )
 
 
-def _logged(session: Session, types: tuple[str, ...]) -> list[tuple[str, str, bytes]]:
-    query = union_all(
-        select(Entry.type, Entry.subject, Entry.body).where(Entry.type.in_(types)),
-        select(PendingEntry.type, PendingEntry.subject, PendingEntry.body).where(PendingEntry.type.in_(types)),
-    )
-    return [(t, s, b) for t, s, b in session.execute(query)]
-
-
 def missing_entries(session: Session) -> Iterator[str]:
-    logged = _logged(session, _TYPES)
+    logged = entries_of(session, _TYPES)
     subjects = {(kind, about) for kind, about, _ in logged}
     timed: set[tuple[str, str, str]] = set()
     operations: set[tuple[str, str, int]] = set()

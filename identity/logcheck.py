@@ -8,24 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity.models import Organisation, PostGrant, User
+from ledger.audit import logged as entries_of
 from ledger.entry import timestamp
-from ledger.models import Entry, PendingEntry
-
-
-def _logged(session: Session, types: tuple[str, ...]) -> list[tuple[str, str, bytes]]:
-    query = union_all(
-        select(Entry.type, Entry.subject, Entry.body).where(Entry.type.in_(types)),
-        select(PendingEntry.type, PendingEntry.subject, PendingEntry.body).where(PendingEntry.type.in_(types)),
-    )
-    return [(t, s, b) for t, s, b in session.execute(query)]
 
 
 def missing_entries(session: Session) -> Iterator[str]:
-    logged = _logged(session, ("org.created", "user.created", "post.granted"))
+    logged = entries_of(session, ("org.created", "user.created", "post.granted"))
     subjects = {(kind, subject) for kind, subject, _ in logged}
     for code in session.scalars(select(Organisation.code)):
         if ("org.created", f"org:{code}") not in subjects:

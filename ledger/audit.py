@@ -18,16 +18,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from ledger.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange, leaf_hash
-from ledger.models import Checkpoint, Entry, Tile
+from ledger.models import Checkpoint, Entry, PendingEntry, Tile
 from ledger.note import NoteError, Verifier, open_checkpoint
 from ledger.tiles import WIDTH, tile_path, width_at
 
 Progress = Callable[[int], None]
 Check = Callable[[Session], Iterable[str]]
+
+
+def logged(session: Session, types: Iterable[str]) -> list[tuple[str, str, bytes]]:
+    """Every entry of these types, sequenced or still queued, as (type, subject, body): what a completeness
+    check matches its rows against."""
+    wanted = list(types)
+    query = union_all(
+        select(Entry.type, Entry.subject, Entry.body).where(Entry.type.in_(wanted)),
+        select(PendingEntry.type, PendingEntry.subject, PendingEntry.body).where(PendingEntry.type.in_(wanted)),
+    )
+    return [(t, s, b) for t, s, b in session.execute(query)]
+
+
 CHUNK = 10_000
 
 

@@ -6,26 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ledger.models import Entry, PendingEntry
+from ledger.audit import logged as entries_of
 from physical_seal.machines import authorisation_subject, subject
 from physical_seal.models import Alarm, Authorisation, Machine, MachineEvent
 
 _EVENT_TYPES = ("machine.stamp", "machine.alarm", "machine.close")
 
 
-def _logged(session: Session, types: tuple[str, ...]) -> list[tuple[str, str, bytes]]:
-    query = union_all(
-        select(Entry.type, Entry.subject, Entry.body).where(Entry.type.in_(types)),
-        select(PendingEntry.type, PendingEntry.subject, PendingEntry.body).where(PendingEntry.type.in_(types)),
-    )
-    return [(t, s, b) for t, s, b in session.execute(query)]
-
-
 def missing_entries(session: Session) -> Iterator[str]:
-    logged = _logged(
+    logged = entries_of(
         session, ("machine.registered", "machine.authorisation.issued", *_EVENT_TYPES, "machine.alarm.raised")
     )
     subjects = {(kind, about) for kind, about, _ in logged}

@@ -12,12 +12,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from identity.models import User
+from ledger.audit import logged
 from ledger.entry import timestamp
-from ledger.models import Entry, PendingEntry
 from workflow.history import subject
 from workflow.models import CatalogVersion, Decision, OutboxMessage, SealRequest
 
@@ -25,11 +25,7 @@ _TYPES = ("catalog.loaded", "request.submitted", "request.decided", "request.del
 
 
 def _logged(session: Session, types: tuple[str, ...]) -> list[tuple[str, str, dict[str, Any]]]:
-    query = union_all(
-        select(Entry.type, Entry.subject, Entry.body).where(Entry.type.in_(types)),
-        select(PendingEntry.type, PendingEntry.subject, PendingEntry.body).where(PendingEntry.type.in_(types)),
-    )
-    return [(t, s, json.loads(b)) for t, s, b in session.execute(query)]
+    return [(t, subject, json.loads(body)) for t, subject, body in logged(session, types)]
 
 
 def _user(username: str | None) -> str | None:
