@@ -39,25 +39,6 @@ def raise_alarm(
     authorisation_id: str | None = None,
 ) -> Alarm:
     """Open an alarm and log it; a service alarm must be one of the protocol's codes, a machine's is its own."""
-    alarm, entry = new_alarm(
-        session, machine_id, code, source, detail, now, event_id=event_id, authorisation_id=authorisation_id
-    )
-    append(session, entry)
-    return alarm
-
-
-def new_alarm(
-    session: Session,
-    machine_id: str,
-    code: str,
-    source: str,
-    detail: str,
-    now: dt.datetime,
-    *,
-    event_id: int | None = None,
-    authorisation_id: str | None = None,
-) -> tuple[Alarm, LogEvent]:
-    """The alarm, flushed, and its log entry still to append: intake appends a batch's entries together."""
     if source not in SOURCES:
         raise Invalid(f"an alarm comes from the machine or the service, not {source!r}")
     if source == "service" and code not in SERVICE_ALARMS | MACHINE_ALARMS:
@@ -74,15 +55,21 @@ def new_alarm(
     session.add(alarm)
     session.flush()
     counter = session.get_one(MachineEvent, event_id).counter if event_id is not None else None
+    append(session, raised(alarm, counter))
+    return alarm
+
+
+def raised(alarm: Alarm, counter: int | None) -> LogEvent:
+    """The log entry of an alarm raised, with the counter of the machine event it is about (if any)."""
     data: dict[str, Any] = {
         "alarm": alarm.id,
-        "code": code,
-        "source": source,
-        "detail": detail,
+        "code": alarm.code,
+        "source": alarm.source,
+        "detail": alarm.detail,
         "counter": counter,
-        "authorisation": authorisation_id,
+        "authorisation": alarm.authorisation_id,
     }
-    return alarm, LogEvent("machine.alarm.raised", subject(machine_id), "system", data, now)
+    return LogEvent("machine.alarm.raised", subject(alarm.machine_id), "system", data, alarm.raised_at)
 
 
 def acknowledge(session: Session, alarm_id: int, principal: Principal, comment: str, now: dt.datetime) -> Alarm:

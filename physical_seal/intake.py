@@ -29,6 +29,7 @@ from ledger.append import append, append_many
 from ledger.entry import Event as LogEvent
 from ledger.entry import timestamp
 from physical_seal import machines
+from physical_seal.alarms import raised
 from physical_seal.cose import Sign1
 from physical_seal.machines import LIVE, AuthorisationState, MachineStatus, subject
 from physical_seal.models import Alarm, Authorisation, Machine, MachineEvent
@@ -120,7 +121,7 @@ def _write(batch: _Batch) -> None:
         alarm.event_id = ids[counter] if counter is not None else None
     session.add_all(alarm for alarm, _ in alarms)
     session.flush()  # the alarms get their ids; the machine and authorisations their one UPDATE each
-    append_many(session, [_raised(batch, *e) if isinstance(e, tuple) else e for e in batch.entries])
+    append_many(session, [raised(*e) if isinstance(e, tuple) else e for e in batch.entries])
 
 
 def receive_photo(
@@ -209,19 +210,6 @@ def _alarm(
     )
     entries.append((alarm, counter))
     return alarm
-
-
-def _raised(batch: _Batch, alarm: Alarm, counter: int | None) -> LogEvent:
-    """The entry ``alarms.raise_alarm`` logs, for an alarm inserted with its batch."""
-    data: dict[str, Any] = {
-        "alarm": alarm.id,
-        "code": alarm.code,
-        "source": alarm.source,
-        "detail": alarm.detail,
-        "counter": counter,
-        "authorisation": alarm.authorisation_id,
-    }
-    return LogEvent("machine.alarm.raised", subject(batch.machine.id), "system", data, batch.now)
 
 
 def _accept(batch: _Batch, event: Event, data: bytes, digest: str, entries: list[_Entry]) -> Outcome:
