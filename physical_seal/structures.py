@@ -23,6 +23,8 @@ from physical_seal.cose import CoseError
 
 VERSION = 1
 MAX_USES = 1000
+MAX_NUMBER = 2**31 - 1
+LAST_MOMENT = 253_402_300_799
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # machine ids and custodians' user names
 EVENT_KINDS = frozenset({"stamp", "alarm", "close"})
@@ -38,19 +40,25 @@ class StructureError(ValueError):
 
 
 def _uint(v: object) -> bool:
-    return type(v) is int and v >= 0
+    """A count or number that fits the 32-bit signed columns that keep it."""
+    return type(v) is int and 0 <= v <= MAX_NUMBER
 
 
 def _int(v: object) -> bool:
     return type(v) is int
 
 
+def _moment(v: object) -> bool:
+    """Seconds since 1970 up to the end of year 9999, the last a timestamp column holds."""
+    return type(v) is int and 0 <= v <= LAST_MOMENT
+
+
 def _text(v: object) -> bool:
-    return isinstance(v, str) and 0 < len(v) <= 200
+    return isinstance(v, str) and 0 < len(v) <= 200 and "\x00" not in v  # PostgreSQL text holds no NUL
 
 
 def _any_text(v: object) -> bool:
-    return isinstance(v, str) and len(v) <= 500
+    return isinstance(v, str) and len(v) <= 500 and "\x00" not in v
 
 
 def _hash(v: object) -> bool:
@@ -82,7 +90,7 @@ def _uses(v: object) -> bool:
 
 
 def _counter(v: object) -> bool:
-    return type(v) is int and v > 0
+    return _uint(v) and v != 0
 
 
 def _id(v: object) -> bool:
@@ -147,12 +155,12 @@ class Authorisation(_Structure):
         "request": _text,
         "doc": _hash,
         "uses": _uses,
-        "nbf": _uint,
-        "exp": _uint,
+        "nbf": _moment,
+        "exp": _moment,
         "fence": _fence,
         "custodians": _names,
         "epoch": _uint,
-        "iat": _uint,
+        "iat": _moment,
     }
 
     id: str
@@ -176,7 +184,7 @@ class Authorisation(_Structure):
 @dataclass(frozen=True)
 class EpochNotice(_Structure):
     TYP: ClassVar[str] = "sealgate/epoch"
-    FIELDS: ClassVar[Mapping[str, Callable[[object], bool]]] = {"machine": _name, "epoch": _uint, "iat": _uint}
+    FIELDS: ClassVar[Mapping[str, Callable[[object], bool]]] = {"machine": _name, "epoch": _uint, "iat": _moment}
 
     machine: str
     epoch: int
@@ -189,7 +197,7 @@ class Event(_Structure):
     FIELDS: ClassVar[Mapping[str, Callable[[object], bool]]] = {
         "machine": _name,
         "counter": _counter,
-        "time": _uint,
+        "time": _moment,
         "pos": _position,
         "kind": lambda v: v in EVENT_KINDS,
         "auth": _opt(_id),

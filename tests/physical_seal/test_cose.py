@@ -137,6 +137,9 @@ def test_a_structure_round_trips_and_its_encoding_is_deterministic() -> None:
         ({"exp": int(NOW.timestamp())}, "ends after it begins"),
         ({"slot": -1}, "slot"),
         ({"slot": True}, "slot"),
+        ({"epoch": 2**31}, "epoch"),
+        ({"exp": 253_402_300_800}, "exp"),
+        ({"request": "YZ\x00"}, "request"),
     ],
 )
 def test_wrong_fields_are_refused(change: dict[str, object], message: str) -> None:
