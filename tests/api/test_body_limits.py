@@ -104,6 +104,10 @@ def test_limits_come_from_the_settings(settings: Settings) -> None:
     assert limits.of_request({"method": "PUT", "path": "/api/v1/verify"}) == MIB
     behind_a_proxy = {"method": "POST", "path": "/seals/api/v1/verify", "root_path": "/seals"}
     assert limits.of_request(behind_a_proxy) == verify
+    photos = settings.machines.max_photo_bytes
+    assert limits.of_request({"method": "POST", "path": "/api/v1/terminals/shuinan-1/photos"}) == photos
+    assert limits.of_request({"method": "POST", "path": "/api/v1/terminals/a/b/photos"}) == MIB
+    assert limits.of_request({"method": "POST", "path": "/api/v1/terminals/shuinan-1/events"}) == MIB
 
 
 def test_an_announced_body_past_the_limit_is_refused_unread(
