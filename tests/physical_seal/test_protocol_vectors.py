@@ -13,6 +13,7 @@ from physical_seal.protocol.frame import Deframer, Frame, encode
 from physical_seal.protocol.messages import Kind, Malformed, decode_fields, encode_fields, refusal
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+HEADING = "## 7. Test vectors (framing)"
 
 # label: (type, seq, fields); the same values the document states in words above each vector.
 VECTORS: dict[str, tuple[Kind, int, dict[str, Any] | None]] = {
@@ -40,9 +41,11 @@ VECTORS: dict[str, tuple[Kind, int, dict[str, Any] | None]] = {
 
 
 def read_blocks() -> dict[str, bytes]:
-    """Every hex block of §7, by the label (`name.part`) on the line before it."""
+    """Every hex block of §7 (up to the next section), by the label (`name.part`) on the line before it."""
     text = DOC.read_text(encoding="utf-8")
-    section = text[text.index("## 7. Test vectors (framing)") :]
+    section = text[text.index(HEADING) :]
+    following = section.find("\n## ", len(HEADING))
+    section = section if following < 0 else section[:following]
     blocks: dict[str, bytes] = {}
     for label, dump in re.findall(r"^`([a-z-]+\.[a-z]+)`[^\n]*\n\n```\n(.*?)```", section, re.MULTILINE | re.DOTALL):
         lines = dump.splitlines()
