@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +190,7 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Agent,
         from physical_seal.device.store import Store
 
         store = Store(tmp_path / "machine", MACHINE)
-        machine = Machine(store, clock=lambda: NOW.timestamp(), position=YAZHOU, custodians={"alice": "1234"},
+        machine = Machine(store, clock=time.time, position=YAZHOU, custodians={"alice": "1234"},
                           camera=Camera(MACHINE, seed=1))  # fmt: skip
         yield Agent(MACHINE, InProcess(machine), journal, client), service
         store.close()
