@@ -1,6 +1,7 @@
 """Reliable delivery of docs/protocol.md §4.1 over a serial port, and the terminal's request/response client."""
 
 import random
+import secrets
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from physical_seal.protocol.frame import BadFrame, Deframer, Frame, encode
-from physical_seal.protocol.messages import Kind, decode_fields, encode_fields
+from physical_seal.protocol.messages import Kind, Malformed, decode_fields, encode_fields
 
 _SEQ_MOD = 65536
 _POLL = 0.1  # the longest a read blocks: waits are cut into slices of this so the port's timeout seldom changes
@@ -80,14 +81,22 @@ class Link:
     """
 
     def __init__(
-        self, port: Port, *, ack_timeout: float = 0.25, max_sends: int = 10, faults: Faults | None = None
+        self,
+        port: Port,
+        *,
+        ack_timeout: float = 0.25,
+        max_sends: int = 10,
+        faults: Faults | None = None,
+        first_seq: int | None = None,
     ) -> None:
         self._port = port
         self._ack_timeout = ack_timeout
         self._max_sends = max_sends
         self._faults = faults
         self._deframer = Deframer()
-        self._next_seq = 0
+        # Where numbering starts is random, so that a side that restarts is unlikely to reuse the seq the other
+        # last accepted from it (a frame taken for a duplicate is ACKed and dropped); first_seq fixes it in tests.
+        self._next_seq = secrets.randbelow(_SEQ_MOD) if first_seq is None else first_seq
         self._last_accepted: int | None = None
         self._inbox: deque[Frame] = deque()
         self._started = False
@@ -96,6 +105,8 @@ class Link:
         """Deliver one data frame, returning once the other side ACKed it."""
         seq = self._next_seq
         self._next_seq = (seq + 1) % _SEQ_MOD
+        if kind == Kind.HELLO:
+            self._last_accepted = None  # a new session: the other side may have restarted its numbering
         wire = encode(kind, seq, encode_fields(fields))
         for _ in range(self._max_sends):
             self._write(wire)
@@ -180,7 +191,10 @@ class Client:
         self._link.send(kind, {"rid": rid, **fields})
         deadline = time.monotonic() + self._response_timeout
         while (remaining := deadline - time.monotonic()) > 0:
-            message = self._link.receive(remaining)
+            try:
+                message = self._link.receive(remaining)
+            except Malformed as exc:  # a machine that answers what nobody can read is as good as gone
+                raise LinkDown(f"an unreadable response to request {rid}: {exc}") from None
             if message is None:
                 break
             # A late response to an earlier request the terminal gave up on is not this one's.

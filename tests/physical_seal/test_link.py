@@ -139,7 +139,7 @@ def test_send_retransmits_unchanged_after_the_ack_timeout_and_at_once_on_nak(
     line: tuple[FdPort, serial.Serial],
 ) -> None:
     terminal, machine = line
-    peer, link = Peer(terminal), Link(machine, ack_timeout=0.2)
+    peer, link = Peer(terminal), Link(machine, ack_timeout=0.2, first_seq=0)
     sender = threading.Thread(
         target=link.send, args=(Kind.HELLO_OK, {"rid": 1, "ok": False, "error": "malformed", "message": ""})
     )
@@ -160,7 +160,7 @@ def test_send_retransmits_unchanged_after_the_ack_timeout_and_at_once_on_nak(
 
 def test_data_frames_arriving_while_waiting_for_an_ack_are_acked_and_kept(line: tuple[FdPort, serial.Serial]) -> None:
     terminal, machine = line
-    peer, link = Peer(terminal), Link(machine, ack_timeout=0.5)
+    peer, link = Peer(terminal), Link(machine, ack_timeout=0.5, first_seq=0)
     sender = threading.Thread(target=link.send, args=(Kind.STATUS, {"rid": 1}))
     sender.start()
     [(sent, _)] = peer.frames(1)
@@ -176,13 +176,53 @@ def test_data_frames_arriving_while_waiting_for_an_ack_are_acked_and_kept(line: 
 
 def test_link_down_after_max_sends_to_a_silent_end(line: tuple[FdPort, serial.Serial]) -> None:
     terminal, machine = line
-    link = Link(machine, ack_timeout=ACK_TIMEOUT, max_sends=4)
+    link = Link(machine, ack_timeout=ACK_TIMEOUT, max_sends=4, first_seq=0)
     started = time.monotonic()
     with pytest.raises(LinkDown):
         link.send(Kind.HELLO, {"rid": 1, "terminal": "t"})
     assert time.monotonic() - started >= 4 * ACK_TIMEOUT
     sent = [item for item, _ in Peer(terminal).frames(5, timeout=0.3)]
     assert sent == [Frame(Kind.HELLO, 0, encode_fields({"rid": 1, "terminal": "t"}))] * 4
+
+
+def test_numbering_starts_anywhere_and_hello_forgets_the_other_sides_numbering(
+    line: tuple[FdPort, serial.Serial],
+) -> None:
+    """A machine that restarted numbers from where it likes; the terminal's HELLO opens a new session, so the
+    machine's first answer is not taken for a duplicate of the last one before the restart."""
+    terminal, machine = line
+    assert len({Link(machine)._next_seq for _ in range(20)}) > 1
+    peer, link = Peer(terminal), Link(machine, ack_timeout=0.5, first_seq=7)
+    peer.write(encode(Kind.TIME_OK, 3, encode_fields({"rid": 1, "ok": True, "time": 1, "drift": 0})))
+    assert link.receive(2.0) is not None
+    sender = threading.Thread(target=link.send, args=(Kind.HELLO, {"rid": 2, "terminal": "t"}))
+    sender.start()
+    [(sent, _)] = [f for f in peer.frames(2) if isinstance(f[0], Frame) and f[0].type == Kind.HELLO][:1]
+    assert isinstance(sent, Frame)
+    peer.write(encode(Kind.ACK, sent.seq, b""))
+    sender.join(2.0)
+    answer = {"rid": 2, "ok": True, "machine": "m", "firmware": "f", "protocol": 1, "counter": 0, "epoch": 0}
+    peer.write(encode(Kind.HELLO_OK, 3, encode_fields({**answer, "time": 1, "enrolled": True})))  # seq 3 again
+    message = link.receive(2.0)
+    assert message is not None
+    assert message.fields["rid"] == 2
+
+
+def test_a_client_takes_an_unreadable_response_for_a_link_down(line: tuple[FdPort, serial.Serial]) -> None:
+    terminal, machine_port = line
+    machine_link = Link(machine_port, ack_timeout=0.5)
+    client = Client(Link(terminal, ack_timeout=0.5), response_timeout=2.0)
+
+    def answer_badly() -> None:
+        message = machine_link.receive(2.0)
+        assert message is not None
+        machine_link.send(Kind.TIME_OK, {"rid": message.fields["rid"], "ok": True, "time": "noon"})
+
+    thread = threading.Thread(target=answer_badly)
+    thread.start()
+    with pytest.raises(LinkDown, match="unreadable response"):
+        client.call(Kind.TIME, time=2)
+    thread.join(2.0)
 
 
 def test_faults_drop_corrupt_and_duplicate() -> None:
