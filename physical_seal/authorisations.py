@@ -31,7 +31,7 @@ from physical_seal.machines import (
 from physical_seal.machines import authorisation_subject as subject
 from physical_seal.models import Authorisation, Machine, MachineSlot
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 IN_SERVICE = (MachineStatus.REGISTERED, MachineStatus.ACTIVE)
 
 
@@ -83,7 +83,7 @@ def issue(
     nbf, exp = _moment(not_before), _moment(not_after)
     if exp <= nbf:
         raise Invalid("an authorisation's window ends after it begins")
-    if not _SHA256.match(document_sha256):
+    if not _SHA256.fullmatch(document_sha256):
         raise Invalid("the document's SHA-256 is 64 lower-case hex digits")
     if not 0 < len(request_number) <= 32:
         raise Invalid("a request number is 1 to 32 characters")

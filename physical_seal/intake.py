@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,16 +27,16 @@ from core.errors import DomainError, Invalid, NotFound
 from ledger.append import append, append_many
 from ledger.entry import Event as LogEvent
 from ledger.entry import timestamp
-from physical_seal import machines
+from physical_seal import machines, structures
 from physical_seal.alarms import raised
 from physical_seal.cose import Sign1
+from physical_seal.geo import distance_m
 from physical_seal.machines import LIVE, AuthorisationState, MachineStatus, subject
 from physical_seal.models import Alarm, Authorisation, Machine, MachineEvent
 from physical_seal.structures import Event, StructureError, read, verify_with
 
 Status = Literal["accepted", "duplicate", "refused"]
 Transition = Literal["first-use", "spent", "closed"]
-EARTH_RADIUS_M = 6_371_008.8
 CODE_LENGTH = 40
 _STOPPED = (MachineStatus.SUSPENDED, MachineStatus.RETIRED)
 _VOID = (AuthorisationState.CANCELLED, AuthorisationState.EXPIRED, AuthorisationState.CLOSED)
@@ -67,9 +66,16 @@ class _Batch:
     revoked: bool
     stored: dict[int, str]  # counter -> sha256 of the events already kept
     authorisations: dict[str, Authorisation]
-    custodians: set[str]
     rows: list[dict[str, Any]] = field(default_factory=list)  # the machine_events to insert
     entries: list[_Entry] = field(default_factory=list)  # in log order
+    terms: dict[str, structures.Authorisation] = field(default_factory=dict)
+
+    def signed(self, authorisation: Authorisation) -> structures.Authorisation:
+        """What the service signed for the machine (its fence, its custodians), which binds the machine, not
+        what the machine's record says today."""
+        if authorisation.id not in self.terms:
+            self.terms[authorisation.id] = read(structures.Authorisation, authorisation.cose)[0]
+        return self.terms[authorisation.id]
 
 
 def ingest(session: Session, machine: Machine, events: Sequence[bytes], now: dt.datetime) -> list[Outcome]:
@@ -92,7 +98,6 @@ def ingest(session: Session, machine: Machine, events: Sequence[bytes], now: dt.
         machines.device_certificate_revoked(session, machine),
         stored={counter: digest for counter, digest in session.execute(stored)} if counters else {},
         authorisations={a.id: a for a in session.scalars(named)} if wanted else {},
-        custodians=set(machines.custodian_names(session, machine)),
     )
     outcomes: list[Outcome] = []
     for data, item in zip(events, parsed, strict=True):
@@ -296,25 +301,18 @@ def _faults(
         faults.append(("unauthorised-stamp", f"a stamp under epoch {authorisation.epoch}, void since {machine.epoch}"))
     if event.use > authorisation.uses or authorisation.state == AuthorisationState.SPENT:
         faults.append(("uses-exceeded", f"use {event.use} of an authorisation for {authorisation.uses}"))
-    if not authorisation.not_before <= time <= authorisation.not_after:
+    if not authorisation.not_before <= time < authorisation.not_after:  # the machine refuses at its end
         faults.append(("outside-window", f"stamped at {timestamp(time)}, outside the authorisation's window"))
-    distance = _distance_m(event.pos, (machine.latitude_e7, machine.longitude_e7))
-    if distance > machine.radius_m:
-        faults.append(
-            ("outside-fence", f"stamped {distance:.0f} m from the machine's place (fence {machine.radius_m} m)")
-        )
+    terms = batch.signed(authorisation)
+    latitude, longitude, radius = terms.fence
+    distance = distance_m(event.pos, (latitude, longitude))
+    if distance > radius:
+        faults.append(("outside-fence", f"stamped {distance:.0f} m from the fence's centre (radius {radius} m)"))
     if event.doc is None or event.doc.hex() != authorisation.document_sha256:
         faults.append(("document-mismatch", "the sheet stamped is not the approved document"))
-    if event.custodian not in batch.custodians:
-        faults.append(("custodian-not-allowed", f"{event.custodian or 'nobody'} is not a custodian of the machine"))
+    if event.custodian not in terms.custodians:
+        faults.append(("custodian-not-allowed", f"{event.custodian or 'nobody'} may not stamp under it"))
     return faults
-
-
-def _distance_m(a: tuple[int, int], b: tuple[int, int]) -> float:
-    """Haversine distance between two positions in units of 10⁻⁷ degree."""
-    lat1, lon1, lat2, lon2 = (math.radians(v / 1e7) for v in (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _entry(

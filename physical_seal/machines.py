@@ -38,7 +38,7 @@ from ledger.entry import Event
 from physical_seal import access, structures
 from physical_seal.models import Authorisation, Machine, MachineSlot
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Letters and digits a person reads off a screen and types without confusing them: no 0/o, 1/l/i.
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 _CODE_GROUPS, _CODE_GROUP = 4, 4
@@ -188,7 +188,7 @@ def register(
     code_hours: float,
 ) -> tuple[Machine, str]:
     """A new machine, waiting for enrolment, and its one-time enrolment code (shown once, stored as a digest)."""
-    if not _ID.match(machine_id):
+    if not _ID.fullmatch(machine_id):
         raise Invalid(f"machine id {machine_id!r}: letters, digits, '.', '_' and '-', up to 64, not first")
     if not name.strip() or len(name) > 100:
         raise Invalid("a machine's name is 1 to 100 characters")

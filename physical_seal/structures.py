@@ -25,8 +25,8 @@ VERSION = 1
 MAX_USES = 1000
 MAX_NUMBER = 2**31 - 1
 LAST_MOMENT = 253_402_300_799
-_ID = re.compile(r"^[0-9a-f]{32}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # machine ids and custodians' user names
+_ID = re.compile(r"[0-9a-f]{32}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # machine ids and custodians' user names
 EVENT_KINDS = frozenset({"stamp", "alarm", "close"})
 
 
@@ -70,7 +70,7 @@ def _opt(check: Callable[[object], bool]) -> Callable[[object], bool]:
 
 
 def _name(v: object) -> bool:
-    return isinstance(v, str) and bool(_NAME.match(v))
+    return isinstance(v, str) and bool(_NAME.fullmatch(v))
 
 
 def _names(v: object) -> bool:
@@ -94,7 +94,7 @@ def _counter(v: object) -> bool:
 
 
 def _id(v: object) -> bool:
-    return isinstance(v, str) and bool(_ID.match(v))
+    return isinstance(v, str) and bool(_ID.fullmatch(v))
 
 
 def _latlon(lat: int, lon: int) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from physical_seal.device.store import Loaded, Pending, Store
+from physical_seal.geo import distance_m
 from physical_seal.protocol.messages import PROTOCOL, Kind, Malformed, decode_fields, encode_fields, refusal
 from physical_seal.structures import (
     Authorisation,
@@ -30,7 +30,6 @@ from physical_seal.structures import (
 
 FIRMWARE = "sealgate device-sim 1"
 LOGIN_SECONDS = 600
-EARTH_RADIUS_M = 6_371_008.8
 EVENTS_BYTES = 3600  # events in one EVENTS response, so the frame stays under its 4096-byte payload
 # Requests that change what the machine keeps: a repeat of one is answered from memory, never carried out again.
 _REMEMBERED = frozenset({Kind.LOAD, Kind.EPOCH, Kind.STAMP, Kind.CLOSE, Kind.ENROL, Kind.INSTALL})
@@ -200,8 +199,8 @@ class Machine:
         photo = self._camera.photograph(doc=f["doc"], request=loaded.auth.request, counter=counter, time=now)
         event = self._make_event(
             counter, "stamp", auth=loaded.auth.id, use=loaded.used + 1, custodian=custodian, doc=f["doc"],
-            photo=hashlib.sha256(photo).digest(), detail=f"request {loaded.auth.request}",
-        )  # fmt: skip
+            photo=hashlib.sha256(photo).digest(), detail=f"request {loaded.auth.request}", at=now,
+        )  # fmt: skip  # the time checked against the window, not a moment after the press
         cose = sign(event, key)
         self._store.journal(counter, cose, photo)
         self._store.use(loaded.auth.id)
@@ -224,7 +223,7 @@ class Machine:
         if auth.exp <= now:
             raise Refusal("expired", f"the authorisation expired at {auth.exp}", "outside-window")
         lat, lon, radius = auth.fence
-        distance = haversine_m((lat, lon), self._position)
+        distance = distance_m((lat, lon), self._position)
         if distance > radius:
             raise Refusal(
                 "outside-fence", f"{distance:.0f} m from the fence's centre, {radius} allowed", "outside-fence"
@@ -387,9 +386,11 @@ class Machine:
         photo: bytes | None = None,
         alarm: str | None = None,
         detail: str = "",
+        at: int | None = None,
     ) -> Event:
+        moment = self._now() if at is None else at
         return Event(
-            machine=self.id, counter=counter, time=self._now(), pos=self._position, kind=kind, auth=auth, use=use,
+            machine=self.id, counter=counter, time=moment, pos=self._position, kind=kind, auth=auth, use=use,
             custodian=custodian, doc=doc, photo=photo, alarm=alarm, detail=detail[:500],
         )  # fmt: skip
 
@@ -417,13 +418,6 @@ class Machine:
     def _root(self) -> x509.Certificate | None:
         der = self._store.get("root")
         return None if der is None else x509.load_der_x509_certificate(der)
-
-
-def haversine_m(a: tuple[int, int], b: tuple[int, int]) -> float:
-    """Great-circle distance in metres between two positions in 10⁻⁷ degrees."""
-    lat1, lon1, lat2, lon2 = (math.radians(v / 1e7) for v in (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
 
 
 def _public_der(key: Any) -> bytes:

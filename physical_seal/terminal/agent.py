@@ -25,8 +25,8 @@ EVENTS_PER_REQUEST = 32
 PHOTO_CHUNK = 2048
 UPLOAD_BATCH = 100
 TIME_EVERY = 60.0
-# Refusals of LOAD that may pass later (the machine's clock or enrolment): anything else is final.
-_LOAD_RETRY = frozenset({"not-yet-valid", "not-enrolled", "tampered"})
+# Refusals of LOAD that may pass later (the machine's enrolment): anything else is final.
+_LOAD_RETRY = frozenset({"not-enrolled"})
 
 
 class Caller(Protocol):

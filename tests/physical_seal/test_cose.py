@@ -134,6 +134,7 @@ def test_a_structure_round_trips_and_its_encoding_is_deterministic() -> None:
         ({"fence": (950_000_000, 0, 10)}, "fence"),
         ({"custodians": ()}, "custodians"),
         ({"machine": "../etc"}, "machine"),
+        ({"machine": "shuinan-1\n"}, "machine"),
         ({"exp": int(NOW.timestamp())}, "ends after it begins"),
         ({"slot": -1}, "slot"),
         ({"slot": True}, "slot"),
