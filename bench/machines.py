@@ -61,14 +61,37 @@ BAUD = 115200
 BITS_PER_BYTE = 10  # start, 8 data, stop
 LOADS = 5
 GOAL = 1000
-FORM = {
-    "worker": "符玉兰",
-    "worker_id": "460200196207051221",
-    "post": "保洁员",
-    "monthly_pay": 1800,
-    "months": 12,
-    "start_date": "2027-01-01",
-}
+
+
+def physical_request(organisation: str, copies: int) -> dict[str, Any]:
+    """The demo's request for a village's official seal on paper (a cleaner's contract), for ``copies`` uses."""
+    return {
+        "matter": "civil.labour-agreement",
+        "organisation": organisation,
+        "seal": "village_official",
+        "seal_form": "physical",
+        "copies": copies,
+        "place": "村委会",
+        "purpose": "聘用保洁员",
+        "form": {
+            "worker": "符玉兰",
+            "worker_id": "460200196207051221",
+            "post": "保洁员",
+            "monthly_pay": 1800,
+            "months": 12,
+            "start_date": "2027-01-01",
+        },
+    }
+
+
+def machine_csr(machine: str, key: ec.EllipticCurvePrivateKey) -> str:
+    """The PKCS#10 request a machine sends with its enrolment code (base64 DER), as the protocol's §5 asks."""
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.SERIAL_NUMBER, machine)]))
+        .sign(key, hashes.SHA256())
+    )
+    return base64.b64encode(csr.public_bytes(Encoding.DER)).decode()
 
 
 @dataclass
@@ -126,25 +149,11 @@ class _Api:
         return self._tokens[username]
 
     def enrol(self, machine: str, code: str, key: ec.EllipticCurvePrivateKey) -> Any:
-        csr = (
-            x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.SERIAL_NUMBER, machine)]))
-            .sign(key, hashes.SHA256())
-        )
-        body = {"code": code, "csr": base64.b64encode(csr.public_bytes(Encoding.DER)).decode()}
+        body = {"code": code, "csr": machine_csr(machine, key)}
         return _ok(self.http.post(f"/api/v1/terminals/{machine}/enrol", json=body))
 
     def approve(self, terminal: Terminal, copies: int, document: bytes) -> None:
-        body = {
-            "matter": "civil.labour-agreement",
-            "organisation": terminal.organisation,
-            "seal": "village_official",
-            "seal_form": "physical",
-            "copies": copies,
-            "place": "村委会",
-            "purpose": "聘用保洁员",
-            "form": FORM,
-        }
+        body = physical_request(terminal.organisation, copies)
         submitted = self.http.post(
             "/api/v1/requests",
             headers=self.login(f"{terminal.prefix}.staff"),

@@ -20,6 +20,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
+from bench.machines import physical_request
 from bench.ports import free_port
 from ledger.merkle import leaf_hash, verify_inclusion
 from ledger.note import open_checkpoint, parse_vkey
@@ -136,23 +137,7 @@ def login(base: str, username: str) -> dict[str, str]:
 
 def authorised(base: str, copies: int, document: bytes) -> int:
     """A physical request of 水南村 for ``copies`` uses, approved by its chain, once its machine is authorised."""
-    body = {
-        "matter": "civil.labour-agreement",
-        "organisation": "yazhou.shuinan",
-        "seal": "village_official",
-        "seal_form": "physical",
-        "copies": copies,
-        "place": "水南村村委会",
-        "purpose": "聘用保洁员",
-        "form": {
-            "worker": "符玉兰",
-            "worker_id": "460200196207051221",
-            "post": "保洁员",
-            "monthly_pay": 1800,
-            "months": 12,
-            "start_date": "2027-01-01",
-        },
-    }
+    body = physical_request("yazhou.shuinan", copies)
     files = {"document": ("agreement.pdf", document, "application/pdf")}
     data = {"request": json.dumps(body, ensure_ascii=False)}
     submitted = httpx.post(f"{base}/api/v1/requests", headers=login(base, "sn.staff"), files=files, data=data)

@@ -1,11 +1,7 @@
 """Reliable delivery (docs/protocol.md §4.1) over a real pseudo-terminal, against a hand-driven peer and under
 line faults on both ends."""
 
-import fcntl
 import os
-import select
-import struct
-import termios
 import threading
 import time
 from collections import Counter
@@ -15,43 +11,12 @@ from typing import Any
 import pytest
 import serial
 
+from physical_seal.device.pty import FdPort
 from physical_seal.protocol.frame import BadFrame, Deframer, Frame, encode
 from physical_seal.protocol.link import Client, Faults, Link, LinkDown, Message, Refused
 from physical_seal.protocol.messages import Kind, Malformed, encode_fields, refusal
 
 ACK_TIMEOUT = 0.03
-
-
-class FdPort:
-    """The master end of a pseudo-terminal as a port: it has no path to open, so serial.Serial cannot take it."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.timeout: float | None = None
-
-    def read(self, size: int = 1) -> bytes:
-        deadline = None if self.timeout is None else time.monotonic() + self.timeout
-        out = bytearray()
-        while len(out) < size:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not select.select([self.fd], [], [], wait)[0]:
-                break
-            out += os.read(self.fd, size - len(out))
-        return bytes(out)
-
-    @property
-    def in_waiting(self) -> int:
-        count: int = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD, b"\0\0\0\0"))[0]
-        return count
-
-    def write(self, data: bytes) -> int:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view) :]
-        return len(data)
-
-    def flush(self) -> None:
-        pass
 
 
 @pytest.fixture

@@ -1,8 +1,6 @@
 """The framing vectors of docs/protocol.md §7, read from the document itself so that it and the code cannot drift
 apart, and the schema's refusal of each vector changed in one way."""
 
-import re
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -11,8 +9,8 @@ from cobs import cobs
 
 from physical_seal.protocol.frame import Deframer, Frame, encode
 from physical_seal.protocol.messages import Kind, Malformed, decode_fields, encode_fields, refusal
+from tests.physical_seal.vectors import hex_blocks
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 HEADING = "## 7. Test vectors (framing)"
 
 # label: (type, seq, fields); the same values the document states in words above each vector.
@@ -40,23 +38,7 @@ VECTORS: dict[str, tuple[Kind, int, dict[str, Any] | None]] = {
 }
 
 
-def read_blocks() -> dict[str, bytes]:
-    """Every hex block of §7 (up to the next section), by the label (`name.part`) on the line before it."""
-    text = DOC.read_text(encoding="utf-8")
-    section = text[text.index(HEADING) :]
-    following = section.find("\n## ", len(HEADING))
-    section = section if following < 0 else section[:following]
-    blocks: dict[str, bytes] = {}
-    for label, dump in re.findall(r"^`([a-z-]+\.[a-z]+)`[^\n]*\n\n```\n(.*?)```", section, re.MULTILINE | re.DOTALL):
-        lines = dump.splitlines()
-        assert all(re.fullmatch(r"[0-9a-f]{2}( [0-9a-f]{2}){0,15}", line) for line in lines), label
-        assert all(len(line.split()) == 16 for line in lines[:-1]), label
-        assert label not in blocks, label
-        blocks[label] = bytes.fromhex(" ".join(lines))
-    return blocks
-
-
-BLOCKS = read_blocks()
+BLOCKS = hex_blocks(HEADING)
 
 
 def test_the_document_has_every_vector_and_nothing_else() -> None:

@@ -4,8 +4,6 @@ documented values, and the documented COSE_Sign1 messages verify with the docume
 exactly from their parts."""
 
 import datetime as dt
-import re
-from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -23,8 +21,8 @@ from physical_seal.structures import (
     open_event,
     open_signed_by_service,
 )
+from tests.physical_seal.vectors import hex_blocks
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 HEADING = "## 8. Test vectors (signed structures)"
 
 AUTH_ID = "0123456789abcdef0123456789abcdef"
@@ -62,23 +60,7 @@ STRUCTURES: dict[str, Authorisation | Event] = {"authorisation": AUTHORISATION, 
 ES256_PROTECTED = bytes.fromhex("a10126")  # {1: -7}
 
 
-def read_blocks() -> dict[str, bytes]:
-    """Every hex block of §8 (up to the next section), by the label (`name.part`) on the line before it."""
-    text = DOC.read_text(encoding="utf-8")
-    section = text[text.index(HEADING) :]
-    following = section.find("\n## ", len(HEADING))
-    section = section if following < 0 else section[:following]
-    blocks: dict[str, bytes] = {}
-    for label, dump in re.findall(r"^`([a-z-]+\.[a-z]+)`[^\n]*\n\n```\n(.*?)```", section, re.MULTILINE | re.DOTALL):
-        lines = dump.splitlines()
-        assert all(re.fullmatch(r"[0-9a-f]{2}( [0-9a-f]{2}){0,15}", line) for line in lines), label
-        assert all(len(line.split()) == 16 for line in lines[:-1]), label
-        assert label not in blocks, label
-        blocks[label] = bytes.fromhex(" ".join(lines))
-    return blocks
-
-
-BLOCKS = read_blocks()
+BLOCKS = hex_blocks(HEADING)
 
 
 def documented_key() -> ec.EllipticCurvePublicKey:

@@ -15,13 +15,11 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from api import create_app
+from bench.machines import machine_csr, physical_request
 from ca import hierarchy
 from core.clock import ManualClock
 from core.runtime import Runtime
@@ -89,12 +87,7 @@ def login(client: TestClient, username: str) -> dict[str, str]:
 
 def enrolled(client: TestClient) -> Machine:
     machine = Machine()
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.SERIAL_NUMBER, MACHINE)]))
-        .sign(machine.key, hashes.SHA256())
-    )
-    body = {"code": client.codes[MACHINE], "csr": base64.b64encode(csr.public_bytes(Encoding.DER)).decode()}
+    body = {"code": client.codes[MACHINE], "csr": machine_csr(MACHINE, machine.key)}
     answer = client.post(f"/api/v1/terminals/{MACHINE}/enrol", json=body)
     assert answer.status_code == 200, answer.text
     again = client.post(f"/api/v1/terminals/{MACHINE}/enrol", json=body)
@@ -105,23 +98,7 @@ def enrolled(client: TestClient) -> Machine:
 
 
 def approved(client: TestClient, copies: int, document: bytes) -> int:
-    body = {
-        "matter": "civil.labour-agreement",
-        "organisation": "yazhou.shuinan",
-        "seal": "village_official",
-        "seal_form": "physical",
-        "copies": copies,
-        "place": "水南村村委会",
-        "purpose": "聘用保洁员",
-        "form": {
-            "worker": "符玉兰",
-            "worker_id": "460200196207051221",
-            "post": "保洁员",
-            "monthly_pay": 1800,
-            "months": 12,
-            "start_date": "2027-01-01",
-        },
-    }
+    body = physical_request("yazhou.shuinan", copies)
     submitted = client.post(
         "/api/v1/requests",
         headers=login(client, "sn.staff"),
