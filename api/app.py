@@ -137,7 +137,12 @@ def _executors(runtime: Runtime, authority: CertificateAuthority) -> Executors:
     )
     executors.register(
         SealForm.PHYSICAL,
-        PhysicalAuthorisation(lambda: authority.get(runtime).authority, settings.machines.authorisation_hours),
+        PhysicalAuthorisation(
+            lambda: authority.get(runtime).authority,
+            settings.machines.authorisation_hours,
+            runtime.blobs,
+            settings.public_url,
+        ),
     )
     return executors
 

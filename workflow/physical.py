@@ -14,16 +14,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca.hierarchy import Authority
-from core.errors import Invalid
+from core.blobs import BlobStore
+from core.errors import Invalid, NotFound
 from core.settings import CaSettings
 from identity.auth import Principal
 from physical_seal import alarms, authorisations, intake, machines, relay, watch
 from physical_seal.intake import Outcome
 from physical_seal.models import Alarm, Authorisation, Machine
-from workflow import history
+from workflow import history, sheet
 from workflow.execution import ExecutionFailed, complete, fail
-from workflow.models import SealRequest
+from workflow.models import SealRequest, record_path
 from workflow.notify import notify
+from workflow.requests import visible
 from workflow.states import State
 
 ALARM_TITLES = {
@@ -51,6 +53,8 @@ class PhysicalAuthorisation:
 
     authority: Callable[[], Authority]  # loaded at first use: the CA may be initialised after the start
     hours: float
+    blobs: BlobStore
+    public_url: str
     completes: bool = field(default=False, init=False)  # the request completes with the machine's stamps
 
     def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
@@ -60,6 +64,8 @@ class PhysicalAuthorisation:
                 f"{request.organisation.name} has no active seal machine holding a {request.seal_kind} seal"
             )
         machine, slot = found
+        link = f"{self.public_url.rstrip('/')}{record_path(request)}"
+        printed = self.blobs.put(sheet.printable(self.blobs.get(request.document_sha256), link))
         issued = authorisations.issue(
             session,
             self.authority(),
@@ -67,7 +73,7 @@ class PhysicalAuthorisation:
             slot=slot,
             request_id=request.id,
             request_number=request.number or str(request.id),
-            document_sha256=request.document_sha256,
+            document_sha256=printed.sha256,
             uses=request.copies,
             not_before=now,
             not_after=now + dt.timedelta(hours=self.hours),
@@ -79,6 +85,7 @@ class PhysicalAuthorisation:
             "slot": slot,
             "uses": issued.uses,
             "not_after": issued.not_after.isoformat(),
+            "sheet": printed.sha256,
         }
 
 
@@ -241,3 +248,17 @@ def upload(
     outcomes = ingest(session, machine, events, now, webhook)
     session.commit()
     return outcomes
+
+
+def sheet_of(session: Session, request_id: int, who: Principal) -> tuple[SealRequest, str]:
+    """The request and the SHA-256 of the sheet its machine was last authorised to stamp."""
+    request = visible(session, request_id, who)
+    latest = session.scalar(
+        select(Authorisation.document_sha256)
+        .where(Authorisation.request_id == request.id)
+        .order_by(Authorisation.issued_at.desc(), Authorisation.id)
+        .limit(1)
+    )
+    if latest is None:
+        raise NotFound(f"request {request.number} has no sheet to stamp: it is not authorised to a seal machine")
+    return request, latest

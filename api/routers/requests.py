@@ -16,7 +16,7 @@ from api.schemas_workflow import DecidedOut, DecisionIn, RequestIn, RequestOut, 
 from core.runtime import Runtime
 from identity.auth import Principal
 from signer import records
-from workflow import execution, history, requests, review, views
+from workflow import execution, history, physical, requests, review, views
 from workflow.requests import Submission
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
@@ -102,6 +102,17 @@ def document(
         rt.blobs.path(sha256),
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private"},
+    )
+
+
+@router.get("/{request_id}/sheet", response_class=FileResponse)
+def sheet(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> FileResponse:
+    """For a physical seal, what is printed and stamped: the approved document with its record's QR code."""
+    request, sha256 = physical.sheet_of(session, request_id, who)
+    return FileResponse(
+        rt.blobs.path(sha256),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{request.number}-sheet.pdf"', "Cache-Control": "private"},
     )
 
 

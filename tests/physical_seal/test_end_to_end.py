@@ -135,8 +135,9 @@ def login(base: str, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
-def authorised(base: str, copies: int, document: bytes) -> int:
-    """A physical request of 水南村 for ``copies`` uses, approved by its chain, once its machine is authorised."""
+def authorised(base: str, copies: int, document: bytes) -> tuple[int, bytes]:
+    """A physical request of 水南村 for ``copies`` uses, approved by its chain, once its machine is authorised; and
+    the sheet to print and stamp (the document with its record's QR code)."""
     body = physical_request("yazhou.shuinan", copies)
     files = {"document": ("agreement.pdf", document, "application/pdf")}
     data = {"request": json.dumps(body, ensure_ascii=False)}
@@ -148,7 +149,9 @@ def authorised(base: str, copies: int, document: bytes) -> int:
         decided = httpx.post(f"{base}/api/v1/requests/{rid}/decisions", headers=login(base, who), json=decision)
         assert decided.status_code == 200, decided.text
     assert until(lambda: request(base, rid)["state"] == "authorised"), request(base, rid)["state"]
-    return rid
+    sheet = httpx.get(f"{base}/api/v1/requests/{rid}/sheet", headers=login(base, "sn.custodian1"))
+    assert sheet.status_code == 200, sheet.text
+    return rid, sheet.content
 
 
 def request(base: str, rid: int) -> dict[str, Any]:
@@ -189,9 +192,9 @@ def log_entries(base: str, of_type: str) -> list[tuple[int, dict[str, Any], byte
 def test_three_stamps_under_a_three_use_authorisation_and_a_fourth_refused(site: Site) -> None:
     document = pdfs.clean("劳务协议")
     sheet = site.root / "agreement.pdf"
-    sheet.write_bytes(document)
     with site.serving() as base, machine(site) as (_, port), terminal(site, port, enrol=True) as agent:
-        rid = authorised(base, 3, document)
+        rid, printed = authorised(base, 3, document)
+        sheet.write_bytes(printed)
         held = loaded(agent)
         assert agent(f"login sn.custodian1 {PIN}")["ok"]
         stamps = [agent(f"stamp {held} {sheet}") for _ in range(3)]
@@ -229,10 +232,10 @@ def test_a_noisy_line_loses_no_stamp_and_doubles_none(site: Site) -> None:
     document = pdfs.clean("一百份")
     noisy = ("--drop", "0.05", "--corrupt", "0.05", "--seed", "17")  # one frame in ten, each way
     with site.serving() as base, machine(site, *noisy) as (_, port), terminal(site, port, enrol=True) as agent:
-        rid = authorised(base, 100, document)
+        rid, printed = authorised(base, 100, document)
         held = loaded(agent)
         assert agent(f"login sn.custodian1 {PIN}")["ok"]
-        digest = hashlib.sha256(document).hexdigest()
+        digest = hashlib.sha256(printed).hexdigest()
         stamps = [agent(f"stamp {held} {digest}") for _ in range(100)]
         assert [s.get("use") for s in stamps] == list(range(1, 101))
         assert until(lambda: agent("sync")["pending"] == 0 and request(base, rid)["state"] == "completed", 120)
@@ -243,10 +246,10 @@ def test_a_noisy_line_loses_no_stamp_and_doubles_none(site: Site) -> None:
 
 def test_stamps_made_while_the_service_is_away_arrive_in_order_and_a_power_loss_is_alarmed(site: Site) -> None:
     document = pdfs.clean("二十份")
-    digest = hashlib.sha256(document).hexdigest()
     with machine(site) as (_, port), terminal(site, port, enrol=True) as agent:
         with site.serving() as base:
-            rid = authorised(base, 22, document)
+            rid, printed = authorised(base, 22, document)
+            digest = hashlib.sha256(printed).hexdigest()
             held = loaded(agent)
             assert agent(f"login sn.custodian1 {PIN}")["ok"]
         offline = [agent(f"stamp {held} {digest}") for _ in range(20)]

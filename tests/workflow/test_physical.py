@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pikepdf
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,6 +31,8 @@ from ledger.service import LogService
 from physical_seal import structures
 from physical_seal.structures import Authorisation, Event
 from sealgate.cli import demo
+from signer.appearance import MM, qr_code
+from signer.pades import QR_MM
 from tests.workflow import pdfs
 
 PASSWORDS = {p["username"]: p["password"] for p in demo.dataset()["users"]}
@@ -144,7 +148,9 @@ def test_three_uses_stamped_complete_the_request_and_a_fourth_is_alarmed(
     clock = runtime.clock
     assert isinstance(clock, ManualClock)
     machine = enrolled(client)
-    document = pdfs.clean("劳务协议")
+    drawing = pdfs.one_page("劳务协议")
+    drawing.pages[0].Contents = drawing.make_stream(b"0 0 1 rg 100 100 200 50 re f\n")
+    document = pdfs.save(drawing)
     rid = approved(client, 3, document)
     assert state(client, rid) == "authorised"
 
@@ -155,7 +161,19 @@ def test_three_uses_stamped_complete_the_request_and_a_fourth_is_alarmed(
     )
     assert signed.machine == MACHINE
     assert signed.uses == 3
-    assert signed.doc == hashlib.sha256(document).digest()
+    sheet = client.get(f"/api/v1/requests/{rid}/sheet", headers=login(client, "sn.custodian1"))
+    assert sheet.status_code == 200, sheet.text
+    assert signed.doc == hashlib.sha256(sheet.content).digest()  # what is printed and stamped
+    record = client.get(f"/api/v1/requests/{rid}", headers=login(client, "sn.staff")).json()["record"]
+    public_url = runtime.settings.public_url
+    with pikepdf.open(io.BytesIO(sheet.content)) as pdf:
+        drawn = b"".join(obj.read_bytes() for obj in pdf.objects if isinstance(obj, pikepdf.Stream))
+        assert len(pdf.pages) == 1
+    assert qr_code(public_url + record, QR_MM * MM) in drawn  # the paper opens its record
+    with pikepdf.open(io.BytesIO(document)) as original, pikepdf.open(io.BytesIO(sheet.content)) as printed:
+        assert printed.pages[0].mediabox == original.pages[0].mediabox
+        assert original.pages[0].Contents.read_bytes() == b"0 0 1 rg 100 100 200 50 re f\n"
+        assert original.pages[0].Contents.read_bytes() in drawn  # the approved content, untouched
     assert set(signed.custodians) == {"sn.custodian1", "sn.custodian2"}
 
     photos = [f"photo {n}".encode() for n in range(1, 5)]
@@ -200,7 +218,6 @@ def test_three_uses_stamped_complete_the_request_and_a_fourth_is_alarmed(
     log.integrator.run_until_idle()
     vkey = parse_vkey(client.get("/api/v1/log/key").json()["vkey"])
     checkpoint, _ = open_checkpoint(client.get("/log/checkpoint").text, log.origin, [vkey])
-    record = client.get(f"/api/v1/requests/{rid}", headers=login(client, "sn.staff")).json()["record"]
     page = client.get(record + "?lang=en").text
     stamped = page[page.index("<h3>Stamps</h3>") :]
     for n in (1, 2, 3):
