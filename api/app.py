@@ -142,6 +142,7 @@ def _executors(runtime: Runtime, authority: CertificateAuthority) -> Executors:
             settings.machines.authorisation_hours,
             runtime.blobs,
             settings.public_url,
+            settings.workflow.notification_webhook,
         ),
     )
     return executors

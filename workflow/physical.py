@@ -55,13 +55,14 @@ class PhysicalAuthorisation:
     hours: float
     blobs: BlobStore
     public_url: str
+    webhook: str | None = None
     completes: bool = field(default=False, init=False)  # the request completes with the machine's stamps
 
     def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
         found = authorisations.machine_for(session, request.organisation_id, request.seal_kind)
         if found is None:
             raise ExecutionFailed(
-                f"{request.organisation.name} has no active seal machine holding a {request.seal_kind} seal"
+                f"{request.organisation.name} has no seal machine in service holding a {request.seal_kind} seal"
             )
         machine, slot = found
         link = f"{self.public_url.rstrip('/')}{record_path(request)}"
@@ -78,6 +79,16 @@ class PhysicalAuthorisation:
             not_before=now,
             not_after=now + dt.timedelta(hours=self.hours),
             now=now,
+        )
+        notify(
+            session,
+            set(machine.custodians),
+            "stamp-waiting",
+            request,
+            "待用印",
+            f"用章申请 {request.number} 已授权在{machine.name}用印 {issued.uses} 次，请打印用印文件并核对后用印。",
+            now,
+            self.webhook,
         )
         return {
             "authorisation": issued.id,

@@ -154,6 +154,8 @@ def test_three_uses_stamped_complete_the_request_and_a_fourth_is_alarmed(
     rid = approved(client, 3, document)
     assert state(client, rid) == "authorised"
 
+    waiting = client.get("/api/v1/notifications", headers=login(client, "sn.custodian2")).json()
+    assert [n["kind"] for n in waiting] == ["stamp-waiting"]
     [offered] = pulled(client, machine)
     assert machine.root is not None
     signed = structures.open_signed_by_service(
