@@ -123,8 +123,8 @@ class _Structure:
             fields = cbor2.loads(payload)
         except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as exc:
             raise StructureError(f"the payload is not CBOR: {exc}") from None
-        if not isinstance(fields, dict):
-            raise StructureError("the payload is not a CBOR map")
+        if not isinstance(fields, Mapping) or not all(isinstance(key, str) for key in fields):
+            raise StructureError("the payload is not a CBOR map with text keys")
         expected = {"v", "typ", *cls.FIELDS}
         if set(fields) != expected:
             missing, unknown = expected - set(fields), set(fields) - expected
