@@ -17,7 +17,7 @@ from physical_seal.device.machine import Machine
 from physical_seal.device.pty import FdPort, NoisyPort, open_pty
 from physical_seal.device.store import Store
 from physical_seal.protocol.link import Faults, Link, LinkDown
-from physical_seal.protocol.messages import Malformed, is_response
+from physical_seal.protocol.messages import Malformed, is_response, refusal
 
 POWER_LOSS_EXIT = 137  # what a shell reports for a process killed outright
 
@@ -90,14 +90,16 @@ def serve(options: Options) -> None:
             try:
                 message = link.receive(0.5)
             except Malformed as exc:
-                # Its type is lost with it, so there is no response type to refuse it with.
-                print(f"device-sim: dropped a malformed request: {exc}", file=sys.stderr, flush=True)
-                continue
-            if message is None or is_response(message.kind):
-                continue
-            response = machine.handle(message.kind, message.fields)
+                print(f"device-sim: a malformed request: {exc}", file=sys.stderr, flush=True)
+                if exc.rid is None or exc.kind is None or is_response(exc.kind):
+                    continue  # no number to answer to: the terminal gives up on it after its response timeout
+                kind, response = exc.kind, refusal(exc.rid, "malformed", str(exc)[:200])
+            else:
+                if message is None or is_response(message.kind):
+                    continue
+                kind, response = message.kind, machine.handle(message.kind, message.fields)
             try:
-                link.send(message.kind + 1, response)
+                link.send(kind + 1, response)
             except LinkDown as exc:
                 print(f"device-sim: {exc}", file=sys.stderr, flush=True)
     finally:

@@ -79,11 +79,13 @@ SERVICE_ALARMS = frozenset(
 
 
 class Malformed(ValueError):
-    """A payload that breaks §4.2; `rid` is the request's number when it could still be read, so it can be refused."""
+    """A payload that breaks §4.2; `rid` (and `kind`) when the request's number could still be read, so that the
+    machine refuses it rather than leave the terminal waiting."""
 
-    def __init__(self, reason: str, rid: int | None = None) -> None:
+    def __init__(self, reason: str, rid: int | None = None, kind: int | None = None) -> None:
         super().__init__(reason)
         self.rid = rid
+        self.kind = kind if rid is not None else None
 
 
 Check = Callable[[Any], bool]
@@ -204,17 +206,17 @@ def decode_fields(kind: int, payload: bytes) -> dict[str, Any]:
     if is_response(kind):
         ok = fields.get("ok")
         if not _bool(ok):
-            raise Malformed("`ok` missing or not a bool", rid)
+            raise Malformed("`ok` missing or not a bool", rid, kind)
         expected = {"rid": _uint, "ok": _bool, **(SCHEMA[Kind(kind)] if ok else _REFUSAL)}
     if fields.keys() != expected.keys():
         missing, unknown = expected.keys() - fields.keys(), fields.keys() - expected.keys()
-        raise Malformed(f"missing {sorted(missing)}, unknown {sorted(unknown)}", rid)
+        raise Malformed(f"missing {sorted(missing)}, unknown {sorted(unknown)}", rid, kind)
     wrong = sorted(key for key, check in expected.items() if not check(fields[key]))
     if wrong:
-        raise Malformed(f"wrong type for {wrong}", rid)
+        raise Malformed(f"wrong type for {wrong}", rid, kind)
     # Only now is every value of a type that encodes back, so the comparison cannot fail on a decoder's extension.
     if encode_fields(fields) != payload:
-        raise Malformed("not in deterministic encoding, or bytes after the map", rid)
+        raise Malformed("not in deterministic encoding, or bytes after the map", rid, kind)
     return fields
 
 

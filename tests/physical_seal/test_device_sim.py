@@ -117,6 +117,16 @@ def test_power_loss_in_the_middle_of_a_stamp(tmp_path: Path, pki: Pki) -> None:
         assert refused.value.code == "tampered"
 
 
+def test_a_malformed_request_is_refused_not_left_unanswered(tmp_path: Path) -> None:
+    with device_sim(tmp_path / "machine") as (_, client):
+        started = time.monotonic()
+        with pytest.raises(Refused) as refused:
+            client.call(Kind.STAMP, auth="0" * 32, doc=b"short")
+        assert refused.value.code == "malformed"
+        assert time.monotonic() - started < 2  # answered, not timed out
+        assert client.call(Kind.HELLO, terminal="test")["enrolled"] is False  # and the machine goes on
+
+
 def _photo(client: Client, counter: int) -> bytes:
     first: dict[str, Any] = client.call(Kind.PHOTO, counter=counter, offset=0, size=2048)
     data: bytes = first["data"]
