@@ -28,7 +28,8 @@ from sealgate.cli import demo
 from tests.cli.support import SEALGATE, environment, run, serving
 from tests.workflow import pdfs
 
-pytestmark = pytest.mark.slow
+# Three processes each: never beside the verifier's timed corpus test (same group, same worker, one at a time).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 
 MACHINE = "shuinan-1"
 PIN = "123456"

@@ -19,6 +19,8 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pdf"
 KEPT = Path(__file__).resolve().parent / "corpus"
 CORPUS = SHARED if SHARED.is_dir() else KEPT
 ROWS = list(csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t"))
+# Timed: one group with the end-to-end tests, so their servers and machines never run beside it on another worker.
+pytestmark = pytest.mark.xdist_group("timed")
 
 
 def test_the_kept_copy_is_the_shared_corpus() -> None:
