@@ -18,6 +18,7 @@ from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event as LogEvent
 from physical_seal import access
+from physical_seal.machines import listing as listing_machines
 from physical_seal.machines import subject
 from physical_seal.models import Alarm, Machine, MachineEvent
 from physical_seal.protocol.messages import MACHINE_ALARMS, SERVICE_ALARMS
@@ -98,8 +99,7 @@ def listing(
     """The alarms of the machines the principal may see, newest first."""
     if not 1 <= limit <= MAX_LISTING:
         raise Invalid(f"a listing holds 1 to {MAX_LISTING} alarms")
-    machines = session.scalars(select(Machine).where(Machine.id == machine_id) if machine_id else select(Machine))
-    visible = [m.id for m in machines if _may_see(session, principal, m)]
+    visible = [m.id for m in listing_machines(session, principal) if machine_id is None or m.id == machine_id]
     if not visible:
         return []
     query = select(Alarm).where(Alarm.machine_id.in_(visible))
@@ -130,9 +130,3 @@ def _may_acknowledge(session: Session, principal: Principal, machine: Machine) -
         or principal.holds(Post.CUSTODIAN, org)
         or access.may_manage(principal, org)
     )
-
-
-def _may_see(session: Session, principal: Principal, machine: Machine) -> bool:
-    if principal.user_id in machine.custodians:
-        return True
-    return access.may_view(session, principal, _machine_org(session, machine))

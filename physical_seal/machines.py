@@ -486,7 +486,8 @@ def epoch_notice(authority: Authority, machine: Machine, now: dt.datetime) -> by
 
 
 def listing(session: Session, principal: Principal) -> list[Machine]:
-    """The machines the principal may see, by id."""
+    """The machines the principal may see, by id: those of the organisations they may view (each organisation
+    judged once), and those they keep."""
     codes = dict(session.execute(select(Organisation.id, Organisation.code)).all())
     seen: dict[int, bool] = {}
     out = []
@@ -494,7 +495,7 @@ def listing(session: Session, principal: Principal) -> list[Machine]:
         org_id = machine.organisation_id
         if org_id not in seen:
             seen[org_id] = access.may_view(session, principal, codes[org_id])
-        if seen[org_id]:
+        if seen[org_id] or principal.user_id in machine.custodians:
             out.append(machine)
     return out
 
