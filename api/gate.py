@@ -30,6 +30,11 @@ class Gate:
         self._wait = wait
         self._work = work
 
+    @property
+    def running(self) -> int:
+        """How many hold a turn now."""
+        return self._limit - int(self._slots.value)
+
     @asynccontextmanager
     async def turn(self) -> AsyncIterator[None]:
         if not await self._acquired():

@@ -64,7 +64,11 @@ def test_without_waiting_a_busy_verifier_answers_503_on_both_routes(runtime: Run
             target=lambda: answers.append(client.post("/api/v1/verify", content=bomb, headers=PDF).status_code)
         )
         running.start()
-        time.sleep(0.3)
+        gate = client.app.state.verifications  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 30
+        while gate.running == 0 and time.monotonic() < deadline:  # the bomb holds the one turn, however slow
+            time.sleep(0.01)
+        assert gate.running == 1
         api = client.post("/api/v1/verify", content=b"%PDF-1.7\n", headers=PDF)
         page = client.post("/verify", files={"file": ("a.pdf", b"%PDF-1.7\n", "application/pdf")})
         running.join()
