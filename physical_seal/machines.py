@@ -424,8 +424,9 @@ def retire(
     principal: Principal,
     reason: str,
     now: dt.datetime,
-) -> Machine:
-    """For good: its certificate is revoked, its authorisations cancelled, its seals free for another machine."""
+) -> tuple[Machine, list[Authorisation]]:
+    """For good: its certificate is revoked, its authorisations cancelled (returned, for their requests), its
+    seals free for another machine."""
     machine = _managed(session, machine_id, principal)
     allowed = (MachineStatus.REGISTERED, MachineStatus.ACTIVE, MachineStatus.SUSPENDED)
     _change(
@@ -436,8 +437,7 @@ def retire(
     certificate = _certificate(session, machine)
     if certificate is not None:
         _revoke(session, authority, ca_settings, certificate, x509.ReasonFlags.cessation_of_operation, now, actor)
-    _cancel_live(session, machine, now, actor, "the machine was retired")
-    return machine
+    return machine, _cancel_live(session, machine, now, actor, "the machine was retired")
 
 
 def _cancel_live(session: Session, machine: Machine, now: dt.datetime, actor: str, why: str) -> list[Authorisation]:

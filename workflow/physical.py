@@ -203,12 +203,7 @@ def retire(
     webhook: str | None,
 ) -> Machine:
     """A machine out of service for good: its certificate revoked, its authorisations cancelled; commits."""
-    live = session.scalars(
-        select(Authorisation).where(
-            Authorisation.machine_id == machine_id, Authorisation.state.in_([str(s) for s in machines.LIVE])
-        )
-    ).all()
-    machine = machines.retire(session, authority, ca_settings, machine_id, who, reason, now)
+    machine, live = machines.retire(session, authority, ca_settings, machine_id, who, reason, now)
     cancelled(session, live, f"user:{who.username}", f"用印机 {machine_id} 已退役：{reason}", now, webhook)
     session.commit()
     return machine

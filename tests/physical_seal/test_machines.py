@@ -409,7 +409,7 @@ def test_status_rules_and_who_may_change_them(
     with pytest.raises(Conflict):
         machines.suspend(session, "M-1", sam, "again", now)
     assert machines.resume(session, "M-1", adm, "key found", now).status == "active"
-    machine = machines.retire(session, authority, runtime.settings.ca, "M-1", adm, "replaced", now)
+    machine, _ = machines.retire(session, authority, runtime.settings.ca, "M-1", adm, "replaced", now)
     assert machine.status == "retired"
     for change in (machines.suspend, machines.resume):
         with pytest.raises(Conflict, match="retired"):
