@@ -7,14 +7,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
 from api import problems
 from api.deps import CertificateAuthority
 from api.gate import Gate
+from api.i18n import PAGES
 from api.idempotency import Idempotency
 from api.limits import BodyLimit, BodyLimits
 from api.middleware import RequestContext
+from api.pages import (
+    account,
+    administrators,
+    applicants,
+    approvers,
+    bureaus,
+    custodians,
+    explorer,
+    inspectors,
+)
 from api.routers import (
     admin,
     approvals,
@@ -22,6 +34,7 @@ from api.routers import (
     ca,
     catalog,
     delegations,
+    docs,
     health,
     log,
     machines,
@@ -87,6 +100,8 @@ def create_app(
         version=VERSION,
         summary="Approved electronic and physical seals in one verifiable log",
         lifespan=lifespan,
+        docs_url=None,  # served by api.routers.docs from the vendored Swagger UI
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.log = log_service
@@ -114,8 +129,18 @@ def create_app(
         machines.router,
         terminals.router,
         problem_types.router,
+        docs.router,
+        account.router,
+        applicants.router,
+        approvers.router,
+        custodians.router,
+        inspectors.router,
+        bureaus.router,
+        administrators.router,
+        explorer.router,
     ):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=PAGES / "static"), name="static")
     app.add_middleware(Idempotency)
     app.add_middleware(BodyLimit, limits=BodyLimits.of(runtime.settings))  # outside Idempotency: bounds its reads
     app.add_middleware(RequestContext)

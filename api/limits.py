@@ -45,8 +45,12 @@ class BodyLimits:
                 ("POST", "/api/v1/verify"): verify,
                 ("POST", "/verify"): verify,
                 ("POST", "/api/v1/requests"): upload,
+                ("POST", "/requests/new"): upload,
             },
-            patterns=(("POST", re.compile(r"^/api/v1/terminals/[^/]+/photos$"), settings.machines.max_photo_bytes),),
+            patterns=(
+                ("POST", re.compile(r"^/api/v1/terminals/[^/]+/photos$"), settings.machines.max_photo_bytes),
+                ("POST", re.compile(r"^/requests/[0-9]+/resubmit$"), upload),
+            ),
         )
 
     def of_request(self, scope: Scope) -> int:

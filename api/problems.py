@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.pages.base import error_page
 from core.errors import DomainError
 from core.logs import request_id
 
@@ -95,9 +96,19 @@ def _pointer(loc: tuple[Any, ...]) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc)
 
 
+# Paths of the machine-readable interfaces; every other path is a page, whose errors are pages too.
+_INTERFACES = ("/api/", "/ca/", "/log/", "/problems", "/metrics", "/healthz", "/readyz", "/openapi.json", "/static/")
+
+
+def is_page(request: Request) -> bool:
+    return not request.url.path.startswith(_INTERFACES)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if is_page(request):
+            return error_page(request, exc)
         headers: dict[str, str] = {}
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if exc.problem == "invalid-token" else "Bearer"
@@ -106,7 +117,7 @@ def install(app: FastAPI) -> None:
         return problem(exc.status, exc.problem, exc.detail, request=request, headers=headers, **exc.extensions)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "pointer": _pointer(tuple(err["loc"])),
@@ -120,10 +131,12 @@ def install(app: FastAPI) -> None:
         detail = f"{first['field']}: {first['message']}"
         if len(errors) > 1:
             detail += f" (and {len(errors) - 1} more)"
+        if is_page(request):
+            return error_page(request, DomainError(detail), 422)
         return problem(422, "validation-error", detail, request=request, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         slug = {
             404: "not-found",
             405: "method-not-allowed",
@@ -136,9 +149,13 @@ def install(app: FastAPI) -> None:
             detail = f"nothing at {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
+        if is_page(request):
+            return error_page(request, DomainError(detail), exc.status_code)
         return problem(exc.status_code, slug, detail, request=request, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if is_page(request):
+            return error_page(request, DomainError("the service failed to handle the request"), 500)
         return problem(500, "internal-error", "the service failed to handle the request", request=request)

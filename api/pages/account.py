@@ -1,0 +1,117 @@
+"""Signing in and out, and the home page: what waits for the signed-in user."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import RuntimeDep
+from api.pages import session as cookies
+from api.pages.base import FormDep, SignedIn, Viewer, ViewerIfAnyDep, redirect, render
+from core.errors import DomainError
+from core.runtime import Runtime
+from identity import auth
+from physical_seal import alarms
+from workflow import listing, notify, sla, views
+
+router = APIRouter(include_in_schema=False)
+OPEN_STATES = ("submitted", "in_review", "returned", "approved", "authorised", "executing")
+
+
+@router.get("/login")
+def login_page(request: Request, who: ViewerIfAnyDep, next: str = "/") -> Response:
+    if who is not None:
+        return RedirectResponse(cookies.safe_next(next), status_code=303)
+    token = cookies.sign_in_token()
+    response = render(request, None, "login.html", sign_in_csrf=token, next=cookies.safe_next(next), username="")
+    cookies.set_sign_in(request, response, token)
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    rt: RuntimeDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    target = cookies.safe_next(next)
+    if not cookies.same(request.cookies.get(cookies.SIGN_IN_COOKIE), csrf):
+        return _again(request, target, username, "The sign-in form expired: please sign in again.", 403)
+    try:
+        with rt.sessions() as session:
+            issued = auth.login(
+                session,
+                username=username,
+                password=password,
+                address=request.client.host if request.client else "-",
+                now=rt.clock.now(),
+                policy=rt.settings.auth,
+            )
+            session.commit()
+    except DomainError as exc:
+        return _again(request, target, username, exc.detail, exc.status)
+    response = RedirectResponse(target, status_code=303)
+    cookies.set_session(request, response, issued.token, issued.lifetime_seconds)
+    response.delete_cookie(cookies.SIGN_IN_COOKIE, path="/login")
+    return response
+
+
+def _again(request: Request, target: str, username: str, error: str, status: int) -> Response:
+    token = cookies.sign_in_token()
+    response = render(
+        request, None, "login.html", status=status, sign_in_csrf=token, next=target, username=username, error=error
+    )
+    cookies.set_sign_in(request, response, token)
+    return response
+
+
+@router.post("/logout")
+def logout(who: SignedIn, form: FormDep, rt: RuntimeDep) -> Response:
+    assert who.principal.token_id is not None
+    with rt.sessions() as session:
+        auth.revoke(session, who.principal.token_id, rt.clock.now())
+        session.commit()
+    response = redirect("/login")
+    cookies.clear_session(response)
+    return response
+
+
+@router.get("/")
+async def home(request: Request, who: SignedIn, rt: RuntimeDep) -> Response:
+    tiles, notes = await run_in_threadpool(_waiting, rt, who)
+    return render(request, who, "home.html", tiles=tiles, notifications=notes)
+
+
+def _waiting(rt: Runtime, who: Viewer) -> tuple[list[dict[str, Any]], list[Any]]:
+    """What waits for the user, one tile per part of the application they use."""
+    now = rt.clock.now()
+    principal = who.principal
+    with rt.readers() as session:
+        mine = sum(listing.requests(session, principal, state=state, size=1).total for state in OPEN_STATES)
+        returned = listing.requests(session, principal, state="returned", size=1).total
+        tiles: list[dict[str, Any]] = [
+            {"label": "My requests in progress", "count": mine, "href": "/requests", "urgent": False},
+            {"label": "Returned to me", "count": returned, "href": "/requests?state=returned", "urgent": returned > 0},
+        ]
+        if who.may("approvers"):
+            waiting = views.inbox(session, principal, now)
+            overdue = sum(1 for step, _ in waiting if step.due_at < now)
+            tiles.append(
+                {"label": "Waiting for my decision", "count": len(waiting), "href": "/inbox", "urgent": overdue > 0}
+            )
+        if who.may("machine_keepers"):
+            open_alarms = alarms.listing(session, principal, open_only=True, machine_id=None, limit=alarms.MAX_LISTING)
+            tiles.append(
+                {"label": "Open alarms", "count": len(open_alarms), "href": "/machines", "urgent": bool(open_alarms)}
+            )
+        if who.may("inspectors"):
+            late = sla.overdue_for(session, principal, now)
+            tiles.append({"label": "Overdue steps", "count": len(late), "href": "/supervision", "urgent": bool(late)})
+        notes = notify.inbox(session, principal.user_id, unread=True)[:10]
+    return tiles, notes

@@ -1,0 +1,193 @@
+"""What every page shares: the signed-in viewer, the posts a page needs, forms checked for their CSRF token,
+and rendering in the viewer's language.
+
+A page names the posts it is for with ``Requires`` (any one of them will do; none: anyone signed in). That is the
+coarse gate of the menu; what a user may do with a particular request, machine or seal is still decided by the
+services the page calls, as for the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from api.deps import RuntimeDep, authenticate
+from api.i18n import LANGUAGE_COOKIE, language, pages
+from api.pages import session as cookies
+from core.errors import DomainError, Forbidden, Unauthorized
+from identity.auth import Principal
+
+MAX_FORM_FIELDS = 200
+MAX_FIELD_BYTES = 64 * 1024
+
+
+# Which posts each part of the application is for; the menu and the pages' Requires use the same sets.
+ROLES: dict[str, frozenset[str]] = {
+    "approvers": frozenset({"staff", "group_leader", "secretary", "committee_member", "seal_admin"}),
+    "machine_keepers": frozenset({"custodian", "seal_admin", "inspector", "admin"}),
+    "inspectors": frozenset({"inspector"}),
+    "bureaus": frozenset({"bureau"}),
+    "administrators": frozenset({"admin", "cert_admin", "seal_admin"}),
+}
+
+
+class SignInNeeded(Unauthorized):
+    """A page opened without a live session: the browser is sent to the sign-in page, then back."""
+
+    problem = "unauthorized"
+
+
+class BadCsrf(Forbidden):
+    problem = "forbidden"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    principal: Principal
+    token: str
+    lang: str
+
+    @property
+    def csrf(self) -> str:
+        return cookies.csrf_for(self.token)
+
+    @property
+    def posts(self) -> frozenset[str]:
+        return frozenset(p.post for p in self.principal.posts)
+
+    def holds_any(self, *posts: str) -> bool:
+        return bool(self.posts.intersection(posts))
+
+    def may(self, role: str) -> bool:
+        """Whether the menu shows the part of the application for ``role`` (a key of ROLES)."""
+        return bool(self.posts & ROLES[role])
+
+
+def viewer_if_any(request: Request, rt: RuntimeDep) -> Viewer | None:
+    """The signed-in viewer of a page anyone may open (verification, a record), or None."""
+    token = request.cookies.get(cookies.SESSION_COOKIE)
+    try:
+        principal = authenticate(rt, token)
+    except Unauthorized:
+        return None
+    assert token is not None
+    return Viewer(principal, token, language(request))
+
+
+ViewerIfAnyDep = Annotated[Viewer | None, Depends(viewer_if_any)]
+
+
+def viewer(request: Request, rt: RuntimeDep) -> Viewer:
+    token = request.cookies.get(cookies.SESSION_COOKIE)
+    try:
+        principal = authenticate(rt, token)
+    except Unauthorized:
+        raise SignInNeeded("sign in to open this page") from None
+    assert token is not None
+    return Viewer(principal, token, language(request))
+
+
+ViewerDep = Annotated[Viewer, Depends(viewer)]
+
+
+class Requires:
+    """The page is for holders of any of ``posts`` (none named: anyone signed in); others get 403."""
+
+    def __init__(self, *posts: str) -> None:
+        self.posts = posts
+
+    def __call__(self, who: ViewerDep) -> Viewer:
+        if self.posts and not who.holds_any(*self.posts):
+            raise Forbidden("this page is for " + ", ".join(self.posts))
+        return who
+
+
+def for_posts(*posts: str) -> Any:
+    """``who: for_posts("secretary")`` in a page's signature: the viewer, once the post is checked."""
+    return Annotated[Viewer, Depends(Requires(*posts))]
+
+
+def for_role(role: str) -> Any:
+    """``who: for_role("approvers")``: the viewer, once they hold one of the role's posts."""
+    return for_posts(*sorted(ROLES[role]))
+
+
+SignedIn = for_posts()
+
+
+async def checked_form(request: Request, who: ViewerDep) -> FormData:
+    """The posted form once its CSRF token matches the session's, and the Origin, when sent, is this site."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        raise BadCsrf("the form was sent from another site")
+    form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES)
+    given = form.get(cookies.CSRF_FIELD)
+    if not cookies.same(who.csrf, given if isinstance(given, str) else None):
+        raise BadCsrf("the form's security token is missing or stale: reload the page and send it again")
+    return form
+
+
+FormDep = Annotated[FormData, Depends(checked_form)]
+
+
+def text(form: FormData, name: str, default: str = "") -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else default
+
+
+def render(
+    request: Request,
+    who: Viewer | None,
+    template: str,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    lang = who.lang if who is not None else language(request)
+    html = (
+        pages(lang).get_template(template).render(viewer=who, path=request.url.path, notice=_notice(request), **context)
+    )
+    response = HTMLResponse(html, status_code=status, headers=headers)
+    response.headers.setdefault("Cache-Control", "no-store")
+    if "lang" in request.query_params:
+        response.set_cookie(LANGUAGE_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+_NOTICES: set[str] = set()
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogues (Babel extracts ``N_``); it is translated where it is shown."""
+    return message
+
+
+def redirect(path: str, done: str | None = None) -> RedirectResponse:
+    """After a form: back to a page (303, so a reload does not post again), saying what was done.
+
+    ``done`` is a message marked with ``N_``. Only messages the service itself sent are shown again, so a link
+    made elsewhere cannot put words of its own on a page."""
+    if done:
+        _NOTICES.add(done)
+        path += ("&" if "?" in path else "?") + "done=" + quote(done)
+    return RedirectResponse(path, status_code=303)
+
+
+def _notice(request: Request) -> str | None:
+    done = request.query_params.get("done")
+    return done if done in _NOTICES else None
+
+
+def error_page(request: Request, exc: DomainError, status: int | None = None) -> Response:
+    """A refused page in the page's language: a sign-in for a missing session, else the problem's detail."""
+    status = status or exc.status
+    if isinstance(exc, SignInNeeded) or (status == 401 and request.method == "GET"):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
+    return render(request, None, "error.html", status=status, status_code=status, detail=exc.detail)

@@ -1,0 +1,110 @@
+"""Lists of requests: the caller's own, or every request the caller may see, newest first, filtered and paged.
+
+"May see" is ``requests.can_see`` turned into one query: the organisations where the caller holds a post, those
+below where the caller inspects or administers, and the requests the caller decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from identity import directory
+from identity.auth import Principal
+from identity.models import Organisation
+from identity.posts import Post
+from workflow.models import Decision, SealRequest, Step
+from workflow.review import matter_of
+
+Scope = Literal["mine", "visible"]
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    size: int
+
+
+def _visible_organisations(session: Session, who: Principal) -> set[int]:
+    """Where each post lets its holder see requests: its own organisation, and everything below it for the
+    posts that oversee (inspectors, administrators)."""
+    tree = directory.organisation_tree(session)
+    by_code = {org.code: org for _, org in tree}
+    children: dict[int | None, list[Organisation]] = {}
+    for _, org in tree:
+        children.setdefault(org.parent_id, []).append(org)
+    seen: set[int] = set()
+    for post in who.posts:
+        org = by_code[post.organisation_code]
+        seen.add(org.id)
+        if post.post in (Post.INSPECTOR, Post.ADMIN):
+            below = list(children.get(org.id, []))
+            while below:
+                child = below.pop()
+                seen.add(child.id)
+                below.extend(children.get(child.id, []))
+    return seen
+
+
+def _query(session: Session, who: Principal, scope: Scope) -> Select[SealRequest]:
+    mine = or_(SealRequest.applicant_id == who.user_id, SealRequest.submitted_by_id == who.user_id)
+    if scope == "mine":
+        return select(SealRequest).where(mine)
+    orgs = _visible_organisations(session, who)
+    decided = select(Decision.request_id).where(Decision.actor_id == who.user_id)
+    return select(SealRequest).where(
+        or_(
+            mine,
+            SealRequest.organisation_id.in_(orgs),
+            SealRequest.group_id.in_(orgs),
+            SealRequest.id.in_(decided),
+        )
+    )
+
+
+def requests(
+    session: Session,
+    who: Principal,
+    *,
+    scope: Scope = "mine",
+    state: str | None = None,
+    matter: str | None = None,
+    page: int = 1,
+    size: int = 20,
+) -> Page:
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    page = max(1, page)
+    query = _query(session, who, scope)
+    if state:
+        query = query.where(SealRequest.state == state)
+    if matter:
+        query = query.where(SealRequest.matter_code == matter)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(SealRequest.id.desc()).offset((page - 1) * size).limit(size)).all()
+    return Page([row_view(session, r) for r in rows], total, page, size)
+
+
+def row_view(session: Session, request: SealRequest) -> dict[str, Any]:
+    """A request as one line of a list: enough to find it again, nothing of what the applicant filled in."""
+    matter = matter_of(session, request)
+    step = session.scalar(select(Step).where(Step.request_id == request.id, Step.finished_at.is_(None)))
+    return {
+        "id": request.id,
+        "number": request.number,
+        "matter": {"code": matter.code, "name": matter.name},
+        "organisation": {"code": request.organisation.code, "name": request.organisation.name},
+        "seal": request.seal_kind,
+        "seal_form": request.seal_form,
+        "state": request.state,
+        "level": request.level,
+        "level_label": step.label if step else None,
+        "due_at": step.due_at if step else None,
+        "created_at": request.created_at,
+        "updated_at": request.updated_at,
+    }
