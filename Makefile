@@ -18,6 +18,7 @@ run: $(STAMP)
 	$(BIN)/sealgate serve
 
 test: $(STAMP) lint
+	scripts/packages.sh chromium  # the browser tests drive Debian's Chromium
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
