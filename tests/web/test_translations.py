@@ -12,7 +12,7 @@ from api.i18n import PAGES, translations
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _messages() -> dict[str, str]:
+def messages() -> dict[str, str]:
     """Each message id with where it was found first."""
     found: dict[str, str] = {}
     templates = extract_from_dir(
@@ -29,11 +29,11 @@ def _messages() -> dict[str, str]:
     return found
 
 
-def test_the_pages_have_messages() -> None:
-    assert len(_messages()) > 50
+def test_the_pages_havemessages() -> None:
+    assert len(messages()) > 50
 
 
 def test_every_message_has_a_chinese_translation() -> None:
     chinese = translations("zh_CN")
-    missing = [f"{where}: {msgid!r}" for msgid, where in sorted(_messages().items()) if chinese.gettext(msgid) == msgid]
+    missing = [f"{where}: {msgid!r}" for msgid, where in sorted(messages().items()) if chinese.gettext(msgid) == msgid]
     assert missing == []
