@@ -29,7 +29,7 @@ def messages() -> dict[str, str]:
     return found
 
 
-def test_the_pages_havemessages() -> None:
+def test_the_pages_have_messages() -> None:
     assert len(messages()) > 50
 
 
