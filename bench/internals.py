@@ -235,7 +235,7 @@ def pikepdf_pages(quick: bool) -> Compared:
             for _ in range(PAGES):
                 pdf.add_blank_page(page_size=(595, 842))
             pdf.save(source)
-            art = round_seal("水南村村民委员会", "公章")
+            art = round_seal("水南村村民委员会")
             sealers = []
             for private in (True, False):
                 module = _pades_variant(f"bench_pades_{'private' if private else 'public'}", private)

@@ -1,8 +1,14 @@
-"""What a seal looks like on paper: the red round seal (公章) drawn as vector paths, its paging-seal strips and the
+"""What a seal looks like on paper: the red round seal drawn as vector paths, its paging-seal strips and the
 QR code that opens a document's record.
 
+The round seal follows the usual engraving of a Chinese official seal: the full name it is registered under along
+the upper arc, clockwise from lower left to lower right, a five-pointed star in the centre, and only on a
+special-purpose seal (专用章) a horizontal line under the star naming its purpose (财务专用章, 合同专用章); an
+official seal (公章) has none.
+
 Everything is a content stream of paths: no font, no image, no resource. The same inputs give the same bytes,
-so a seal's appearance can be compared across sealings and kept small.
+so a seal's appearance can be compared across sealings and kept small. Nothing paints white: red ink and the
+QR code's dark modules are all there is, so the page under them stays visible where they leave it.
 """
 
 from __future__ import annotations
@@ -21,12 +27,12 @@ RED = "0.86 0.08 0.06"
 QR_BORDER = 4  # modules of quiet zone, as ISO/IEC 18004 asks
 
 # Proportions of a 42 mm 公章, as fractions of the diameter.
-_TEXT_GAP = 0.025  # between the ring and the tops of the organisation's characters
+_TEXT_GAP = 0.025  # between the ring and the tops of the arc's characters
 _STAR = 0.28  # across the star's points
-_NAME_SIZE = 0.12
-_NAME_TOP = 0.155  # below the centre
-_NAME_WIDTH = 0.6
-_NAME_MARGIN = 0.02  # from the organisation's characters
+_PURPOSE_SIZE = 0.12
+_PURPOSE_TOP = 0.155  # below the centre
+_PURPOSE_WIDTH = 0.6
+_PURPOSE_MARGIN = 0.02  # from the name's characters on the arc
 
 
 class Drawing(Protocol):
@@ -48,25 +54,26 @@ class SealArt:
         return (0.0, 0.0, self.size, self.size)
 
 
-def round_seal(organisation: str, seal_name: str, *, diameter_mm: float = 42.0, rim_mm: float = 1.0) -> SealArt:
-    """A round official seal: ring, the organisation along the upper arc, a star, the seal's name below it."""
-    if not organisation.strip():
+def round_seal(name: str, *, purpose: str | None = None, diameter_mm: float = 42.0, rim_mm: float = 1.0) -> SealArt:
+    """A round seal: ring, ``name`` (the organisation's full name, as the seal is registered) along the upper arc, a
+    star, and for a special-purpose seal its ``purpose`` (e.g. 财务专用章) as a line under the star."""
+    if not name.strip():
         raise ValueError("a seal needs the organisation's name")
     font = load_font()
-    organisation = organisation.strip()
+    name = name.strip()
     size = diameter_mm * MM
     rim = rim_mm * MM
     radius = (size - rim) / 2
     centre = (size / 2, size / 2)
     top = radius - rim / 2 - _TEXT_GAP * size
-    em = arc_em(len(organisation), size)
-    span = arc_span(len(organisation))
+    em = arc_em(len(name), size)
+    span = arc_span(len(name))
     parts = [
         f"q {RED} rg {RED} RG\n",
         circle(centre, radius, rim),
-        arc_text(font, organisation, centre, top, em, span),
+        arc_text(font, name, centre, top, em, span),
         star(centre, _STAR * size / 2),
-        name_line(font, seal_name.strip(), centre, size, name_room(size, top - em, span)),
+        purpose_line(font, (purpose or "").strip(), centre, size, purpose_room(size, top - em, span)),
         "Q\n",
     ]
     return SealArt(size, "".join(parts).encode())
@@ -88,13 +95,13 @@ def circle(centre: tuple[float, float], radius: float, width: float) -> str:
 
 
 def arc_span(count: int) -> float:
-    """Degrees of arc the organisation's name spreads over: wider for longer names, as engravers do, but a very
+    """Degrees of arc the name spreads over: wider for longer names, as engravers do, but a very
     short name keeps its characters within 50 degrees of each other rather than scattered around the ring."""
     return min(250.0, max(210.0, 170.0 + 8.0 * count), 50.0 * count)
 
 
 def arc_em(count: int, diameter: float) -> float:
-    """The organisation's character size: smaller for long names, which are then also narrowed."""
+    """The arc's character size: smaller for long names, which are then also narrowed."""
     return diameter * min(0.16, max(0.13, 0.16 - 0.005 * (count - 8)))
 
 
@@ -132,38 +139,40 @@ def star(centre: tuple[float, float], radius: float) -> str:
     return "\n".join(segments) + " h f\n"
 
 
-def name_room(diameter: float, inner: float, span: float) -> float:
-    """How wide the seal's name may be: a long organisation's name comes down beside it, and the name must stay
+def purpose_room(diameter: float, inner: float, span: float) -> float:
+    """How wide the purpose line may be: a long name on the arc comes down beside it, and the line must stay
     inside the circle of the arc's feet (radius ``inner``) or below the arc's ends."""
-    room = _NAME_WIDTH * diameter
+    room = _PURPOSE_WIDTH * diameter
     lowest = math.radians(span / 2 - 90)  # below the horizontal, at the arc's ends
     if lowest <= 0:
         return room
-    top, bottom = _NAME_TOP * diameter, (_NAME_TOP + _NAME_SIZE) * diameter
+    top, bottom = _PURPOSE_TOP * diameter, (_PURPOSE_TOP + _PURPOSE_SIZE) * diameter
     inside = math.sqrt(max(0.0, inner**2 - bottom**2))
     beside = top / math.tan(lowest)
-    return min(room, 2 * (max(inside, beside) - _NAME_MARGIN * diameter))
+    return min(room, 2 * (max(inside, beside) - _PURPOSE_MARGIN * diameter))
 
 
-def name_line(font: OutlineFont, name: str, centre: tuple[float, float], diameter: float, room: float) -> str:
-    """The seal's name centred below the star, narrowed rather than run into the ring or the arc when long."""
-    if not name:
+def purpose_line(font: OutlineFont, purpose: str, centre: tuple[float, float], diameter: float, room: float) -> str:
+    """A special-purpose seal's purpose centred below the star, narrowed rather than run into the ring or the arc
+    when long; nothing for an official seal."""
+    if not purpose:
         return ""
-    em = _NAME_SIZE * diameter
-    natural = text_width(font, name, em)
+    em = _PURPOSE_SIZE * diameter
+    natural = text_width(font, purpose, em)
     stretch = min(1.0, room / natural)
-    top = centre[1] - _NAME_TOP * diameter
+    top = centre[1] - _PURPOSE_TOP * diameter
     baseline = top - em * font.ascent / font.units_per_em
-    return line(font, name, em, (centre[0] - natural * stretch / 2, baseline), stretch=stretch)
+    return line(font, purpose, em, (centre[0] - natural * stretch / 2, baseline), stretch=stretch)
 
 
 def qr_code(url: str, size: float) -> bytes:
-    """A QR code on white with its quiet zone, dark runs of each row as one rectangle. Error correction is at
-    least level M; segno raises it when that fits in the same symbol size."""
+    """A QR code's dark modules, dark runs of each row as one rectangle, within ``size`` that keeps room for its
+    quiet zone. Light modules and the quiet zone are not painted: no white box hides what the page has there.
+    Error correction is at least level M; segno raises it when that fits in the same symbol size."""
     code = segno.make(url, error="m", micro=False)
     modules = len(code.matrix) + 2 * QR_BORDER
     scale = number(size / modules, 3)
-    parts = [f"q 1 g 0 0 {number(size)} {number(size)} re f\n0 g {scale} 0 0 -{scale} 0 {number(size)} cm\n"]
+    parts = [f"q 0 g {scale} 0 0 -{scale} 0 {number(size)} cm\n"]
     for row, cells in enumerate(code.matrix):
         parts.extend(f"{start + QR_BORDER} {row + QR_BORDER} {length} 1 re\n" for start, length in dark_runs(cells))
     parts.append("f Q\n")

@@ -1,5 +1,9 @@
 """Sealing a PDF: one incremental update holding the seal's signature field, its appearance and (for a paging
-seal) a strip of the seal on every page, signed as PAdES B-B, or B-T with a signature timestamp.
+seal on a document of two pages or more) a strip of the seal on every page, signed as PAdES B-B, or B-T with a
+signature timestamp.
+
+The seal is inked, not pasted: it is drawn with the Multiply blend mode, as red ink on paper lets the text under
+it show through, so a date printed under "（盖章）" stays legible where the seal covers it.
 
 The original file is copied to the output once, through one hash whose state then serves both the signed
 byte ranges and the sealed file's own SHA-256 (its blob address), so a large file is read once and never held
@@ -39,6 +43,8 @@ from signer.incremental import (
 CHUNK = 1 << 20
 _BYTE_RANGE = b"/ByteRange [0 0000000000 0000000000 0000000000]"
 _SEAL_RESOURCE = "/SealgateSeal"
+_INK = "/SealgateInk"  # the graphics state that multiplies the seal's colours with the page under it
+_INK_STATES = dictionary({_INK: dictionary({"/Type": b"/ExtGState", "/BM": b"/Multiply"})})
 QR_MM = 20.0
 _QR_GAP = 2 * MM
 
@@ -78,7 +84,7 @@ class Placement:
 @dataclass(frozen=True)
 class Options:
     placement: Placement | None = None  # None: an invisible signature
-    paging: bool = False  # 骑缝章: a strip of the seal on the right edge of every page
+    paging: bool = False  # 骑缝章: a strip of the seal on the right edge of every page, when there are two or more
     certify: bool = False  # DocMDP P=2 certification, only for the document's first signature
     qr_url: str | None = None  # a QR code beside the seal, opening the document's record
     reason: str | None = None
@@ -108,11 +114,17 @@ class Sealer:
 
     @cached_property
     def art_stream(self) -> bytes:
-        """The seal as a compressed form XObject: the same bytes in every document the seal seals."""
+        """The seal as a compressed form XObject, inked with Multiply wherever it is drawn (the paging seal's strips
+        are drawn in the pages' own content): the same bytes in every document the seal seals."""
         assert self.art is not None
         box = b"[0 0 " + number(self.art.size) + b" " + number(self.art.size) + b"]"
-        entries = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": box}
-        return stream(entries, self.art.content, compress=True)
+        entries = {
+            "/Type": b"/XObject",
+            "/Subtype": b"/Form",
+            "/BBox": box,
+            "/Resources": dictionary({"/ExtGState": _INK_STATES}),
+        }
+        return stream(entries, _INK.encode() + b" gs\n" + self.art.content, compress=True)
 
     @property
     def size(self) -> float:
@@ -207,6 +219,7 @@ class _Layout:
         if not pages:
             raise SealingRefused("the PDF has no pages")
         placement = self.options.placement
+        paging = self.options.paging and len(pages) > 1  # one sheet has no edge shared with another
         page_index = placement.page if placement is not None else 0
         if not -len(pages) <= page_index < len(pages):
             raise SealingRefused(f"page {page_index + 1} is not in a document of {len(pages)} pages")
@@ -219,7 +232,7 @@ class _Layout:
         signature, widget = update.new(), update.new()
         update.put(signature, self._signature_dictionary())
         art_ref = None
-        if self.sealer.art is not None and (placement is not None or self.options.paging):
+        if self.sealer.art is not None and (placement is not None or paging):
             art_ref = update.new()
             update.put(art_ref, self.sealer.art_stream)
         rect, appearance = b"[0 0 0 0]", None
@@ -234,7 +247,7 @@ class _Layout:
         annots = self._annots(update, page, widget)
         if annots is not None:  # None: the page's own indirect /Annots array took the widget, the page is unchanged
             page_changes.setdefault(page.objgen, {})["/Annots"] = annots
-        if self.options.paging:
+        if paging:
             assert art_ref is not None
             self._paging(update, pages, art_ref, page_changes)
         for p in pages:
@@ -264,7 +277,7 @@ class _Layout:
 
     def _appearance(self, update: Update, page: Dictionary, placement: Placement, art_ref: int) -> tuple[bytes, int]:
         """The widget's appearance: the seal at ``placement``, and the QR code beside it, on the right where the
-        page has room and on the left where it does not."""
+        page has room and on the left where it does not; both inked with Multiply, nothing painted white."""
         size = self.sealer.size
         resources = {_SEAL_RESOURCE: ref(art_ref)}
         seal_at, x0 = 0.0, placement.x
@@ -280,12 +293,20 @@ class _Layout:
             if placement.x + size + _QR_GAP + qr_size > _right_edge(page):
                 seal_at, qr_at, x0 = qr_size + _QR_GAP, 0.0, placement.x - qr_size - _QR_GAP
             qr_drawing = b" q 1 0 0 1 " + number(qr_at) + b" 0 cm /SealgateQR Do Q"
-        drawing = b"q 1 0 0 1 " + number(seal_at) + b" 0 cm " + _SEAL_RESOURCE.encode() + b" Do Q" + qr_drawing
+        drawing = (
+            _INK.encode()
+            + b" gs q 1 0 0 1 "
+            + number(seal_at)
+            + b" 0 cm "
+            + _SEAL_RESOURCE.encode()
+            + b" Do Q"
+            + qr_drawing
+        )
         width = self.sealer.width(self.options.qr_url is not None)
         appearance = update.new()
         bbox = b"[0 0 " + number(width) + b" " + number(size) + b"]"
-        xobjects = dictionary({"/XObject": dictionary(resources)})
-        entries = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": bbox, "/Resources": xobjects}
+        used = dictionary({"/ExtGState": _INK_STATES, "/XObject": dictionary(resources)})
+        entries = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": bbox, "/Resources": used}
         update.put(appearance, stream(entries, drawing))
         y = placement.y
         rect = b"[" + b" ".join(number(v) for v in (x0, y, x0 + width, y + size)) + b"]"

@@ -27,7 +27,6 @@ from ca.tsa import TimeStampAuthority
 from core.blobs import BlobStore
 from core.keystore import Keystore
 from core.settings import CaSettings
-from identity.models import Organisation
 from ledger.append import Appended, append
 from ledger.entry import Event
 from signer import ltv
@@ -51,6 +50,7 @@ class Request:
     actor: str
     details: dict[str, object] = field(default_factory=dict)  # more for the log entry (a request number, say)
     qr_url: str | None = None
+    purpose: str | None = None  # a special-purpose seal's purpose line (财务专用章), as its kind says; None: 公章
     anchor: str | None = None
     certify: bool = False
     paging: bool = False
@@ -77,29 +77,28 @@ class Office:
     ca_settings: CaSettings
     work_dir: Path
     level: str = "B-LTA"
-    _sealers: dict[str, Sealer] = field(default_factory=dict)
+    _sealers: dict[tuple[str, str | None], Sealer] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"PAdES level {self.level!r} is not one of {', '.join(LEVELS)}")
 
-    def sealer(self, seal: Seal, organisation: str, certificate: Certificate) -> Sealer:
+    def sealer(self, seal: Seal, certificate: Certificate, purpose: str | None = None) -> Sealer:
+        """The sealer of a certificate, drawing the seal's name along the arc and ``purpose`` under the star."""
         with self._lock:
-            found = self._sealers.get(certificate.sha256)
+            found = self._sealers.get((certificate.sha256, purpose))
             if found is None:
                 assert certificate.key_label is not None, "a usable certificate has its key in the token"
                 template = SealTemplate(x509.load_der_x509_certificate(certificate.der), self.authority.chain)
-                art = round_seal(organisation, seal.name)
+                art = round_seal(seal.name, purpose=purpose)
                 found = Sealer(self.keystore, certificate.key_label, template, art, ltv.TsaTokens(self.tsa))
-                self._sealers[certificate.sha256] = found
+                self._sealers[(certificate.sha256, purpose)] = found
             return found
 
     def seal(self, session: Session, seal: Seal, request: Request, now: dt.datetime) -> Sealed:
         certificate = _usable_certificate(session, self.keystore, seal, now)
-        organisation = session.get(Organisation, seal.organisation_id)
-        assert organisation is not None, "a seal belongs to an organisation (a foreign key)"
-        sealer = self.sealer(seal, organisation.name, certificate)
+        sealer = self.sealer(seal, certificate, request.purpose)
         source = self.blobs.path(request.document_sha256)
         options = Options(
             placement=_placement(source, request.anchor, sealer.size, sealer.width(request.qr_url is not None)),

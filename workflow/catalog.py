@@ -60,6 +60,12 @@ class _Model(BaseModel):
 
 class SealKind(_Model):
     name: str = Field(min_length=1, description="e.g. 村民委员会公章")
+    purpose: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="a special-purpose seal's line under the star, e.g. 财务专用章; none for an official seal (公章)",
+    )
     forms: tuple[SealForm, ...] = Field(min_length=1)
 
 

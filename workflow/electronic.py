@@ -16,7 +16,7 @@ from ca.seals import SealForm as CaSealForm
 from core.errors import DomainError
 from signer import sealing
 from signer.pades import SealingRefused
-from workflow import history
+from workflow import catalogs, history
 from workflow.execution import ExecutionFailed
 from workflow.models import SealRequest, record_path
 from workflow.review import matter_of
@@ -44,12 +44,14 @@ class ElectronicSealing:
         if seal is None:
             raise ExecutionFailed(f"{request.organisation.name} has no electronic seal of kind {request.seal_kind}")
         matter = matter_of(session, request)
+        kind = catalogs.version(session, request.catalog_version_id).seals.get(request.seal_kind)
         order = sealing.Request(
             document_sha256=request.document_sha256,
             subject=history.subject(request.id),
             actor="system",
             details={"number": request.number, "matter": matter.code},
             qr_url=f"{self.public_url.rstrip('/')}{record_path(request)}" if self.qr_code else None,
+            purpose=kind.purpose if kind is not None else None,
             anchor=self.anchor,
             certify=matter.certify,
             paging=matter.paging_seal,

@@ -15,7 +15,6 @@ from ca import seals
 from ca.models import Seal
 from core.clock import ManualClock
 from core.runtime import Runtime
-from identity.models import Organisation
 from signer.pades import Options
 from tests.signer.pki import blank_pdf
 from tests.signer.test_sealing import make_bench, seal_once
@@ -49,9 +48,7 @@ def test_a_stolen_key_used_after_revocation_fails_and_earlier_seals_are_indeterm
         assert seal is not None
         certificate = seals.current_certificate(session, seal.id)
         assert certificate is not None
-        organisation = session.get(Organisation, seal.organisation_id)
-        assert organisation is not None
-        sealer = bench.office.sealer(seal, organisation.name, certificate)
+        sealer = bench.office.sealer(seal, certificate)
         authority = bench.office.authority
         seals.revoke(session, authority, runtime.settings, certificate, "keyCompromise", clock.now(), "test")
         session.commit()

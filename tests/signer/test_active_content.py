@@ -94,7 +94,7 @@ def test_the_services_visible_seal_qr_code_and_paging_seal_pass(
     (tmp_path / "in.pdf").write_bytes(weasyprint.HTML(string=FIVE_PAGES).write_pdf())
     qr = "http://127.0.0.1:8000/verify?request=YZ-1"
     options = Options(placement=Placement(4, 380, 300), paging=True, qr_url=qr)
-    seal(pki, keystore, tmp_path / "in.pdf", tmp_path / "out.pdf", options, art=round_seal("水南村村民委员会", "公章"))
+    seal(pki, keystore, tmp_path / "in.pdf", tmp_path / "out.pdf", options, art=round_seal("水南村村民委员会"))
     data = (tmp_path / "out.pdf").read_bytes()
     assert warnings(data) == []
     report = validate(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())

@@ -19,12 +19,18 @@ from signer.outlines import Face, PathPen, default_face, load_font, number
 A4 = (595.28, 841.89)
 DPI = 100
 ORGANISATION = "青山镇桃源村民委员会"
+PURPOSE = "财务专用章"
 SEAL_AT = (200.0, 500.0)
 
 
 @pytest.fixture(scope="module")
 def art() -> SealArt:
-    return round_seal(ORGANISATION, "公章")
+    return round_seal(ORGANISATION)
+
+
+@pytest.fixture(scope="module")
+def special() -> SealArt:
+    return round_seal(ORGANISATION, purpose=PURPOSE)
 
 
 def form(pdf: pikepdf.Pdf, content: bytes, size: float) -> pikepdf.Stream:
@@ -81,21 +87,43 @@ def near_red(image: Image.Image, x: float, y: float, reach: int = 1) -> bool:
     return any(red(image, cx + dx, cy + dy) for dx in range(-reach, reach + 1) for dy in range(-reach, reach + 1))
 
 
-@pytest.fixture(scope="module")
-def seal_page(art: SealArt, tmp_path_factory: pytest.TempPathFactory) -> tuple[Image.Image, bytes]:
+def drawn(art: SealArt, directory: Path) -> tuple[Image.Image, bytes]:
     pdf = pikepdf.new()
     page_with(
         pdf, f"q 1 0 0 1 {SEAL_AT[0]} {SEAL_AT[1]} cm /Seal Do Q".encode(), {"/Seal": form(pdf, art.content, art.size)}
     )
-    directory = tmp_path_factory.mktemp("seal")
     image = render(pdf, directory)[0]
     return image, (directory / "page.pdf").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def seal_page(art: SealArt, tmp_path_factory: pytest.TempPathFactory) -> tuple[Image.Image, bytes]:
+    return drawn(art, tmp_path_factory.mktemp("seal"))
+
+
+@pytest.fixture(scope="module")
+def special_page(special: SealArt, tmp_path_factory: pytest.TempPathFactory) -> tuple[Image.Image, bytes]:
+    return drawn(special, tmp_path_factory.mktemp("special"))
+
+
+def under_the_star(art: SealArt, image: Image.Image) -> Image.Image:
+    """The red of the band under the star, where a special-purpose seal names its purpose."""
+    cx, cy = px(SEAL_AT[0] + art.size / 2, SEAL_AT[1] + art.size / 2)
+    ring = (art.size - MM) / 2 * DPI / 72
+    return red_mask(image).crop(
+        (round(cx - 0.3 * ring), round(cy + 0.3 * ring), round(cx + 0.3 * ring), round(cy + 0.6 * ring))
+    )
+
+
+def fills(art: SealArt) -> int:
+    """Filled paths of the drawing: one per character and one for the star."""
+    return art.content.split().count(b"f")
 
 
 def test_size_is_the_diameter_in_points(art: SealArt) -> None:
     assert art.size == pytest.approx(119.055, abs=1e-3)
     assert art.bbox == (0.0, 0.0, art.size, art.size)
-    assert round_seal("桃源村", "公章", diameter_mm=38).size == pytest.approx(38 * MM)
+    assert round_seal("桃源村", diameter_mm=38).size == pytest.approx(38 * MM)
 
 
 def test_the_seal_is_red_inside_its_circle_and_nothing_is_outside(
@@ -128,10 +156,18 @@ def test_ring_star_and_lettering_are_where_a_round_seal_has_them(
         (round(cx - 0.4 * ring), round(cy - 0.95 * ring), round(cx + 0.4 * ring), round(cy - 0.6 * ring))
     )
     assert count(band) > 0.05 * band.width * band.height  # the organisation's name along the upper arc
-    below = red_mask(image).crop(
-        (round(cx - 0.3 * ring), round(cy + 0.3 * ring), round(cx + 0.3 * ring), round(cy + 0.6 * ring))
-    )
-    assert count(below) > 0.05 * below.width * below.height  # the seal's name under the star
+    assert count(under_the_star(art, image)) == 0  # an official seal has no line under the star
+
+
+def test_only_a_special_purpose_seal_names_its_purpose_under_the_star(
+    art: SealArt, special: SealArt, special_page: tuple[Image.Image, bytes]
+) -> None:
+    image, _ = special_page
+    below = under_the_star(special, image)
+    assert count(below) > 0.05 * below.width * below.height
+    assert fills(art) == len(ORGANISATION) + 1  # the name's characters and the star
+    assert fills(special) == len(ORGANISATION) + 1 + len(PURPOSE)
+    assert round_seal(ORGANISATION, purpose=" ").content == art.content
 
 
 def test_lettering_is_drawn_not_typeset(art: SealArt, seal_page: tuple[Image.Image, bytes]) -> None:
@@ -142,16 +178,18 @@ def test_lettering_is_drawn_not_typeset(art: SealArt, seal_page: tuple[Image.Ima
 
 
 def test_same_inputs_give_the_same_bytes(art: SealArt) -> None:
-    assert round_seal(ORGANISATION, "公章").content == art.content
+    assert round_seal(ORGANISATION).content == art.content
     script = (
         "import hashlib; from signer.appearance import round_seal, qr_code;"
-        f"art = round_seal({ORGANISATION!r}, '公章');"
+        f"art = round_seal({ORGANISATION!r}, purpose={PURPOSE!r});"
         "print(hashlib.sha256(art.content + qr_code('https://x.test/v?r=1', 56.69)).hexdigest())"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2]
     )
-    expected = hashlib.sha256(art.content + qr_code("https://x.test/v?r=1", 56.69)).hexdigest()
+    expected = hashlib.sha256(
+        round_seal(ORGANISATION, purpose=PURPOSE).content + qr_code("https://x.test/v?r=1", 56.69)
+    ).hexdigest()
     assert done.stdout.strip() == expected
 
 
@@ -161,21 +199,21 @@ def test_the_drawing_is_compact(art: SealArt) -> None:
 
 
 def test_long_names_are_narrowed_not_overflowed() -> None:
-    long = round_seal("某某省某某市某某县青山镇桃源村股份经济合作社", "合同专用章")
+    long = round_seal("某某省某某市某某县青山镇桃源村股份经济合作社", purpose="合同专用章")
     assert long.size == pytest.approx(42 * MM)
     assert b"/Font" not in long.content
 
 
 def test_a_character_missing_from_the_font_is_named() -> None:
     with pytest.raises(ValueError, match="𰀀"):
-        round_seal("桃源村𰀀", "公章")
+        round_seal("桃源村𰀀")
     with pytest.raises(ValueError, match="U\\+E000"):
         load_font().path("\ue000", (1, 0, 0, 1, 0, 0))
 
 
 def test_an_empty_organisation_is_refused() -> None:
     with pytest.raises(ValueError, match="organisation"):
-        round_seal("  ", "公章")
+        round_seal("  ", purpose="公章")
 
 
 def test_dark_runs_merge_neighbouring_modules() -> None:
@@ -183,13 +221,17 @@ def test_dark_runs_merge_neighbouring_modules() -> None:
     assert dark_runs([0, 0]) == []
 
 
-def test_qr_code_renders_segnos_matrix(tmp_path: Path) -> None:
+@pytest.mark.parametrize("under", ["blank", "grey"])
+def test_qr_code_renders_segnos_matrix(tmp_path: Path, under: str) -> None:
+    """Dark modules dark, light ones whatever the page has there: white paper, or the grey of what it prints."""
     url = "https://sealgate.example/verify?request=2026-000123"
     size, at = 300.0, (100.0, 300.0)
     content = qr_code(url, size)
     pdf = pikepdf.new()
-    page_with(pdf, f"q 1 0 0 1 {at[0]} {at[1]} cm /QR Do Q".encode(), {"/QR": form(pdf, content, size)})
+    backdrop = f"q 0.5 g {at[0]} {at[1]} {size} {size} re f Q " if under == "grey" else ""
+    page_with(pdf, f"{backdrop}q 1 0 0 1 {at[0]} {at[1]} cm /QR Do Q".encode(), {"/QR": form(pdf, content, size)})
     image = render(pdf, tmp_path)[0].convert("L")
+    light = 255 if under == "blank" else 128
     expected = [list(row) for row in segno.make(url, error="m", micro=False).matrix_iter(border=QR_BORDER)]
     modules = len(expected)
     scale = float(content.split(b" cm")[0].split()[-6])
@@ -200,8 +242,8 @@ def test_qr_code_renders_segnos_matrix(tmp_path: Path) -> None:
             x, y = px(at[0] + (col + 0.5) * module, at[1] + size - (row + 0.5) * module)
             value = image.getpixel((round(x), round(y)))
             assert isinstance(value, int | float)
-            assert (value < 128) == bool(expected[row][col]), (row, col)
-    assert content.count(b" re") == 1 + sum(len(dark_runs(row)) for row in expected)
+            assert value == (0 if expected[row][col] else pytest.approx(light, abs=2)), (row, col)
+    assert content.count(b" re") == sum(len(dark_runs(row)) for row in expected)
 
 
 def test_paging_slices_put_strip_i_of_the_seal_at_the_right_edge_of_page_i(art: SealArt, tmp_path: Path) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import json
 from pathlib import Path
 
+import pikepdf
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
@@ -43,7 +45,7 @@ def make_bench(runtime: Runtime, tmp_path: Path, level: str) -> Bench:
         org = Organisation(code="sn", name="水南村民委员会", kind="village", uscc="54460205C50121019D", created_at=now)
         session.add(org)
         session.flush()
-        seal = seals.add(session, "sn", "village_official", seals.SealForm.ELECTRONIC, "公章", now, "test")
+        seal = seals.add(session, "sn", "village_official", seals.SealForm.ELECTRONIC, "水南村民委员会", now, "test")
         seals.issue(session, runtime.keystore, authority, runtime.settings, seal, now, "test")
         session.commit()
         session.refresh(seal)
@@ -182,3 +184,16 @@ def test_a_signed_upload_is_sealed_without_certifying_it(runtime: Runtime, tmp_p
         first_signature, second_signature = PdfFileReader(f).embedded_signatures
         assert first_signature.docmdp_level == MDPPerm.FILL_FORMS
         assert second_signature.docmdp_level is None
+
+
+def test_the_seal_draws_its_name_and_only_a_special_purpose_seal_its_purpose(runtime: Runtime, tmp_path: Path) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+
+    def drawn_fills(sealing: Sealing) -> int:
+        with pikepdf.open(io.BytesIO(runtime.blobs.get(sealing.sealed_sha256))) as pdf:
+            (field,) = pdf.Root.AcroForm.Fields
+            art = field.AP.N.Resources.XObject.SealgateSeal.read_bytes()
+        return art.split().count(b"f")  # a filled path per character, one for the star
+
+    assert drawn_fills(seal_once(bench)) == len("水南村民委员会") + 1
+    assert drawn_fills(seal_once(bench, purpose="财务专用章")) == len("水南村民委员会") + 1 + len("财务专用章")
