@@ -78,7 +78,7 @@ def acknowledge(session: Session, alarm_id: int, principal: Principal, comment: 
     if alarm is None:
         raise NotFound(f"no alarm {alarm_id}")
     machine = session.get_one(Machine, alarm.machine_id)
-    if not _may_acknowledge(session, principal, machine):
+    if not may_acknowledge(session, principal, machine):
         raise Forbidden("an alarm is acknowledged by a custodian or seal administrator of its machine, or an admin")
     text = comment.strip()
     if not 1 <= len(text) <= MAX_COMMENT:
@@ -123,7 +123,9 @@ def _machine_org(session: Session, machine: Machine) -> str:
     return session.get_one(Organisation, machine.organisation_id).code
 
 
-def _may_acknowledge(session: Session, principal: Principal, machine: Machine) -> bool:
+def may_acknowledge(session: Session, principal: Principal, machine: Machine) -> bool:
+    """Whether the principal may acknowledge the machine's alarms: a custodian of it or of its organisation, one
+    of the organisation's seal administrators, or an administrator."""
     org = _machine_org(session, machine)
     return (
         principal.user_id in machine.custodians
