@@ -112,6 +112,30 @@ class RequestOut(BaseModel):
     decisions: list[DecisionOut]
 
 
+class RequestRow(BaseModel):
+    """A request as one line of a list: enough to find it again, nothing of what the applicant filled in."""
+
+    id: int
+    number: str | None
+    matter: Named
+    organisation: Named
+    seal: str
+    seal_form: str
+    state: str
+    level: int | None
+    level_label: str | None = Field(description="the open level's label, while one is open")
+    due_at: dt.datetime | None = Field(description="when the open level is due")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class RequestPage(BaseModel):
+    items: list[RequestRow]
+    total: int = Field(description="how many requests match, on every page")
+    page: int
+    size: int
+
+
 class DecidedOut(BaseModel):
     """What a decision did; GET the request for the whole of it."""
 

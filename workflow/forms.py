@@ -71,7 +71,16 @@ def prepare(matter: Matter, submitted: Mapping[str, Any], profile: Mapping[str, 
         if known:
             values[name] = known
     _check(matter, values)
+    values.update(compute(matter, values))
+    _check(matter, values)
+    return values
+
+
+def compute(matter: Matter, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The matter's computed fields over ``values``: what a request stores, and what its form shows as it is
+    typed, from the one evaluation."""
     names: dict[str, Any] = {**values, **matter.tables}
+    computed: dict[str, Any] = {}
     for name, expression in matter.computed.items():
         try:
             result = simpleeval.simple_eval(expression, names=names, functions=FUNCTIONS)
@@ -80,9 +89,8 @@ def prepare(matter: Matter, submitted: Mapping[str, Any], profile: Mapping[str, 
                 f"{_pointer([name])}: cannot be computed from the form ({exc})",
                 errors=[{"pointer": _pointer([name]), "message": f"cannot be computed: {exc}"}],
             ) from None
-        values[name] = names[name] = result
-    _check(matter, values)
-    return values
+        computed[name] = names[name] = result
+    return computed
 
 
 def masked(matter: Matter, values: Mapping[str, Any], *, names: bool) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Lists of requests: the caller's own, or every request the caller may see, newest first, filtered and paged.
 
 "May see" is ``requests.can_see`` turned into one query: the organisations where the caller holds a post, those
-below where the caller inspects or administers, and the requests the caller decided.
+below where the caller inspects or administers, the requests the caller decided, and those with an open step the
+caller is assigned (a township's staff deciding a village's request).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from identity import directory
@@ -31,10 +32,9 @@ class Page:
     size: int
 
 
-def _visible_organisations(session: Session, who: Principal) -> set[int]:
+def _visible_organisations(tree: list[tuple[int, Organisation]], who: Principal) -> set[int]:
     """Where each post lets its holder see requests: its own organisation, and everything below it for the
     posts that oversee (inspectors, administrators)."""
-    tree = directory.organisation_tree(session)
     by_code = {org.code: org for _, org in tree}
     children: dict[int | None, list[Organisation]] = {}
     for _, org in tree:
@@ -56,7 +56,8 @@ def _query(session: Session, who: Principal, scope: Scope) -> Select[SealRequest
     mine = or_(SealRequest.applicant_id == who.user_id, SealRequest.submitted_by_id == who.user_id)
     if scope == "mine":
         return select(SealRequest).where(mine)
-    orgs = _visible_organisations(session, who)
+    tree = directory.organisation_tree(session)
+    orgs = _visible_organisations(tree, who)
     decided = select(Decision.request_id).where(Decision.actor_id == who.user_id)
     return select(SealRequest).where(
         or_(
@@ -64,8 +65,24 @@ def _query(session: Session, who: Principal, scope: Scope) -> Select[SealRequest
             SealRequest.organisation_id.in_(orgs),
             SealRequest.group_id.in_(orgs),
             SealRequest.id.in_(decided),
+            SealRequest.id.in_(_assigned(session, tree, who)),
         )
     )
+
+
+def _assigned(session: Session, tree: list[tuple[int, Organisation]], who: Principal) -> set[int]:
+    """Requests with an open step the caller is one of the assignees of: the steps of the caller's posts, narrowed
+    to those whose holders, when the step began, included the caller."""
+    ids = {org.code: org.id for _, org in tree}
+    seats = sorted({(str(p.post), ids[p.organisation_code]) for p in who.posts})
+    if not seats:
+        return set()
+    rows = session.execute(
+        select(Step.request_id, Step.assignees).where(
+            Step.finished_at.is_(None), tuple_(Step.post, Step.organisation_id).in_(seats)
+        )
+    )
+    return {request_id for request_id, assignees in rows if who.user_id in assignees}
 
 
 def requests(

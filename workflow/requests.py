@@ -18,7 +18,7 @@ from identity.auth import Principal
 from identity.models import Organisation, Profile, User
 from identity.posts import OrgKind, Post
 from ledger.entry import commit
-from workflow import catalogs, documents, forms, history
+from workflow import catalogs, delivery, documents, forms, history
 from workflow.case import Case
 from workflow.catalog import Chain, Matter, SealForm
 from workflow.models import Decision, SealRequest, Step
@@ -108,11 +108,11 @@ def _group(session: Session, sub: Submission, organisation: Organisation, applic
 
 
 def _document(
-    matter: Matter, sub: Submission, request: SealRequest, blobs: BlobStore, max_bytes: int, now: dt.datetime
+    matter: Matter, upload: bytes | None, request: SealRequest, blobs: BlobStore, max_bytes: int, now: dt.datetime
 ) -> tuple[str, str]:
-    if sub.document is not None:
-        checked = documents.check_upload(sub.document, max_bytes=max_bytes)
-        blobs.put(sub.document)
+    if upload is not None:
+        checked = documents.check_upload(upload, max_bytes=max_bytes)
+        blobs.put(upload)
         return checked.sha256, "upload"
     if matter.template is None:
         raise Invalid(f"{matter.name} has no document template: upload the PDF to be sealed")
@@ -190,7 +190,7 @@ def submit(
     chain = catalog.chains[matter.chain]
     case = Case.of(request)
     check_routable(session, case, chain, now)
-    request.document_sha256, request.document_source = _document(matter, sub, request, blobs, max_bytes, now)
+    request.document_sha256, request.document_source = _document(matter, sub.document, request, blobs, max_bytes, now)
     data = {
         "matter": matter.code,
         "catalog_version": version_id,
@@ -237,22 +237,30 @@ def resubmit(
     form: dict[str, Any] | None,
     purpose: str | None,
     now: dt.datetime,
+    blobs: BlobStore,
+    max_bytes: int,
+    document: bytes | None = None,
     webhook: str | None = None,
 ) -> SealRequest:
-    """Send a returned request through its chain again, from the first level, in a new round."""
+    """Send a returned request through its chain again, from the first level, in a new round. A new upload
+    replaces the document; one rendered from the matter's template is rendered again from the changed form."""
     request = _locked(session, request_id, who)
     _owned(request, who)
     check(request.state, State.IN_REVIEW, "resubmit")
+    matter = matter_of(session, request)
     if form is not None:
-        request.form = forms.prepare(matter_of(session, request), form, profile_of(session, request.applicant))
+        request.form = forms.prepare(matter, form, profile_of(session, request.applicant))
     if purpose is not None:
         request.purpose = purpose
+    if document is not None or (form is not None and request.document_source == "template"):
+        request.document_sha256, request.document_source = _document(matter, document, request, blobs, max_bytes, now)
     request.round += 1
     start_level(session, Case.of(request), chain_of(session, request), 1, now, webhook)
     request.state, request.level, request.updated_at = State.IN_REVIEW, 1, now
     data = {
         "round": request.round,
         "form": commit(session, "form", rfc8785.dumps(cast(Any, request.form)).decode(), now),
+        "document": request.document_sha256,
     }
     history.record(session, request, "resubmitted", f"user:{who.username}", data, now)
     return request
@@ -267,7 +275,8 @@ def _locked(session: Session, request_id: int, who: Principal) -> SealRequest:
 
 def can_see(session: Session, request: SealRequest, who: Principal) -> bool:
     """The applicant and submitter; anyone who decided or may decide it; the posts of its organisation and
-    the inspectors and administrators above it; the destination bureau."""
+    the inspectors and administrators above it; the bureau post of the organisation that is the matter's
+    destination bureau, once the request completed and its result was sent or queued to it."""
     if who.user_id in (request.applicant_id, request.submitted_by_id):
         return True
     if session.scalar(
@@ -282,6 +291,8 @@ def can_see(session: Session, request: SealRequest, who: Principal) -> bool:
             return True
         if request.group is not None and post.organisation_code == request.group.code:
             return True
+    if delivery.addressed_to(session, request.id, {p.organisation_code for p in who.posts if p.post == Post.BUREAU}):
+        return True
     step = session.scalar(select(Step).where(Step.request_id == request.id, Step.finished_at.is_(None)))
     return step is not None and who.user_id in step.assignees
 

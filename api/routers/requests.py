@@ -3,21 +3,31 @@ document itself."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import LogDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep, TokenDep, authenticate
-from api.schemas_workflow import DecidedOut, DecisionIn, RequestIn, RequestOut, ResubmitIn, WithdrawIn
+from api.schemas_workflow import (
+    DecidedOut,
+    DecisionIn,
+    RequestIn,
+    RequestOut,
+    RequestPage,
+    ResubmitIn,
+    WithdrawIn,
+)
 from core.runtime import Runtime
 from identity.auth import Principal
 from signer import records
-from workflow import execution, history, physical, requests, review, views
+from workflow import execution, history, listing, physical, requests, review, views
 from workflow.requests import Submission
+from workflow.states import State
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
@@ -84,6 +94,21 @@ def _submit(rt: Runtime, who: Principal, submission: Submission) -> dict[str, An
         return view
 
 
+@router.get("", response_model=RequestPage)
+def listed(
+    who: PrincipalDep,
+    session: ReadSessionDep,
+    scope: listing.Scope = "mine",
+    state: State | None = None,
+    matter: Annotated[str | None, Query(max_length=64)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=listing.MAX_PAGE_SIZE)] = 20,
+) -> listing.Page:
+    """The caller's own requests (``scope=mine``: applied for or submitted), or every request the caller may see
+    (``scope=visible``), newest first."""
+    return listing.requests(session, who, scope=scope, state=state, matter=matter or None, page=page, size=size)
+
+
 @router.get("/{request_id}", response_model=RequestOut)
 def get(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> dict[str, Any]:
     return views.request_view(session, requests.visible(session, request_id, who), who, rt.clock.now())
@@ -94,25 +119,34 @@ def document(
     request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep, original: bool = False
 ) -> FileResponse:
     """The sealed PDF once the request is sealed, else (or with ``original=true``) the document as submitted."""
+    return document_file(rt, session, request_id, who, original=original)
+
+
+def document_file(rt: Runtime, session: Session, request_id: int, who: Principal, *, original: bool) -> FileResponse:
+    """A request's document for someone who may see it, to the API's clients and the pages alike."""
     request = requests.visible(session, request_id, who)
     sealed = request.sealed_sha256 is not None and not original
     sha256 = request.sealed_sha256 if sealed and request.sealed_sha256 else request.document_sha256
-    name = f"{request.number}{'-sealed' if sealed else ''}.pdf"
-    return FileResponse(
-        rt.blobs.path(sha256),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private"},
-    )
+    return _pdf(rt, sha256, f"{request.number}{'-sealed' if sealed else ''}.pdf")
 
 
 @router.get("/{request_id}/sheet", response_class=FileResponse)
 def sheet(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> FileResponse:
     """For a physical seal, what is printed and stamped: the approved document with its record's QR code."""
+    return sheet_file(rt, session, request_id, who)
+
+
+def sheet_file(rt: Runtime, session: Session, request_id: int, who: Principal) -> FileResponse:
     request, sha256 = physical.sheet_of(session, request_id, who)
+    return _pdf(rt, sha256, f"{request.number}-sheet.pdf")
+
+
+def _pdf(rt: Runtime, sha256: str, name: str) -> FileResponse:
+    """Shown in the browser, kept in no shared cache."""
     return FileResponse(
         rt.blobs.path(sha256),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="{request.number}-sheet.pdf"', "Cache-Control": "private"},
+        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private"},
     )
 
 
@@ -151,6 +185,8 @@ def resubmit(
         form=body.form,
         purpose=body.purpose,
         now=now,
+        blobs=rt.blobs,
+        max_bytes=rt.settings.workflow.max_upload_bytes,
         webhook=rt.settings.workflow.notification_webhook,
     )
     view = views.request_view(session, request, who, now)
