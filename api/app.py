@@ -19,6 +19,10 @@ from api.limits import BodyLimit, BodyLimits
 from api.middleware import RequestContext
 from api.pages import (
     account,
+    admin_catalog,
+    admin_machines,
+    admin_people,
+    admin_seals,
     administrators,
     applicants,
     approvers,
@@ -137,6 +141,10 @@ def create_app(
         inspectors.router,
         bureaus.router,
         administrators.router,
+        admin_people.router,
+        admin_seals.router,
+        admin_catalog.router,
+        admin_machines.router,
         explorer.router,
     ):
         app.include_router(router)

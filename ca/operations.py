@@ -20,6 +20,7 @@ from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.keystore import Keystore
 from core.settings import Settings
 from identity.auth import Principal
+from identity.models import User
 from ledger.append import append
 from ledger.entry import Event
 
@@ -131,6 +132,14 @@ def listed(session: Session, state: State | None) -> list[Operation]:
     if state is not None:
         query = query.where(Operation.state == state)
     return list(session.scalars(query))
+
+
+def people(session: Session, operations: list[Operation]) -> dict[int, str]:
+    """The names of the administrators who asked for and decided on ``operations``, by user id."""
+    ids = {op.requested_by_id for op in operations} | {op.decided_by_id for op in operations if op.decided_by_id}
+    return {
+        user_id: name for user_id, name in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    }
 
 
 def reject(session: Session, who: Principal, op_id: int, now: dt.datetime) -> Operation:

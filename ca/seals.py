@@ -88,6 +88,22 @@ def with_certificate(session: Session, seal_id: int) -> tuple[Seal, Certificate 
     return seal, current_certificate(session, seal.id)
 
 
+def listing(session: Session) -> list[tuple[Seal, str, Certificate | None]]:
+    """Every seal by organisation, with its organisation's code and its newest certificate not superseded by a
+    renewal (in force, expired or revoked), if it has one."""
+    rows = session.execute(
+        select(Seal, Organisation.code)
+        .join(Organisation, Organisation.id == Seal.organisation_id)
+        .order_by(Organisation.code, Seal.id)
+    ).all()
+    newest: dict[int, Certificate] = {}
+    certificates = select(Certificate).where(Certificate.seal_id.is_not(None), Certificate.retired_at.is_(None))
+    for certificate in session.scalars(certificates.order_by(Certificate.id)):
+        assert certificate.seal_id is not None
+        newest[certificate.seal_id] = certificate
+    return [(seal, code, newest.get(seal.id)) for seal, code in rows]
+
+
 def current_certificate(session: Session, seal_id: int) -> Certificate | None:
     return session.scalars(
         select(Certificate)

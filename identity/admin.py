@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.errors import Forbidden, NotFound
@@ -148,3 +148,22 @@ def grants_of(session: Session, actor: Principal, username: str) -> list[PostGra
     _scope(actor)
     target = directory.user(session, username)
     return list(session.scalars(select(PostGrant).where(PostGrant.user_id == target.id).order_by(PostGrant.id)))
+
+
+def users(session: Session, actor: Principal, *, search: str = "", limit: int = 200) -> list[User]:
+    """The accounts an administrator looks after, by username: those at home in or holding a post in their
+    organisations, and those placed nowhere yet; ``search`` narrows to usernames and names containing it."""
+    ids = [org.id for _, org in list_organisations(session, actor)]
+    posted = select(PostGrant.user_id)
+    query = select(User).where(
+        or_(
+            User.home_organisation_id.in_(ids),
+            User.id.in_(posted.where(PostGrant.organisation_id.in_(ids))),
+            and_(User.home_organisation_id.is_(None), User.id.not_in(posted)),
+        )
+    )
+    if search:
+        query = query.where(
+            or_(User.username.contains(search, autoescape=True), User.display_name.contains(search, autoescape=True))
+        )
+    return list(session.scalars(query.order_by(User.username).limit(limit)))
