@@ -13,8 +13,8 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/sealgate db upgrade
-	$(BIN)/sealgate demo
 	$(BIN)/sealgate ca init --if-missing
+	$(BIN)/sealgate demo
 	$(BIN)/sealgate serve
 
 test: $(STAMP) lint

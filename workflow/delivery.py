@@ -5,6 +5,12 @@ deliverers never send the same message at once), posts them with no transaction 
 in a transaction of its own. The receiver drops repeats by the ``Idempotency-Key``, which never changes between
 attempts, and checks who sent the message by its RFC 9421 signature (HMAC-SHA256) over the method, the target
 URI, the RFC 9530 ``Content-Digest`` of the body, the content type and the idempotency key.
+
+A matter names its destination by the catalogue's bureau key (``agriculture``), which is the same for every
+district that uses the catalogue. Which organisation of this deployment's directory is that bureau (yazhou.agri)
+is said where the deployment says where the bureau receives: on its delivery endpoint, beside the URL and the
+secret, by the operator who sets them (``sealgate outbox endpoint agriculture --organisation yazhou.agri``). The
+holders of that organisation's bureau post then see the requests delivered to it (``addressed_to``).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,6 +42,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import Clock
 from core.errors import Conflict, Invalid, NotFound, Unauthorized
 from core.settings import WorkflowSettings
+from identity import directory
+from identity.models import Organisation
 from workflow import history
 from workflow.models import DeliveryEndpoint, OutboxMessage, SealRequest
 
@@ -93,9 +101,17 @@ def enqueue(
 
 
 def set_endpoint(
-    session: Session, bureau: str, *, url: str, key_id: str, secret: str, now: dt.datetime
+    session: Session,
+    bureau: str,
+    *,
+    url: str,
+    key_id: str,
+    secret: str,
+    now: dt.datetime,
+    organisation: str | None = None,
 ) -> DeliveryEndpoint:
-    """Say where a bureau receives its deliveries and which shared secret signs them (it may change)."""
+    """Say where a bureau receives its deliveries and which shared secret signs them (it may change), and, with
+    ``organisation``, which organisation of the directory is that bureau (kept as it was when not given)."""
     if not bureau or len(bureau) > 40:
         raise Invalid("a bureau key is 1 to 40 characters")
     _check_url(url)
@@ -110,8 +126,29 @@ def set_endpoint(
     endpoint.url = url
     endpoint.key_id = key_id
     endpoint.secret = secret
+    if organisation is not None:
+        endpoint.organisation_id = directory.organisation(session, organisation).id
     session.flush()
     return endpoint
+
+
+def addressed_to(session: Session, request_id: int, organisations: Collection[str]) -> bool:
+    """Whether the request's result was sent, or is queued to be sent, to a bureau one of ``organisations`` is:
+    a message to it is queued when the request completes, whatever became of the message since."""
+    if not organisations:
+        return False
+    found = session.scalar(
+        select(OutboxMessage.id)
+        .join(DeliveryEndpoint, DeliveryEndpoint.bureau == OutboxMessage.target)
+        .join(Organisation, Organisation.id == DeliveryEndpoint.organisation_id)
+        .where(
+            OutboxMessage.request_id == request_id,
+            OutboxMessage.kind == "bureau",
+            Organisation.code.in_(list(organisations)),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def retry(session: Session, message_id: int, now: dt.datetime) -> OutboxMessage:

@@ -1,12 +1,12 @@
 """Tables of the workflow app: catalogue versions, seal requests, their steps and decisions, notifications,
-and the outbox of deliveries to bureaus and webhooks."""
+the outbox of deliveries to bureaus and webhooks, and what the hosted inbox of a bureau received."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UTCDateTime
@@ -142,6 +142,8 @@ class DeliveryEndpoint(Base):
     key_id: Mapped[str] = mapped_column(String(80))
     secret: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The organisation of the directory that is this bureau: its bureau post sees what is delivered to it.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"), index=True)
 
 
 class OutboxMessage(Base):
@@ -162,3 +164,21 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class BureauDelivery(Base):
+    """A delivery the hosted inbox of a bureau received, signature checked, once per Idempotency-Key."""
+
+    __tablename__ = "bureau_deliveries"
+    __table_args__ = (UniqueConstraint("organisation_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    bureau: Mapped[str] = mapped_column(String(40))
+    key_id: Mapped[str] = mapped_column(String(80))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[int] = mapped_column(ForeignKey("seal_requests.id"), index=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    request: Mapped[SealRequest] = relationship()

@@ -1,13 +1,22 @@
 """``sealgate demo``: Yazhou district with 水南村, 北岭村 and 城西村, their groups, one user per post, residents
-with a profile, the shipped matters catalogue, and a seal machine per village holding its official seal.
+with a profile, the shipped matters catalogue, a seal machine per village holding its official seal, each
+village's electronic seals (official, finance, contract) with their certificates, and the district agriculture
+bureau (yazhou.agri) receiving its deliveries in the service's hosted inbox.
 
 Loading is idempotent: what exists is kept, what is missing is added, and the demo sign-ins are printed again.
+What administrators changed since is kept too: the shipped catalogue is loaded only while no catalogue is in
+force, a bureau's endpoint only while it has none, and an electronic seal only while its organisation has none
+of that kind. An electronic seal comes with its certificate, issued directly by the CA as an operator command
+does (``ca init`` must have run): while the CA is not initialised the demo adds no electronic seal, says so, and
+adds them at its next run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -15,16 +24,22 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca import seals
+from ca import hierarchy, seals
+from ca.models import Seal
 from ca.seals import SealForm
 from core.clock import SystemClock
+from core.keystore import Keystore
+from core.runtime import Runtime
+from core.settings import Settings
 from identity import directory
 from identity.models import Organisation, User
 from identity.posts import OrgKind, Post
 from physical_seal import machines
 from physical_seal.models import Machine
+from sealgate import MIGRATIONS
 from sealgate.cli.state import state
-from workflow import catalogs
+from workflow import catalogs, delivery, inbox
+from workflow.models import CatalogVersion, DeliveryEndpoint
 
 ACTOR = "cli:demo"
 
@@ -34,8 +49,27 @@ def dataset() -> dict[str, Any]:
     return data
 
 
-def load(session: Session, now: dt.datetime | None = None, *, code_hours: float = 72.0) -> dict[str, Any]:
-    """Add the demo organisations, users and posts that are missing; commits."""
+@dataclass(frozen=True)
+class Issued:
+    """An electronic seal of the demo and its certificate in force."""
+
+    organisation: str
+    kind: str
+    name: str
+    serial: str
+    not_after: dt.datetime
+
+
+def load(
+    session: Session,
+    now: dt.datetime | None = None,
+    *,
+    code_hours: float = 72.0,
+    settings: Settings | None = None,
+    keystore: Keystore | None = None,
+) -> dict[str, Any]:
+    """Add what is missing of the demo; commits. The bureau's endpoint needs the service's ``settings`` (its
+    public URL), the electronic seals also the ``keystore`` of an initialised CA."""
     data = dataset()
     now = now or SystemClock().now()
     for org in data["organisations"]:
@@ -74,10 +108,64 @@ def load(session: Session, now: dt.datetime | None = None, *, code_hours: float 
             )
         if "profile" in person:
             directory.set_profile(session, person["username"], **person["profile"])
-    catalogs.load(session, catalogs.read(catalogs.SHIPPED), actor=ACTOR, now=now, note="the shipped catalogue")
+    if session.scalar(select(CatalogVersion.id).limit(1)) is None:
+        catalogs.load(session, catalogs.read(catalogs.SHIPPED), actor=ACTOR, now=now, note="the shipped catalogue")
     data["enrolment_codes"] = _machines(session, data["machines"], now, code_hours)
+    data["certificates"] = None
+    if settings is not None:
+        _endpoints(session, data["bureaus"], settings.public_url, now)
+        if keystore is not None:
+            data["certificates"] = _electronic_seals(session, data["electronic_seals"], keystore, settings, now)
     session.commit()
     return data
+
+
+def _endpoints(session: Session, bureaus: list[dict[str, str]], public_url: str, now: dt.datetime) -> None:
+    """The catalogue's bureaus the demo has an organisation for receive in the service's hosted inbox, signed
+    with a secret made here; an endpoint an administrator set is kept."""
+    for spec in bureaus:
+        if session.get(DeliveryEndpoint, spec["bureau"]) is None:
+            delivery.set_endpoint(
+                session,
+                spec["bureau"],
+                url=inbox.address(public_url, spec["organisation"]),
+                key_id=spec["key_id"],
+                secret=secrets.token_urlsafe(32),
+                now=now,
+                organisation=spec["organisation"],
+            )
+
+
+def _electronic_seals(
+    session: Session, specs: list[dict[str, Any]], keystore: Keystore, settings: Settings, now: dt.datetime
+) -> list[Issued] | None:
+    """Each village's electronic seals that it has no seal of that kind for yet, each with its certificate; the
+    certificates in force of the demo's seals, or None while the CA is not initialised."""
+    try:
+        authority = hierarchy.load(session, keystore)
+    except hierarchy.NotInitialised:
+        return None
+    issued: list[Issued] = []
+    for spec in specs:
+        organisation = directory.organisation(session, spec["organisation"])
+        for kind in spec["kinds"]:
+            seal = session.scalar(
+                select(Seal)
+                .where(
+                    Seal.organisation_id == organisation.id,
+                    Seal.kind == kind,
+                    Seal.form.in_([str(SealForm.ELECTRONIC), str(SealForm.BOTH)]),
+                )
+                .order_by(Seal.id)
+                .limit(1)
+            )
+            if seal is None:
+                seal = seals.add(session, organisation.code, kind, SealForm.ELECTRONIC, spec["name"], now, ACTOR)
+                seals.issue(session, keystore, authority, settings, seal, now, ACTOR)
+            certificate = seals.current_certificate(session, seal.id)
+            if certificate is not None:
+                issued.append(Issued(organisation.code, kind, seal.name, certificate.serial, certificate.not_after))
+    return issued
 
 
 def _machines(session: Session, machines_: list[dict[str, Any]], now: dt.datetime, hours: float) -> dict[str, str]:
@@ -111,14 +199,33 @@ def _machines(session: Session, machines_: list[dict[str, Any]], now: dt.datetim
 
 
 def demo(ctx: typer.Context) -> None:
-    """Load the demo dataset and print its sign-ins."""
-    hours = state(ctx).settings().machines.enrolment_code_hours
-    with state(ctx).session() as session:
-        data = load(session, code_hours=hours)
-    typer.echo("Demo sign-ins (username / password), for http://127.0.0.1:8000 and POST /api/v1/auth/token:")
+    """Load the demo dataset and print its sign-ins (after ``sealgate ca init``, for its electronic seals)."""
+    settings = state(ctx).settings()
+    runtime = Runtime.open(settings, migrations=MIGRATIONS)
+    try:
+        with runtime.sessions() as session:
+            data = load(
+                session,
+                code_hours=settings.machines.enrolment_code_hours,
+                settings=settings,
+                keystore=runtime.keystore,
+            )
+    finally:
+        runtime.close()
+    typer.echo(f"Demo sign-ins (username / password), for {settings.public_url} and POST /api/v1/auth/token:")
     for person in data["users"]:
         posts = ", ".join(f"{post}@{org}" for post, org in person["posts"]) or f"resident of {person['home']}"
         typer.echo(f"  {person['username']} / {person['password']}    {person['name']} ({posts})")
+    if data["certificates"] is None:
+        typer.echo("The CA is not initialised: no electronic seals yet (run sealgate ca init, then sealgate demo).")
+    else:
+        typer.echo("Electronic seals and their certificates:")
+        for seal in data["certificates"]:
+            until = f"{seal.not_after:%Y-%m-%d}"
+            typer.echo(f"  {seal.organisation} {seal.kind}  {seal.name}  certificate {seal.serial} until {until}")
+    for spec in data["bureaus"]:
+        url = inbox.address(settings.public_url, spec["organisation"])
+        typer.echo(f"Bureau {spec['bureau']} ({spec['organisation']}) receives its deliveries at {url}")
     if data["enrolment_codes"]:
         typer.echo("Seal machines waiting for enrolment (sealgate terminal ... --enrol CODE), one code each, once:")
         for machine_id, code in data["enrolment_codes"].items():

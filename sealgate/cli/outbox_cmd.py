@@ -52,6 +52,10 @@ def endpoint(
     secret_file: Annotated[
         Path, typer.Option("--secret-file", help="File holding the shared signing secret (never on the command line).")
     ],
+    organisation: Annotated[
+        str | None,
+        typer.Option(help="Code of the organisation that is this bureau: its bureau post sees what is delivered."),
+    ] = None,
 ) -> None:
     """Set where a bureau receives its deliveries and the secret they are signed with."""
     try:
@@ -59,7 +63,9 @@ def endpoint(
     except (OSError, UnicodeDecodeError) as exc:
         raise Invalid(f"cannot read the secret from {secret_file}: {exc}") from None
     with state(ctx).session() as session:
-        delivery.set_endpoint(session, bureau, url=url, key_id=key_id, secret=secret, now=SystemClock().now())
+        delivery.set_endpoint(
+            session, bureau, url=url, key_id=key_id, secret=secret, now=SystemClock().now(), organisation=organisation
+        )
         session.commit()
     typer.echo(f"bureau {bureau} receives at {url}, signed with key {key_id}")
 

@@ -119,8 +119,10 @@ def test_config_show_is_toml(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_make_run_sequence_serves_the_demo(tmp_path: Path) -> None:
-    """What ``make run`` does after installing: migrate, load the demo, serve; then a demo user signs in."""
+    """What ``make run`` does after installing: migrate, initialise the CA, load the demo, serve; then a demo user
+    signs in."""
     ok(sealgate(tmp_path, "db", "upgrade"))
+    ok(sealgate(tmp_path, "ca", "init", "--if-missing"))
     ok(sealgate(tmp_path, "demo"))
     with serving(tmp_path, tmp_path / "serve.log") as base:
         assert httpx.get(base + "/healthz").status_code == 200
