@@ -13,7 +13,7 @@ from identity import directory
 from identity.models import Delegation
 from identity.posts import Post
 from ledger.append import append
-from ledger.entry import Event, timestamp
+from ledger.entry import Event, commit, timestamp
 
 
 def delegate(
@@ -27,7 +27,9 @@ def delegate(
     valid_until: dt.datetime,
     now: dt.datetime,
     actor: str,
+    reason: str = "",
 ) -> Delegation:
+    """``reason`` (say, away at training) enters the log as a commitment, as free text that may name people."""
     if valid_until <= valid_from:
         raise Invalid("a delegation must end after it starts")
     if valid_until - valid_from > dt.timedelta(days=366):
@@ -71,6 +73,8 @@ def delegate(
         "from": timestamp(valid_from),
         "until": timestamp(valid_until),
     }
+    if reason:
+        data["reason"] = commit(session, "delegation-reason", reason, now)
     append(session, Event("post.delegated", f"org:{org_code}", actor, data, now))
     return delegation
 

@@ -130,18 +130,19 @@ def inbox(session: Session, viewer: Principal, now: dt.datetime) -> list[tuple[S
 
 def inbox_view(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[str, Any]]:
     """The viewer's inbox, soonest due first, each step with its request's number, matter and organisation."""
-    return [
-        {
-            "id": request.id,
-            "number": request.number,
-            "matter": matter_of(session, request).name,
-            "organisation": request.organisation.name,
-            "level": step.level,
-            "label": step.label,
-            "mode": step.mode,
-            "started_at": step.started_at,
-            "due_at": step.due_at,
-            "overdue": step.due_at < now,
-        }
-        for step, request in inbox(session, viewer, now)
-    ]
+    return [inbox_item(session, step, request, now) for step, request in inbox(session, viewer, now)]
+
+
+def inbox_item(session: Session, step: Step, request: SealRequest, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "number": request.number,
+        "matter": matter_of(session, request).name,
+        "organisation": request.organisation.name,
+        "level": step.level,
+        "label": step.label,
+        "mode": step.mode,
+        "started_at": step.started_at,
+        "due_at": step.due_at,
+        "overdue": step.due_at < now,
+    }

@@ -1,0 +1,104 @@
+"""An approver's desk: the steps waiting for their decision, with the holders a deputy acts for, and one request
+as its approver sees it: the form with its field titles, and the level they may decide now, if any."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from identity import delegation
+from identity.auth import Principal
+from identity.models import Delegation
+from workflow import requests, views
+from workflow.catalog import Mode
+from workflow.models import SealRequest, Step
+from workflow.review import chain_of, matter_of
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The level the viewer may decide now, for whom, and the earlier levels a return may send the request to."""
+
+    level: int
+    label: str
+    mode: str
+    due_at: dt.datetime
+    overdue: bool
+    on_behalf_of: list[str]
+    earlier: list[tuple[int, str]]
+
+
+def waiting(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[str, Any]]:
+    """The viewer's inbox, soonest due first (so the overdue come first), each step with the applicant's group and
+    the holders the viewer acts for when it reached them through a delegation."""
+    acting = _deputising(session, viewer, now)
+    return [
+        {
+            **views.inbox_item(session, step, request, now),
+            "group": request.group.name if request.group else None,
+            "on_behalf_of": _for_whom(step, viewer, acting),
+        }
+        for step, request in views.inbox(session, viewer, now)
+    ]
+
+
+def case(session: Session, request_id: int, viewer: Principal, now: dt.datetime) -> dict[str, Any]:
+    """A request the viewer may see, as ``views.request_view`` shows it, with its form's fields titled, and the
+    viewer's turn to decide it (None when nothing of it waits for them)."""
+    request = requests.visible(session, request_id, viewer)
+    view = views.request_view(session, request, viewer, now)
+    return {
+        "view": view,
+        "fields": _titled(session, request, view["form"]),
+        "turn": _turn(session, request, viewer, now),
+    }
+
+
+def _turn(session: Session, request: SealRequest, viewer: Principal, now: dt.datetime) -> Turn | None:
+    step = next((s for s, r in views.inbox(session, viewer, now) if r.id == request.id), None)
+    if step is None:
+        return None
+    levels = chain_of(session, request).levels
+    return Turn(
+        level=step.level,
+        label=step.label,
+        mode=step.mode,
+        due_at=step.due_at,
+        overdue=step.due_at < now,
+        on_behalf_of=_for_whom(step, viewer, _deputising(session, viewer, now)),
+        earlier=[(n, levels[n - 1].label) for n in range(1, step.level)],
+    )
+
+
+def _deputising(session: Session, viewer: Principal, now: dt.datetime) -> list[Delegation]:
+    """The delegations in force that make the viewer a deputy."""
+    return [
+        d
+        for d in delegation.of_user(session, viewer.user_id)
+        if d.deputy_id == viewer.user_id and d.ended_at is None and d.valid_from <= now < d.valid_until
+    ]
+
+
+def _for_whom(step: Step, viewer: Principal, acting: list[Delegation]) -> list[str]:
+    """Nobody when the viewer decides the step in their own right (as ``routing.Seats.authority`` judges it), else
+    the names of the holders who handed them its post."""
+    anyone = Mode(step.mode) is Mode.ANY
+    if viewer.holds(step.post, step.organisation.code) if anyone else viewer.user_id in step.assignees:
+        return []
+    return [
+        d.holder.display_name
+        for d in acting
+        if d.organisation_id == step.organisation_id
+        and d.post == step.post
+        and (anyone or d.holder_id in step.assignees)
+    ]
+
+
+def _titled(session: Session, request: SealRequest, values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The form's values under their titles, in the order of the matter's form."""
+    properties: dict[str, Any] = matter_of(session, request).form.get("properties", {})
+    order = [name for name in properties if name in values] + [name for name in values if name not in properties]
+    return [(properties.get(name, {}).get("title", name), values[name]) for name in order]
