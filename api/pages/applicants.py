@@ -1,8 +1,433 @@
 """A request's applicant: my requests, a new request from the matter's form, a request's timeline, resubmit and
-withdraw."""
+withdraw.
+
+Pages for anyone signed in; what a user may do with a particular request (see it, withdraw it, resubmit it) is
+decided by ``workflow.requests``, as for the API, whose document and sheet answers these pages share.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from api.deps import RuntimeDep
+from api.pages import schema_form
+from api.pages.base import N_, FormDep, SignedIn, Viewer, redirect, render, text
+from api.routers.requests import document_file, sheet_file
+from api.schemas_workflow import RequestIn
+from core.errors import DomainError, Invalid, NotFound
+from core.runtime import Runtime
+from workflow import applying, catalogs, forms, listing, physical, public_record, requests, views
+from workflow.catalog import Matter
+from workflow.forms import InvalidForm
+from workflow.models import SealRequest
+from workflow.requests import NegativeListed, Submission
+from workflow.review import matter_of
 
 router = APIRouter(include_in_schema=False)
+
+# A request's state as its applicant reads it.
+STATES = {
+    "submitted": N_("Submitted, being routed"),
+    "in_review": N_("Under review"),
+    "returned": N_("Returned for changes"),
+    "approved": N_("Approved, to be sealed"),
+    "executing": N_("Being sealed"),
+    "authorised": N_("Waiting at the seal machine"),
+    "completed": N_("Completed"),
+    "rejected": N_("Rejected"),
+    "withdrawn": N_("Withdrawn"),
+    "failed": N_("Sealing failed"),
+    "expired": N_("Authorisation expired"),
+}
+OUTCOMES = {
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "returned": N_("returned"),
+    "withdrawn": N_("withdrawn"),
+}
+DECISIONS = {"approve": N_("approved"), "reject": N_("rejected"), "return": N_("returned")}
+SEAL_FORMS = {"electronic": N_("electronic seal"), "physical": N_("physical seal")}
+GENERAL = ("organisation", "group", "seal", "seal_form", "copies", "place", "purpose")
+MAX_REASON = 2000
+
+
+@dataclass
+class Typed:
+    """What the applicant typed into a request's form, to be shown again after a refusal."""
+
+    general: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a form was refused: the service's words, the field each error is about, and a negative-list rule."""
+
+    status: int
+    detail: str
+    errors: tuple[Mapping[str, str], ...] = ()
+    rule: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, exc: DomainError) -> Refusal:
+        errors = exc.extensions.get("errors")
+        return cls(
+            exc.status,
+            exc.detail,
+            tuple(errors) if isinstance(errors, list) else (),
+            exc.extensions.get("rule") if isinstance(exc, NegativeListed) else None,
+            exc.extensions.get("reason") if isinstance(exc, NegativeListed) else None,
+        )
+
+    def about(self, name: str) -> str | None:
+        """The first error about the general field ``name`` (purpose, copies...)."""
+        return next((e["message"] for e in self.errors if e.get("pointer") == "/" + name), None)
+
+
+# My requests
+
+
+@router.get("/requests")
+async def my_requests(
+    request: Request,
+    who: SignedIn,
+    rt: RuntimeDep,
+    scope: str = "mine",
+    state: str = "",
+    matter: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    chosen: listing.Scope = "visible" if scope == "visible" else "mine"
+    state = state if state in STATES else ""
+    found, matters = await run_in_threadpool(_listing, rt, who, chosen, state, matter, page)
+    pages = max(1, -(-found.total // found.size))
+
+    def link(number: int) -> str:
+        query = {"scope": chosen, "state": state, "matter": matter, "page": number}
+        return "/requests?" + urlencode({k: v for k, v in query.items() if v and v != "mine"})
+
+    return render(
+        request,
+        who,
+        "applicants/list.html",
+        found=found,
+        pages=pages,
+        previous=link(page - 1) if page > 1 else None,
+        next=link(page + 1) if page < pages else None,
+        scope=chosen,
+        state=state,
+        matter=matter,
+        matters=matters,
+        states=STATES,
+    )
+
+
+def _listing(
+    rt: Runtime, who: Viewer, scope: listing.Scope, state: str, matter: str, page: int
+) -> tuple[listing.Page, list[tuple[str, str]]]:
+    with rt.readers() as session:
+        found = listing.requests(
+            session, who.principal, scope=scope, state=state or None, matter=matter or None, page=page
+        )
+        _, catalog = catalogs.current(session)
+        return found, [(m.code, m.name) for m in catalog.matters]
+
+
+# A new request
+
+
+@router.get("/requests/new")
+async def new_request(
+    request: Request,
+    who: SignedIn,
+    rt: RuntimeDep,
+    matter: Annotated[str, Query(max_length=64)] = "",
+    organisation: Annotated[str, Query(max_length=64)] = "",
+    purpose: Annotated[str, Query(max_length=2000)] = "",
+) -> Response:
+    typed = Typed(general={"organisation": organisation, "purpose": purpose})
+    context = await run_in_threadpool(_new, rt, who, matter, typed, None)
+    return render(request, who, "applicants/new.html", **context)
+
+
+def _new(rt: Runtime, who: Viewer, code: str, typed: Typed, refusal: Refusal | None) -> dict[str, Any]:
+    with rt.readers() as session:
+        _, catalog = catalogs.current(session)
+        choices = applying.choices(session, who.principal)
+        matter = catalog.matter(code)
+        prefill: dict[str, Any] = {}
+        chain = None
+        if matter is not None:
+            matter, chain_, prefill = requests.prefilled(session, who.principal, code)
+            chain = chain_.levels
+    refused = catalog.refused(code)
+    seat = choices.seat(typed.general.get("organisation", "")) or (choices.seats[0] if choices.seats else None)
+    computed: dict[str, Any] = {}
+    if matter is not None and typed.values:
+        computed = _computed(matter, typed.values)
+    return {
+        "catalog": catalog,
+        "choices": choices,
+        "code": code,
+        "matter": matter,
+        "refused": refused,
+        "chain": chain,
+        "seat": seat,
+        "seal_names": {code: kind.name for code, kind in catalog.seals.items()},
+        "seal_forms": SEAL_FORMS,
+        "typed": {name: "" for name in GENERAL} | typed.general,
+        "fields": schema_form.fields(matter, prefill, typed.values, refusal.errors if refusal else ())
+        if matter is not None
+        else [],
+        "computed": _shown(matter, computed) if matter is not None else [],
+        "refusal": refusal,
+    }
+
+
+def _computed(matter: Matter, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The computed fields over what was typed, by the code a submission runs; none while they cannot be."""
+    try:
+        return forms.compute(matter, values)
+    except InvalidForm:
+        return {}
+
+
+def _shown(matter: Matter, computed: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """Each computed field's title and value (amounts with two decimals), None where it cannot be computed yet."""
+    props = matter.form.get("properties", {})
+    return [
+        (str(props.get(name, {}).get("title", name)), _number(computed[name]) if name in computed else None)
+        for name in matter.computed
+    ]
+
+
+def _number(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+@router.post("/requests/new/preview")
+async def preview(request: Request, who: SignedIn, form: FormDep, rt: RuntimeDep) -> Response:
+    """The computed fields of the form as it is typed (htmx), computed on the server as the submission will be."""
+    shown = await run_in_threadpool(_preview, rt, form)
+    return render(request, who, "applicants/_computed.html", computed=shown)
+
+
+def _preview(rt: Runtime, form: FormData) -> list[tuple[str, str | None]]:
+    with rt.readers() as session:
+        _, catalog = catalogs.current(session)
+    matter = catalog.matter(text(form, "matter"))
+    if matter is None:
+        raise NotFound("no such matter in the catalogue")
+    return _shown(matter, _computed(matter, schema_form.read(matter, form, numbers_only=True)))
+
+
+@router.post("/requests/new")
+async def submit(request: Request, who: SignedIn, form: FormDep, rt: RuntimeDep) -> Response:
+    document = await _upload(form, rt.settings.workflow.max_upload_bytes)
+    created, context = await run_in_threadpool(_submit, rt, who, form, document)
+    if created is not None:
+        return redirect(f"/requests/{created}", done=N_("Your request was submitted. You can follow it here."))
+    return render(request, who, "applicants/new.html", status=context["refusal"].status, **context)
+
+
+def _submit(rt: Runtime, who: Viewer, form: FormData, document: bytes | None) -> tuple[int | None, dict[str, Any]]:
+    code = text(form, "matter")
+    typed = Typed(general={name: text(form, name) for name in GENERAL})
+    with rt.sessions() as session:
+        _, catalog = catalogs.current(session)
+        matter = catalog.matter(code)
+        typed.values = schema_form.read(matter, form) if matter is not None else {}
+        try:
+            submission = _submission(code, typed, document)
+            created = requests.submit(
+                session,
+                who.principal,
+                submission,
+                blobs=rt.blobs,
+                max_bytes=rt.settings.workflow.max_upload_bytes,
+                now=rt.clock.now(),
+                webhook=rt.settings.workflow.notification_webhook,
+            )
+            session.commit()
+            return created.id, {}
+        except DomainError as exc:
+            session.rollback()
+            refusal = Refusal.of(exc)
+    return None, _new(rt, who, code, typed, refusal)
+
+
+def _submission(code: str, typed: Typed, document: bytes | None) -> Submission:
+    """The form as the API's body would carry it, checked by the API's own rules."""
+    general = typed.general
+    body = {
+        "matter": code,
+        "organisation": general["organisation"],
+        "group": general["group"] or None,
+        "seal": general["seal"],
+        "seal_form": general["seal_form"],
+        "copies": general["copies"] or "1",
+        "place": general["place"],
+        "purpose": general["purpose"],
+        "form": typed.values,
+    }
+    try:
+        checked = RequestIn.model_validate(body)
+    except ValidationError as exc:
+        errors = [{"pointer": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        raise Invalid(f"{errors[0]['pointer'].lstrip('/')}: {errors[0]['message']}", errors=errors) from None
+    return Submission(**checked.model_dump(), document=document)
+
+
+async def _upload(form: FormData, max_bytes: int) -> bytes | None:
+    """The PDF chosen in the form's ``document`` field, if one was (a file past the limit is refused by the check
+    of the upload, which reads one byte more than it takes)."""
+    upload = form.get("document")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    data = await upload.read(max_bytes + 1)
+    return data or None
+
+
+# A request
+
+
+@router.get("/requests/{request_id}")
+async def request_page(request: Request, who: SignedIn, rt: RuntimeDep, request_id: int) -> Response:
+    context = await run_in_threadpool(_request, rt, who, request_id, None, None)
+    return render(request, who, "applicants/request.html", **context)
+
+
+def _request(
+    rt: Runtime, who: Viewer, request_id: int, values: dict[str, Any] | None, refusal: Refusal | None
+) -> dict[str, Any]:
+    now = rt.clock.now()
+    with rt.readers() as session:
+        found = requests.visible(session, request_id, who.principal)
+        view = views.request_view(session, found, who.principal, now)
+        matter = matter_of(session, found)
+        catalog = catalogs.version(session, found.catalog_version_id)
+        stamps = public_record.record(session, found.public_id, who.principal)["stamps"]
+        sheet = _has_sheet(session, found, who)
+        decide = any(case.id == found.id for _, case in views.inbox(session, who.principal, now))
+    own = view["record"] is not None
+    props = matter.form.get("properties", {})
+    stored = dict(found.form)
+    profile = forms.masked(matter, {n: stored[n] for n in forms.profile_fields(matter) if n in stored}, names=True)
+    return {
+        "view": view,
+        "matter": matter,
+        "seal_name": catalog.seals[found.seal_kind].name if found.seal_kind in catalog.seals else found.seal_kind,
+        "labels": {name: str(prop.get("title", name)) for name, prop in props.items() if isinstance(prop, dict)},
+        "own": own,
+        "sealed": found.sealed_sha256 is not None,
+        "sheet": sheet,
+        "stamps": stamps,
+        "decide": decide,
+        "states": STATES,
+        "decisions": DECISIONS,
+        "outcomes": OUTCOMES,
+        "seal_forms": SEAL_FORMS,
+        "fields": schema_form.fields(matter, profile, stored if values is None else values, _errors(refusal))
+        if own and found.state == "returned"
+        else [],
+        "refusal": refusal,
+    }
+
+
+def _errors(refusal: Refusal | None) -> Sequence[Mapping[str, str]]:
+    return refusal.errors if refusal is not None else ()
+
+
+def _has_sheet(session: Session, found: SealRequest, who: Viewer) -> bool:
+    """Whether a physical seal's sheet has been made, that is whether its machine was authorised."""
+    if found.seal_form != "physical":
+        return False
+    try:
+        physical.sheet_of(session, found.id, who.principal)
+    except NotFound:
+        return False
+    return True
+
+
+@router.get("/requests/{request_id}/document")
+def document(who: SignedIn, rt: RuntimeDep, request_id: int, original: bool = False) -> FileResponse:
+    """The sealed PDF once sealed, else (or with ``original=true``) the document as submitted; as the API."""
+    with rt.readers() as session:
+        return document_file(rt, session, request_id, who.principal, original=original)
+
+
+@router.get("/requests/{request_id}/sheet")
+def sheet(who: SignedIn, rt: RuntimeDep, request_id: int) -> FileResponse:
+    """What the seal machine stamps: the approved document with its record's QR code; as the API."""
+    with rt.readers() as session:
+        return sheet_file(rt, session, request_id, who.principal)
+
+
+@router.get("/requests/{request_id}/photos/{sha256}")
+def photo(who: SignedIn, rt: RuntimeDep, request_id: int, sha256: str) -> Response:
+    """A seal machine's photo of a sheet it stamped for the request, for anyone who may see the request."""
+    with rt.readers() as session:
+        found = requests.visible(session, request_id, who.principal)
+        data = rt.blobs.get(public_record.photo(session, found.public_id, sha256))
+    return Response(data, media_type="image/png", headers={"Cache-Control": "private"})
+
+
+@router.post("/requests/{request_id}/withdraw")
+def withdraw(who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: int) -> Response:
+    with rt.sessions() as session:
+        requests.withdraw(
+            session, request_id, who.principal, reason=text(form, "reason")[:MAX_REASON], now=rt.clock.now()
+        )
+        session.commit()
+    return redirect(f"/requests/{request_id}", done=N_("The request was withdrawn."))
+
+
+@router.post("/requests/{request_id}/resubmit")
+async def resubmit(request: Request, who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: int) -> Response:
+    document = await _upload(form, rt.settings.workflow.max_upload_bytes)
+    context = await run_in_threadpool(_resubmit, rt, who, request_id, form, document)
+    if context is None:
+        return redirect(f"/requests/{request_id}", done=N_("The request was sent for approval again."))
+    return render(request, who, "applicants/request.html", status=context["refusal"].status, **context)
+
+
+def _resubmit(
+    rt: Runtime, who: Viewer, request_id: int, form: FormData, document: bytes | None
+) -> dict[str, Any] | None:
+    """None once resubmitted; else the request's page again, with what was typed and why it was refused."""
+    with rt.sessions() as session:
+        found = requests.visible(session, request_id, who.principal)
+        matter = matter_of(session, found)
+        typed = schema_form.read(matter, form)
+        # What the profile filled in is not asked again: the stored values stand where the profile has none.
+        kept = {name: found.form[name] for name in forms.profile_fields(matter) if name in found.form}
+        try:
+            requests.resubmit(
+                session,
+                request_id,
+                who.principal,
+                form={**kept, **typed},
+                purpose=text(form, "purpose")[:MAX_REASON] or None,
+                document=document,
+                blobs=rt.blobs,
+                max_bytes=rt.settings.workflow.max_upload_bytes,
+                now=rt.clock.now(),
+                webhook=rt.settings.workflow.notification_webhook,
+            )
+            session.commit()
+            return None
+        except DomainError as exc:
+            session.rollback()
+            refusal = Refusal.of(exc)
+    return _request(rt, who, request_id, typed, refusal)
