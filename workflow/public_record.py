@@ -18,6 +18,7 @@ from identity.auth import Principal
 from ledger.models import Entry
 from physical_seal.models import Authorisation, Machine, MachineEvent
 from signer.models import Sealing
+from signer.verification import approval_chain
 from workflow import catalogs, history
 from workflow.models import Decision, SealRequest, Step
 from workflow.requests import can_see
@@ -60,6 +61,7 @@ def record(session: Session, public_id: str, viewer: Principal | None) -> dict[s
         "outcome": _outcome(request, steps),
         "sealing": _sealing(session, request),
         "stamps": _stamps(session, request, named),
+        "log": _log(session, request, named),
     }
 
 
@@ -145,6 +147,14 @@ def _stamps(session: Session, request: SealRequest, named: bool) -> list[dict[st
             "log_index": indexes.get(event.sha256),
         }
         for event, name in found
+    ]
+
+
+def _log(session: Session, request: SealRequest, named: bool) -> list[dict[str, Any]]:
+    """The request's entries in the log, in order; who acted (a user name) only to those who may see names."""
+    return [
+        {**step, "actor": step["actor"] if named else None}
+        for step in approval_chain(session, history.subject(request.id))
     ]
 
 

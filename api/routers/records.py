@@ -1,5 +1,5 @@
-"""``/records/{public_id}``: the public record a sealed document's QR code opens. No account needed; a bearer
-token of someone who may see the request adds the people's names."""
+"""``/records/{public_id}``: the public record a sealed document's QR code opens. No account needed; the session
+or bearer token of someone who may see the request adds the people's names."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalIfAnyDep, RuntimeDep
-from api.i18n import language, pages
+from api.pages.base import ViewerIfAnyDep, render
 from core.errors import NotFound
 from core.runtime import Runtime
 from identity.auth import Principal
@@ -24,13 +24,18 @@ _PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Ro
 
 
 @router.get("/records/{public_id}", response_class=HTMLResponse, responses={404: {}})
-async def record(public_id: str, request: Request, rt: RuntimeDep, who: PrincipalIfAnyDep) -> HTMLResponse:
-    """The request's organisation, matter, seal, decisions by post, outcome and sealing; 404 for an unknown id."""
+async def record(
+    who: ViewerIfAnyDep, public_id: str, request: Request, rt: RuntimeDep, bearer: PrincipalIfAnyDep
+) -> HTMLResponse:
+    """The request's organisation, matter, seal, decisions by post, outcome, sealing, stamps and log entries; 404
+    for an unknown id. Names are shown to whoever may see the request, signed in here or calling with a token."""
+    caller = bearer or (who.principal if who is not None else None)
     found: dict[str, Any] | None = None
     with contextlib.suppress(NotFound):
-        found = await run_in_threadpool(_record, rt, public_id, who)
-    html = pages(language(request)).get_template("record.html").render(record=found, public_id=public_id)
-    return HTMLResponse(html, status_code=200 if found else 404, headers=_PRIVATE)
+        found = await run_in_threadpool(_record, rt, public_id, caller)
+    return render(
+        request, who, "record.html", status=200 if found else 404, headers=_PRIVATE, record=found, public_id=public_id
+    )
 
 
 def _record(rt: Runtime, public_id: str, who: Principal | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ No account needed."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from tempfile import SpooledTemporaryFile
 from typing import Any, BinaryIO, cast
@@ -14,14 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from api.deps import CertificateAuthority, LogDep, RuntimeDep
-from api.gate import Gate
-from api.i18n import language, pages
+from api.gate import Busy, Gate
 from api.limits import RECEIPT_BYTES
+from api.pages.base import ViewerIfAnyDep, render
 from ca import crl
 from ca.hierarchy import Authority, NotInitialised
 from core.errors import Invalid
 from core.runtime import Runtime
-from ledger.note import parse_vkey
+from ledger.note import parse_checkpoint, parse_note, parse_vkey
+from ledger.receipt import parse_receipt
 from ledger.service import LogService
 from signer import verification
 from signer.revocation import NO_SOURCES, Sources
@@ -38,25 +40,46 @@ async def verify(request: Request, rt: RuntimeDep, log: LogDep) -> dict[str, Any
 
 
 @router.get("/verify", response_class=HTMLResponse)
-async def page(request: Request) -> HTMLResponse:
+async def page(who: ViewerIfAnyDep, request: Request) -> HTMLResponse:
     """The upload form. ``?request=<number>`` is 404 for everyone: a sequential number opens no record, lest
     anyone count through who applied for what; a document's QR code carries its record's unguessable link."""
     missing = "request" in request.query_params
-    html = pages(language(request)).get_template("verify.html").render(report=None, error=None, missing=missing)
-    return HTMLResponse(html, status_code=404 if missing else 200)
+    status = 404 if missing else 200
+    return render(request, who, "verify.html", status=status, report=None, error=None, missing=missing, busy=False)
 
 
 @router.post("/verify", response_class=HTMLResponse)
-async def page_report(request: Request, rt: RuntimeDep, log: LogDep) -> HTMLResponse:
-    lang = language(request)
-    report, error = None, None
+async def page_report(who: ViewerIfAnyDep, request: Request, rt: RuntimeDep, log: LogDep) -> HTMLResponse:
+    """The report of an uploaded PDF. Anyone may verify, signed in or not, and nothing is stored: the form has no
+    session to carry a CSRF token and needs none. While the verifier is busy the page says so, with Retry-After."""
     try:
         upload, receipt = await _upload(request, rt.settings.signer.max_verify_bytes)
-        report = await _verified(request, rt, log, upload, receipt)
+        report = _with_checkpoints(await _verified(request, rt, log, upload, receipt))
     except Invalid as exc:
-        error = exc.detail
-    html = pages(lang).get_template("verify.html").render(report=report, error=error, missing=False)
-    return HTMLResponse(html, status_code=200 if error is None else 422)
+        return render(request, who, "verify.html", status=422, report=None, error=exc.detail, missing=False, busy=False)
+    except Busy as exc:
+        retry = {"Retry-After": str(exc.extensions["retry_after"])}
+        return render(
+            request, who, "verify.html", status=503, headers=retry, report=None, error=None, missing=False, busy=True
+        )
+    return render(request, who, "verify.html", report=report, error=None, missing=False, busy=False)
+
+
+def _with_checkpoints(report: dict[str, Any]) -> dict[str, Any]:
+    """Each logged signature with the checkpoint its inclusion proof was checked against (origin, size, root) and
+    the proof's hashes, read from the receipt the log section carries, for the page to show."""
+    for signature in report["signatures"]:
+        log = signature.get("log")
+        if log and log.get("receipt"):
+            receipt = parse_receipt(log["receipt"])
+            checkpoint = parse_checkpoint(parse_note(receipt.checkpoint).text)
+            log["checkpoint"] = {
+                "origin": checkpoint.origin,
+                "size": checkpoint.size,
+                "root": base64.b64encode(checkpoint.root).decode(),
+                "proof": [base64.b64encode(digest).decode() for digest in receipt.proof],
+            }
+    return report
 
 
 async def _upload(request: Request, max_bytes: int) -> tuple[UploadFile, bytes | None]:

@@ -76,5 +76,6 @@ def test_without_waiting_a_busy_verifier_answers_503_on_both_routes(runtime: Run
     for busy in (api, page):
         assert busy.status_code == 503
         assert busy.headers["retry-after"] == "1"
-        assert busy.json()["type"] == "/problems/busy"
-        assert busy.json()["detail"] == "as many verifications as may run at once (1) are running; retry in a moment"
+    assert api.json()["type"] == "/problems/busy"
+    assert api.json()["detail"] == "as many verifications as may run at once (1) are running; retry in a moment"
+    assert "验证服务正忙" in page.text  # the page says so in its own words

@@ -86,7 +86,7 @@ def test_a_completed_request_shows_organisation_matter_seal_posts_and_outcome(
         assert shown in page
     assert page.index("村民小组长审核") < page.index("支部书记审批") < page.index("印章管理员确认")
     assert "水南村第一村民小组 村民小组长" in page
-    assert "水南村 支部书记" in page
+    assert "水南村 党组织书记" in page
     assert page.count("同意") == 3
     assert "本页不显示任何人的姓名" in page
     english = anonymous(client, link, "en")
@@ -107,7 +107,7 @@ def test_a_rejected_request_says_so_with_the_level_and_post(client: TestClient) 
     assert "已驳回" in page
     outcome = page[page.index("已驳回") :].split("</td>")[0]
     assert "第 2 级" in outcome
-    assert "水南村 支部书记" in outcome
+    assert "水南村 党组织书记" in outcome
     assert "已盖章" not in page
     assert "地址不对" not in page  # a reason is free text: it may name people
     english = anonymous(client, link, "en")
@@ -146,7 +146,9 @@ def test_names_only_for_a_signed_in_caller_who_may_see_the_request(client: TestC
     assert outsider.status_code == 200
     assert "符阿妹" not in outsider.text
     assert "组长甲" not in outsider.text
-    assert client.get(link, headers={"Authorization": "Bearer sg_not-a-token"}).status_code == 401
+    refused = client.get(link, headers={"Authorization": "Bearer sg_not-a-token"}, follow_redirects=False)
+    assert refused.status_code == 303  # a page: to the sign-in, as for any credential refused
+    assert refused.headers["location"].startswith("/login")
 
 
 @pytest.fixture
