@@ -138,9 +138,9 @@ def test_one_certificate_administrator_asks_and_only_another_approves(browser: T
     approved = browser.post(f"/admin/certificates/{operation.group(1)}/approve", data={"csrf": csrf})
     assert approved.status_code == 303
     seals = browser.get("/admin/seals", params={"lang": "en"}).text
-    row = seals[seals.index(f"<td>{seal}</td>") :].split("</tr>")[0]
-    assert "valid" in row
-    assert "until" in row
+    card = seals[seals.index(f'id="seal-{seal}"') :].split("</li>")[0]
+    assert '<span class="badge completed">valid</span>' in card
+    assert "until" in card
     assert "executed" in browser.get("/admin/certificates", params={"lang": "en"}).text
 
 
