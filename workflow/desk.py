@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from identity import delegation
 from identity.auth import Principal
 from identity.models import Delegation
-from workflow import requests, views
+from workflow import catalogs, requests, views
 from workflow.catalog import Mode
 from workflow.models import SealRequest, Step
 from workflow.review import chain_of, matter_of
@@ -46,12 +46,14 @@ def waiting(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[
 
 
 def case(session: Session, request_id: int, viewer: Principal, now: dt.datetime) -> dict[str, Any]:
-    """A request the viewer may see, as ``views.request_view`` shows it, with its form's fields titled, and the
-    viewer's turn to decide it (None when nothing of it waits for them)."""
+    """A request the viewer may see, as ``views.request_view`` shows it, with its seal's name, its form's fields
+    titled, and the viewer's turn to decide it (None when nothing of it waits for them)."""
     request = requests.visible(session, request_id, viewer)
     view = views.request_view(session, request, viewer, now)
+    seal = catalogs.version(session, request.catalog_version_id).seals.get(request.seal_kind)
     return {
         "view": view,
+        "seal": seal.name if seal else request.seal_kind,
         "fields": _titled(session, request, view["form"]),
         "turn": _turn(session, request, viewer, now),
     }

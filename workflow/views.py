@@ -53,6 +53,7 @@ def request_view(session: Session, request: SealRequest, viewer: Principal, now:
         "failure": request.failure,
         "steps": [
             {
+                "id": s.id,
                 "round": s.round,
                 "level": s.level,
                 "label": s.label,
@@ -72,6 +73,7 @@ def request_view(session: Session, request: SealRequest, viewer: Principal, now:
 
 def decision_view(d: Decision) -> dict[str, Any]:
     return {
+        "step": d.step_id,
         "round": d.round,
         "level": d.level,
         "decision": d.decision,
