@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/packages.sh softhsm2 poppler-utils qpdf fonts-noto-cjk libnss3-tools openssl \
+scripts/packages.sh softhsm2 poppler-utils qpdf fonts-noto-cjk libnss3-tools openssl curl jq \
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
 
 python=${PYTHON:-}
