@@ -30,13 +30,13 @@ import pytest
 
 from tests.cli.support import environment, run, serving
 
-# Two more processes beside the service: never beside the verifier's timed corpus test.
+# The machine, the terminal and a witness beside the service: never beside the verifier's timed corpus test.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 BASE = "http://127.0.0.1:8000"
-BUDGET = 360.0  # seconds for every block together: under two minutes on an idle machine, five on a loaded one
+BUDGET = 360.0  # seconds for every block together; under five even on a machine loaded eight times over
 
 
 def sh_blocks() -> list[str]:
