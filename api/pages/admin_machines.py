@@ -14,6 +14,7 @@ from api.deps import CaDep, RuntimeDep
 from api.pages.administrators import MachinesAdmin
 from api.pages.base import N_, FormDep, Viewer, redirect, render, text
 from ca import seals
+from ca.models import Certificate, Seal
 from core.errors import Invalid
 from core.runtime import Runtime
 from identity import admin, directory
@@ -30,11 +31,15 @@ SEATS = (OrgKind.TOWNSHIP, OrgKind.VILLAGE, OrgKind.COMMUNITY)  # where seal mac
 def machine_list(request: Request, who: MachinesAdmin, rt: RuntimeDep) -> Response:
     with rt.readers() as session:
         shown = [views.machine(session, m) for m in machines.listing(session, who.principal)]
-        context = _register_form(session, who, rt)
-    return render(request, who, "admin/machines.html", machines=shown, **context)
+        every_seal = seals.listing(session)
+        context = _register_form(session, who, rt, every_seal)
+    names = {seal.id: seal.name for seal, _, _ in every_seal}
+    return render(request, who, "admin/machines.html", machines=shown, seal_names=names, **context)
 
 
-def _register_form(session: Session, who: Viewer, rt: Runtime) -> dict[str, Any]:
+def _register_form(
+    session: Session, who: Viewer, rt: Runtime, every_seal: list[tuple[Seal, str, Certificate | None]]
+) -> dict[str, Any]:
     """The organisations the viewer sets machines up for, their physical seals and their custodians."""
     codes = [p.organisation_code for p in who.principal.posts if p.post is Post.SEAL_ADMIN]
     if who.holds_any("admin"):
@@ -42,7 +47,7 @@ def _register_form(session: Session, who: Viewer, rt: Runtime) -> dict[str, Any]
     codes = list(dict.fromkeys(codes))
     physical_seals = [
         {"id": seal.id, "name": seal.name, "organisation": code}
-        for seal, code, _ in seals.listing(session)
+        for seal, code, _ in every_seal
         if code in codes and seal.form != seals.SealForm.ELECTRONIC
     ]
     now = rt.clock.now()
