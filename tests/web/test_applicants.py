@@ -4,12 +4,21 @@ resubmits it; the negative list is refused with its rule, and nobody else's requ
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from typing import Any
 
+from cryptography import x509
 from fastapi.testclient import TestClient
 
+from bench.machines import machine_csr
+from core.clock import ManualClock
+from core.runtime import Runtime
+from physical_seal import structures
 from tests.web.conftest import csrf_of, password, sign_in
+from tests.workflow import pdfs
+from tests.workflow.test_physical import MACHINE, Machine, approved, pulled, upload
 
 SUBSIDY = "agri.winter-vegetable-subsidy"
 FORM = {"phone": "13876543210", "crop": "辣椒", "cycles": "2", "area": "3.5", "location": "水南村东洋"}
@@ -203,3 +212,43 @@ def test_withdraw_and_resubmit(browser: TestClient) -> None:
     after = browser.get(f"/requests/{other}/document?original=true").content
     assert after.startswith(b"%PDF")
     assert after != before
+
+
+def test_a_physical_seal_shows_its_sheet_its_stamps_and_their_photos(
+    browser: TestClient, runtime: Runtime, demo_data: dict[str, Any]
+) -> None:
+    clock = runtime.clock
+    assert isinstance(clock, ManualClock)
+    machine = Machine()
+    body = {"code": demo_data["enrolment_codes"][MACHINE], "csr": machine_csr(MACHINE, machine.key)}
+    enrolled = browser.post(f"/api/v1/terminals/{MACHINE}/enrol", json=body)
+    assert enrolled.status_code == 200, enrolled.text
+    machine.credential = enrolled.json()["credential"]
+    root = x509.load_der_x509_certificate(base64.b64decode(enrolled.json()["chain"][1]))
+    request_id = approved(browser, 2, pdfs.save(pdfs.one_page("劳务协议")))
+    [offered] = pulled(browser, machine)
+    signed = structures.open_signed_by_service(
+        structures.Authorisation, base64.b64decode(offered["cose"]), root, clock.now()
+    )
+    photo = b"the stamped sheet"
+    stamp = machine.event(clock, auth=signed.id, use=1, doc=signed.doc, photo=hashlib.sha256(photo).digest())
+    assert upload(browser, machine, stamp)[0]["status"] == "accepted"
+    stored = browser.post(
+        f"/api/v1/terminals/{MACHINE}/photos", params={"counter": 1}, content=photo, headers=machine.auth
+    )
+    assert stored.status_code == 200, stored.text
+
+    sign_in(browser, "sn.staff")  # who submitted it
+    page = browser.get(f"/requests/{request_id}")
+    assert page.status_code == 200
+    assert "正在用印" in page.text  # one of its two uses stamped
+    assert f'href="/requests/{request_id}/sheet"' in page.text
+    link = f"/requests/{request_id}/photos/{hashlib.sha256(photo).hexdigest()}"
+    assert f'src="{link}"' in page.text
+    assert browser.get(link).content == photo
+    assert browser.get(f"/requests/{request_id}/photos/{'0' * 64}").status_code == 404
+    sheet = browser.get(f"/requests/{request_id}/sheet")
+    assert sheet.content.startswith(b"%PDF")
+    assert sheet.headers["content-disposition"].startswith("inline")
+    sign_in(browser, "bl.resident")
+    assert browser.get(link).status_code == 404
