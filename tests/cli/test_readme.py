@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 README = Path(__file__).resolve().parents[2] / "README.md"
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 BASE = "http://127.0.0.1:8000"
-BUDGET = 360.0  # seconds for every block together; under five even on a machine loaded eight times over
+BLOCK_SECONDS = 120.0  # one block's bound: the slowest took a minute on a machine loaded eight times over
+BUDGET = 420.0  # every block's together: they took 5 min on that machine
 
 
 def sh_blocks() -> list[str]:
@@ -87,9 +88,9 @@ def run_block(number: int, block: str, cwd: Path, env: dict[str, str], timeout: 
         )
         groups.append(proc.pid)
         try:
-            code = proc.wait(timeout=max(1.0, timeout))
+            code = proc.wait(timeout=max(1.0, min(timeout, BLOCK_SECONDS)))
         except subprocess.TimeoutExpired:
-            pytest.fail(f"README block {number} still ran at the end of {BUDGET:.0f} s:\n{block}\n{log.read_text()}")
+            pytest.fail(f"README block {number} ran out of time:\n{block}\n--- it printed:\n{log.read_text()}")
     printed = log.read_text()
     assert code == 0, f"README block {number} exited {code}:\n{block}\n--- it printed:\n{printed}"
     return printed
