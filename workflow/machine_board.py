@@ -53,11 +53,10 @@ def machine_day(session: Session, machine_id: str, who: Principal, now: dt.datet
     start, end = day_bounds(day)
     stamped = stamps.between(session, [machine_id], start, end)
     request_ids = {a.request_id for a in outstanding} | {a.request_id for _, a in stamped if a is not None}
-    public = (
-        dict(session.execute(select(SealRequest.id, SealRequest.public_id).where(SealRequest.id.in_(request_ids))))
-        if request_ids
-        else {}
-    )
+    public: dict[int, str] = {}
+    if request_ids:
+        rows = session.execute(select(SealRequest.id, SealRequest.public_id).where(SealRequest.id.in_(request_ids)))
+        public = {request_id: public_id for request_id, public_id in rows}
     return {
         "machine": _shown(session, machine),
         "outstanding": [

@@ -23,6 +23,7 @@ from identity.auth import Principal
 from identity.models import Organisation
 from identity.posts import Post
 from physical_seal import alarms, machines, stamps, views
+from physical_seal.models import Machine
 from workflow import catalogs, sla
 from workflow.models import Decision, SealRequest, Step
 from workflow.requests import SEAT_KINDS
@@ -81,10 +82,11 @@ def dashboard(session: Session, who: Principal, now: dt.datetime) -> Dashboard:
     since = now - RECENT
     charted_since = _months_back(now, CHART_MONTHS)
     counted = _requests_since(session, ids, charted_since)
+    kept = {m.id: m for m in machines.listing(session, who) if m.organisation_id in ids}
     return Dashboard(
         overdue=sla.overdue_for(session, who, now),
-        alarms=_open_alarms(session, who, ids),
-        off_hours=_off_hours_stamps(session, who, ids, since),
+        alarms=_open_alarms(session, who, kept),
+        off_hours=_off_hours_stamps(session, kept, since),
         quick=quick_approvals(session, ids, since),
         by_village=_by_village(session, orgs, counted),
         by_matter=_by_catalogue(session, counted, "matter"),
@@ -95,15 +97,14 @@ def dashboard(session: Session, who: Principal, now: dt.datetime) -> Dashboard:
     )
 
 
-def _open_alarms(session: Session, who: Principal, ids: set[int]) -> list[dict[str, Any]]:
-    kept = {m.id: m for m in machines.listing(session, who) if m.organisation_id in ids}
+def _open_alarms(session: Session, who: Principal, kept: dict[str, Machine]) -> list[dict[str, Any]]:
     found = alarms.listing(session, who, open_only=True, machine_id=None, limit=alarms.MAX_LISTING)
     shown = views.alarms(session, [a for a in found if a.machine_id in kept])
     return [{**alarm, "machine_name": kept[alarm["machine"]].name} for alarm in shown]
 
 
-def _off_hours_stamps(session: Session, who: Principal, ids: set[int], since: dt.datetime) -> list[dict[str, Any]]:
-    kept = {m.id: m for m in machines.listing(session, who) if m.organisation_id in ids}
+def _off_hours_stamps(session: Session, kept: dict[str, Machine], since: dt.datetime) -> list[dict[str, Any]]:
+    """The machines' stamps since ``since`` made outside office hours, newest first."""
     return [
         {
             "at": event.time,

@@ -3,6 +3,8 @@ machine's page and is acknowledged there with a comment, and the pages are close
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -10,7 +12,10 @@ from fastapi.testclient import TestClient
 from core.runtime import Runtime
 from identity import auth, directory
 from physical_seal import alarms
+from physical_seal.models import Authorisation, MachineEvent
 from tests.web.conftest import csrf_of, sign_in
+from tests.web.test_inspectors import submit
+from workflow.models import SealRequest
 
 MACHINE = "shuinan-1"
 
@@ -100,3 +105,61 @@ def test_a_resident_is_refused_the_machines(browser: TestClient, runtime: Runtim
     refused = browser.post(f"/alarms/{alarm_id}/acknowledge", data={"csrf": csrf, "comment": "我来确认"})
     assert refused.status_code == 403
     assert open_alarms(runtime, "sn.custodian1") == [alarm_id]
+
+
+def test_the_machine_page_shows_what_waits_and_the_day_s_stamps_with_their_photos(
+    browser: TestClient, runtime: Runtime
+) -> None:
+    """An authorisation with one of its three uses stamped, the stamp's photo received (rows as the intake leaves
+    them; the signatures are not read by the page)."""
+    now = runtime.clock.now()
+    request_id, number = submit(runtime)
+    photo = hashlib.sha256(b"photo").hexdigest()
+    with runtime.sessions() as session:
+        public_id = session.get_one(SealRequest, request_id).public_id
+        session.add(
+            Authorisation(
+                id="a" * 32,
+                machine_id=MACHINE,
+                slot=1,
+                request_id=request_id,
+                request_number=number,
+                document_sha256="0" * 64,
+                uses=3,
+                used=1,
+                epoch=0,
+                not_before=now - dt.timedelta(hours=1),
+                not_after=now + dt.timedelta(hours=47),
+                state="executing",
+                cose=b"signed",
+                issued_at=now - dt.timedelta(hours=1),
+            )
+        )
+        session.flush()
+        session.add(
+            MachineEvent(
+                machine_id=MACHINE,
+                counter=1,
+                kind="stamp",
+                authorisation_id="a" * 32,
+                use=1,
+                time=now - dt.timedelta(minutes=30),
+                custodian="sn.custodian2",
+                photo_sha256=photo,
+                photo_received_at=now,
+                cose=b"signed",
+                sha256="1" * 64,
+                received_at=now,
+            )
+        )
+        session.commit()
+    sign_in(browser, "sn.custodian1")
+    page = browser.get(f"/machines/{MACHINE}?lang=en").text
+    waiting = page[page.index("Waiting to be stamped") : page.index('id="alarms"')]
+    assert f'<a href="/requests/{request_id}"><strong>{number}</strong></a>' in waiting
+    assert "2 of 3 uses left" in waiting
+    assert "to be stamped by 2026-11-04 16:00" in waiting  # 08:00 UTC, in China
+    stamped = page[page.index("Stamps of 2026-11-02") :]
+    assert "16:30:00" in stamped
+    assert f'href="/records/{public_id}/photos/{photo}"' in stamped
+    assert "sn.custodian2" in stamped
