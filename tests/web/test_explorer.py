@@ -13,6 +13,15 @@ from fastapi.testclient import TestClient
 
 from ledger.merkle import leaf_hash, verify_inclusion
 from tests.web.conftest import sign_in
+from tests.web.test_translations import messages
+
+ENGLISH = [m for m in messages() if re.search(r"[A-Za-z]{3,} [A-Za-z]{2,}", m) and "%(" not in m]
+
+
+def untranslated(page: str) -> list[str]:
+    """The pages' English messages left in a page's visible text (its markup, styles and attributes aside)."""
+    visible = html.unescape(re.sub(r"<[^>]+>", "\n", re.sub(r"<style\b.*?</style>", " ", page, flags=re.S)))
+    return [m for m in ENGLISH if m in visible]
 
 
 @pytest.fixture
@@ -39,9 +48,13 @@ def test_the_explorer_shows_the_checkpoint_served(browser: TestClient, published
     opened = browser.get("/explorer", params={"index": "3"})
     assert opened.status_code == 303
     assert opened.headers["location"] == "/explorer/entries/3"
+    sign_in(browser, "yz.inspector")
+    signed_in = browser.get("/explorer")
+    assert signed_in.status_code == 200
+    assert 'action="/logout"' in signed_in.text  # the site's header, with the signed-in menu
 
 
-def test_an_entry_shows_its_text_and_a_proof_that_verifies(browser: TestClient, published: list[str]) -> None:
+def test_an_entry_with_a_proof_that_verifies_and_none_past_the_end(browser: TestClient, published: list[str]) -> None:
     size = int(published[1])
     page = browser.get("/explorer/entries/0", params={"lang": "en"})
     assert page.status_code == 200
@@ -63,16 +76,16 @@ def test_an_entry_shows_its_text_and_a_proof_that_verifies(browser: TestClient, 
     chinese = browser.get("/explorer/entries/0", params={"lang": "zh_CN"}).text
     assert "已在本页核验" in chinese
     assert "包含性证明" in chinese
-
-
-def test_past_the_end_is_not_found(browser: TestClient, published: list[str]) -> None:
-    size = int(published[1])
+    assert untranslated(chinese) == []
+    assert untranslated(browser.get("/explorer").text) == []
     missing = browser.get(f"/explorer/entries/{size}")
     assert missing.status_code == 404
     assert f"没有条目 #{size}" in missing.text
+    assert untranslated(missing.text) == []
     huge = browser.get("/explorer/entries/99999999999999999999999")
     assert huge.status_code == 422
     assert browser.get("/explorer/entries/-1").status_code == 422
+    assert browser.get(f"/explorer/entries/{2**63 - 1}").status_code == 404
     assert browser.get("/explorer", params={"index": "99999999999999999999999"}).status_code == 422
 
 
@@ -81,10 +94,3 @@ def test_before_any_checkpoint_the_explorer_says_so(browser: TestClient) -> None
     assert page.status_code == 200
     assert "日志尚未发布检查点" in page.text
     assert browser.get("/explorer/entries/0").status_code == 404
-
-
-def test_a_signed_in_viewer_keeps_the_menu(browser: TestClient, published: list[str]) -> None:
-    sign_in(browser, "yz.inspector")
-    page = browser.get("/explorer/entries/0")
-    assert page.status_code == 200
-    assert 'action="/logout"' in page.text

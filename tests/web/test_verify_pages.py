@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from ca import hierarchy, seals
 from core.runtime import Runtime
 from tests.web.conftest import password, sign_in
+from tests.web.test_explorer import untranslated
 from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY
 
 APPLICANT_NAME = "符阿妹"  # sn.resident's display name in the demo
@@ -84,6 +85,7 @@ def test_a_sealed_document_passes_with_its_chain_and_a_changed_byte_fails(browse
     assert '<h2 class="passed">验证通过</h2>' in chinese
     assert "加盖电子印章" in chinese
     assert chinese.count("第 2 级") >= 1
+    assert untranslated(chinese) == []
     tampered = bytearray(sealed.pdf)
     tampered[tampered.index(b"/MediaBox") + 1] = ord("m")  # a signed byte of the original document
     page = verify(browser, bytes(tampered), "en")
@@ -103,6 +105,7 @@ def test_the_record_names_people_to_the_applicant_only(browser: TestClient, seal
     entries = re.findall(r'href="/explorer/entries/(\d+)"', anonymous.text)
     assert len(entries) >= 6  # submitted, three decisions, executing, completed (and the seal)
     assert anonymous.headers["referrer-policy"] == "no-referrer"
+    assert untranslated(anonymous.text) == []
     sign_in(browser, "sn.resident")
     named = browser.get(link)
     assert APPLICANT_NAME in named.text
@@ -120,3 +123,4 @@ def test_an_unknown_record_and_a_number_are_not_found(browser: TestClient) -> No
     by_number = browser.get("/verify", params={"request": "1"})
     assert by_number.status_code == 404
     assert "没有该记录" in by_number.text
+    assert untranslated(by_number.text) == []
