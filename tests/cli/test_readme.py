@@ -30,9 +30,6 @@ import pytest
 
 from tests.cli.support import environment, run, serving
 
-# The machine, the terminal and a witness beside the service: never beside the verifier's timed corpus test.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
-
 README = Path(__file__).resolve().parents[2] / "README.md"
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 BASE = "http://127.0.0.1:8000"
@@ -96,6 +93,8 @@ def run_block(number: int, block: str, cwd: Path, env: dict[str, str], timeout: 
     return printed
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("timed")  # a machine, a terminal and a witness beside the service: not beside timed tests
 def test_every_sh_block_of_the_readme_runs_in_order_against_the_demo(tmp_path: Path) -> None:
     if port_taken(8000):
         pytest.skip("port 8000 is taken, and the README's commands speak to http://127.0.0.1:8000")
