@@ -20,7 +20,7 @@ from api.pages.base import N_, ViewerIfAnyDep, render
 from core.errors import NotFound
 from core.runtime import Runtime
 from ledger.merkle import ProofError, leaf_hash, verify_inclusion
-from ledger.note import NoteError, open_checkpoint, parse_note, parse_vkey
+from ledger.note import NoteError, open_checkpoint, parse_vkey
 from ledger.service import LogService
 
 router = APIRouter(include_in_schema=False)
@@ -144,12 +144,11 @@ def _head(session: Session, log: LogService) -> Head | None:
         published = log.reader.published(session)
     except NotFound:
         return None
-    note = parse_note(published.note)
     try:
-        checkpoint, verified = open_checkpoint(published.note, log.origin, [parse_vkey(log.vkey)])
+        checkpoint, opened = open_checkpoint(published.note, log.origin, [parse_vkey(log.vkey)])
     except NoteError:
         return Head(log.origin, published.size, published.root, published.signed_at, published.note, [], False)
-    lines = [(s.line, s in verified.verified) for s in note.signatures]
+    lines = [(s.line, s in opened.verified) for s in opened.note.signatures]
     return Head(checkpoint.origin, checkpoint.size, checkpoint.root, published.signed_at, published.note, lines, True)
 
 
