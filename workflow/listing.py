@@ -1,8 +1,9 @@
 """Lists of requests: the caller's own, or every request the caller may see, newest first, filtered and paged.
 
 "May see" is ``requests.can_see`` turned into one query: the organisations where the caller holds a post, those
-below where the caller inspects or administers, the requests the caller decided, and those with an open step the
-caller is assigned (a township's staff deciding a village's request).
+below where the caller inspects or administers, the requests the caller decided, those with an open step the
+caller is assigned (a township's staff deciding a village's request), and, for a bureau's post, those whose result
+was sent or queued to that bureau.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from identity import directory
 from identity.auth import Principal
 from identity.models import Organisation
 from identity.posts import Post
-from workflow.models import Decision, SealRequest, Step
+from workflow.models import Decision, DeliveryEndpoint, OutboxMessage, SealRequest, Step
 from workflow.review import matter_of
 
 Scope = Literal["mine", "visible"]
@@ -66,7 +67,20 @@ def _query(session: Session, who: Principal, scope: Scope) -> Select[SealRequest
             SealRequest.group_id.in_(orgs),
             SealRequest.id.in_(decided),
             SealRequest.id.in_(_assigned(session, tree, who)),
+            SealRequest.id.in_(_delivered(who)),
         )
+    )
+
+
+def _delivered(who: Principal) -> Select[int | None]:
+    """Requests whose result was sent, or is queued, to a bureau the caller holds the bureau post of (as
+    ``delivery.addressed_to`` judges one request)."""
+    bureaus = [p.organisation_code for p in who.posts if p.post == Post.BUREAU]
+    return (
+        select(OutboxMessage.request_id)
+        .join(DeliveryEndpoint, DeliveryEndpoint.bureau == OutboxMessage.target)
+        .join(Organisation, Organisation.id == DeliveryEndpoint.organisation_id)
+        .where(OutboxMessage.kind == "bureau", Organisation.code.in_(bureaus))
     )
 
 

@@ -317,8 +317,9 @@ def _request(
         view = views.request_view(session, found, who.principal, now)
         matter = matter_of(session, found)
         catalog = catalogs.version(session, found.catalog_version_id)
-        stamps = public_record.record(session, found.public_id, who.principal)["stamps"]
-        sheet = _has_sheet(session, found, who)
+        physical_seal = found.seal_form == "physical"
+        stamps = public_record.record(session, found.public_id, who.principal)["stamps"] if physical_seal else []
+        sheet = physical_seal and _has_sheet(session, found, who)
         decide = any(case.id == found.id for _, case in views.inbox(session, who.principal, now))
     own = view["record"] is not None
     props = matter.form.get("properties", {})
@@ -353,8 +354,6 @@ def _errors(refusal: Refusal | None) -> Sequence[Mapping[str, str]]:
 
 def _has_sheet(session: Session, found: SealRequest, who: Viewer) -> bool:
     """Whether a physical seal's sheet has been made, that is whether its machine was authorised."""
-    if found.seal_form != "physical":
-        return False
     try:
         physical.sheet_of(session, found.id, who.principal)
     except NotFound:

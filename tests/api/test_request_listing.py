@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
+from bench.ports import free_port
+from ca import hierarchy
 from core.runtime import Runtime
 from sealgate.cli import demo
 
@@ -117,3 +119,27 @@ def test_bad_values_are_refused(client: TestClient) -> None:
     ]:
         answer = client.get("/api/v1/requests", headers=headers, params=params)
         assert answer.status_code == 422, (params, answer.text)
+
+
+def test_a_bureau_sees_what_was_sealed_for_it(runtime: Runtime) -> None:
+    """The agriculture bureau sees the subsidy once it is sealed and queued to it, not before; as it may open it."""
+    runtime.settings.public_url = f"http://127.0.0.1:{free_port()}"  # deliveries wait: nothing listens there
+    with runtime.sessions() as session:
+        hierarchy.initialise(session, runtime.keystore, runtime.settings, runtime.clock.now(), "test")
+        session.commit()
+        demo.load(session, runtime.clock.now(), settings=runtime.settings, keystore=runtime.keystore)
+    with TestClient(create_app(runtime)) as client:
+        subsidy = submit(client, "sn.resident", "yazhou.shuinan")
+        assert listed(client, "yz.agri", scope="visible")["total"] == 0
+        for who, level in (("sn.g1.leader", 1), ("sn.secretary", 2), ("sn.sealadmin", 3)):
+            decided = client.post(
+                f"/api/v1/requests/{subsidy}/decisions",
+                headers=bearer(client, who),
+                json={"decision": "approve", "level": level},
+            )
+            assert decided.status_code == 200, decided.text
+        client.app.state.workers.once()  # type: ignore[attr-defined]
+        assert ids(listed(client, "yz.agri", scope="visible", state="completed")) == [subsidy]
+        opened = client.get(f"/api/v1/requests/{subsidy}", headers=bearer(client, "yz.agri"))
+        assert opened.status_code == 200
+        assert ids(listed(client, "bl.secretary", scope="visible")) == []

@@ -137,6 +137,12 @@ def test_refusals_keep_what_was_typed(browser: TestClient) -> None:
     assert "第1项" in refused.text
     assert "证明我与父亲符老三的亲属关系" in refused.text
     assert browser.get("/requests").text.count('class="badge') == 0  # nothing was submitted
+    # Chosen by its link, the same matter is explained at once, before any form.
+    explained = browser.get("/requests/new", params={"matter": "neg.kinship"})
+    assert explained.status_code == 200
+    assert "村（居）委会不出具此项证明" in explained.text
+    assert "第1项" in explained.text
+    assert 'action="/requests/new" enctype' not in explained.text
 
     invalid = browser.post(
         "/requests/new",
