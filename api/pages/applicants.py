@@ -329,9 +329,8 @@ def _request(
         "view": view,
         "matter": matter,
         "seal_name": catalog.seals[found.seal_kind].name if found.seal_kind in catalog.seals else found.seal_kind,
-        # The form's values in the schema's order, under their titles; anything else the schema let in, last.
-        "labels": {name: str(prop.get("title", name)) for name, prop in props.items() if isinstance(prop, dict)}
-        | {name: name for name in view["form"] if name not in props},
+        # The form's values in the order of the form, under their titles; anything else the schema let in, last.
+        "labels": schema_form.titles(matter) | {name: name for name in view["form"] if name not in props},
         "own": own,
         "sealed": found.sealed_sha256 is not None,
         "sheet": sheet,

@@ -49,8 +49,17 @@ def _kind(prop: Mapping[str, Any]) -> str:
 
 
 def _properties(matter: Matter) -> dict[str, dict[str, Any]]:
+    """The schema's properties, required ones first in the order ``required`` lists them: a catalogue version is
+    stored as canonical JSON, whose keys are sorted, so the properties' own order is not kept, the list's is."""
     props = matter.form.get("properties", {})
-    return {name: prop for name, prop in props.items() if isinstance(prop, dict)}
+    required = [name for name in matter.form.get("required", []) if name in props]
+    ordered = required + sorted(set(props) - set(required), key=list(props).index)
+    return {name: props[name] for name in ordered if isinstance(props[name], dict)}
+
+
+def titles(matter: Matter) -> dict[str, str]:
+    """Each property's title (its name if it has none), in the order the form shows them."""
+    return {name: str(prop.get("title", name)) for name, prop in _properties(matter).items()}
 
 
 def fields(
@@ -59,7 +68,7 @@ def fields(
     values: Mapping[str, Any],
     errors: Sequence[Mapping[str, str]] = (),
 ) -> list[Field]:
-    """The form's fields in the schema's order, with the values typed (or stored) and the errors found."""
+    """The form's fields, required first, with the values typed (or stored) and the errors found."""
     required = set(matter.form.get("required", []))
     by_name = {e["pointer"].removeprefix("/form/"): e["message"] for e in reversed(errors) if "pointer" in e}
     shown = []
