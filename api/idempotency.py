@@ -6,8 +6,8 @@ revoked, gets its normal answer (404, 405, 401) with nothing kept and no body re
 request, reading the body into a spooled file (memory, then disk; the body limit in front bounds it), claims the
 key, lets the request through with its body read back from that file, and keeps the response; a retry with the
 same key and request gets that response again, marked with ``Idempotent-Replayed: true``. The key is scoped to
-the credentials presented, so callers cannot collide. A 401 is not kept: a caller without credentials who knocked
-at a route that needs them settled nothing.
+the credentials presented (without any: to the path), so callers cannot collide. A 401 is not kept: a caller
+without credentials who knocked at a route that needs them settled nothing.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ class Idempotency:
         ):
             await self.app(scope, receive, send)
             return
-        caller = hashlib.sha256(authorization or b"anonymous").hexdigest()
+        # Callers without credentials share no scope across routes: a key guessed on one public route (a verify)
+        # cannot block the same key on another (a bureau's delivery, whose keys are predictable).
+        caller = hashlib.sha256(authorization or b"anonymous\0" + scope["path"].encode()).hexdigest()
         fingerprint = hashlib.sha256(
             b"\0".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), b""])
         )

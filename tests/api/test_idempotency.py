@@ -100,3 +100,18 @@ def test_a_retry_during_the_first_request_is_told_to_wait(app: FastAPI) -> None:
     assert busy.json()["type"] == "/problems/idempotency-key-in-use"
     assert busy.headers["retry-after"] == "1"
     assert results == [200]
+
+
+def test_callers_without_credentials_share_no_key_across_routes(client: TestClient) -> None:
+    """A key guessed and spent on one public route does not block the same key on another (a bureau's delivery
+    keys are predictable)."""
+    headers = {"Idempotency-Key": "request-1-to-agriculture"}
+    spent = client.post(
+        "/api/v1/verify", content=b"%PDF-1.7 not really", headers={**headers, "Content-Type": "application/pdf"}
+    )
+    assert spent.status_code == 422
+    other = client.post(
+        "/ca/tsa", content=b"\x30\x00", headers={**headers, "Content-Type": "application/timestamp-query"}
+    )
+    assert other.json().get("type") != "/problems/idempotency-key-reused"
+    assert "idempotent-replayed" not in other.headers
