@@ -11,7 +11,9 @@ from typing import Any
 
 from cryptography import x509
 from fastapi.testclient import TestClient
+from starlette.datastructures import FormData
 
+from api.pages import schema_form
 from bench.machines import machine_csr
 from core.clock import ManualClock
 from core.runtime import Runtime
@@ -19,6 +21,7 @@ from physical_seal import structures
 from tests.web.conftest import csrf_of, password, sign_in
 from tests.workflow import pdfs
 from tests.workflow.test_physical import MACHINE, Machine, approved, pulled, upload
+from workflow.catalog import Matter
 
 SUBSIDY = "agri.winter-vegetable-subsidy"
 FORM = {"phone": "13876543210", "crop": "辣椒", "cycles": "2", "area": "3.5", "location": "水南村东洋"}
@@ -258,3 +261,49 @@ def test_a_physical_seal_shows_its_sheet_its_stamps_and_their_photos(
     assert sheet.headers["content-disposition"].startswith("inline")
     sign_in(browser, "bl.resident")
     assert browser.get(link).status_code == 404
+
+
+def test_the_form_reads_numbers_as_numbers_and_nothing_else() -> None:
+    matter = Matter.model_validate(
+        {
+            "code": "test.form",
+            "name": "测试",
+            "class": "civil",
+            "description": "测试",
+            "seals": ["village_official"],
+            "forms": ["electronic"],
+            "chain": "village",
+            "form": {
+                "type": "object",
+                "properties": {
+                    "note": {"type": "string", "title": "备注"},
+                    "area": {"type": "number", "title": "面积", "maximum": 500},
+                    "count": {"type": "integer", "title": "数量"},
+                    "agreed": {"type": "boolean", "title": "同意"},
+                    "total": {"type": "number", "title": "合计"},
+                },
+                "required": ["count", "area"],
+            },
+            "computed": {"total": "area * count"},
+        }
+    )
+    typed = FormData(
+        [("form.note", "  "), ("form.area", "nan"), ("form.count", "3"), ("form.agreed", "on"), ("form.total", "9")]
+    )
+    # Not a number stays text for the schema to refuse; an empty field is left out; a computed one is never read.
+    assert schema_form.read(matter, typed) == {"area": "nan", "count": 3, "agreed": True}
+    assert schema_form.read(matter, typed, numbers_only=True) == {"count": 3, "agreed": True}
+    assert schema_form.read(matter, FormData([("form.area", "2.5"), ("form.count", "1e3")])) == {
+        "area": 2.5,
+        "count": "1e3",
+        "agreed": False,
+    }
+    shown = schema_form.fields(matter, {}, {"count": 3}, [{"pointer": "/form/area", "message": "required"}])
+    assert [(f.name, f.kind, f.required) for f in shown] == [
+        ("count", "integer", True),
+        ("area", "number", True),
+        ("note", "text", False),
+        ("agreed", "boolean", False),
+        ("total", "computed", False),
+    ]
+    assert (shown[0].value, shown[1].error, shown[1].maximum) == (3, "required", 500)
