@@ -120,16 +120,16 @@ def test_every_sh_block_of_the_readme_runs_in_order_against_the_demo(tmp_path: P
         try:
             for number, block in enumerate(blocks[1:], start=2):
                 printed[number] = run_block(number, block, root, env, deadline - time.monotonic(), groups)
-            assert state_of(root, "request.json", "sn.resident") == "completed"  # sealed
-            assert state_of(root, "letter.json", "sn.staff") == "completed"  # its two stamps made
+            assert state_of(root, "var/request.json", "sn.resident") == "completed"  # sealed
+            assert state_of(root, "var/letter.json", "sn.staff") == "completed"  # its two stamps made
             machine = httpx.get(f"{BASE}/api/v1/machines/shuinan-1", headers=token("sn.sealadmin")).json()
             assert (machine["status"], machine["last_counter"]) == ("active", 2)
         finally:
             for group in groups:
                 with suppress(ProcessLookupError):
                     os.killpg(group, signal.SIGTERM)
-    assert (root / "sealed.pdf").read_bytes().startswith(b"%PDF-")
-    assert "BEGIN CERTIFICATE" in (root / "seal.pem").read_text()
+    assert (root / "var" / "sealed.pdf").read_bytes().startswith(b"%PDF-")
+    assert "BEGIN CERTIFICATE" in (root / "var" / "seal.pem").read_text()
     [verified] = [out for number, out in printed.items() if "/api/v1/verify" in blocks[number - 1]]
     assert '"TOTAL-PASSED"' in verified.splitlines(), verified  # the service's answer
     assert '{"indication":"TOTAL-PASSED","receipt":{"verified":true,' in verified, verified  # offline, and logged
