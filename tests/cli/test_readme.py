@@ -34,7 +34,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 SH_BLOCK = re.compile(r"^```sh\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 BASE = "http://127.0.0.1:8000"
 BLOCK_SECONDS = 120.0  # one block's bound: the slowest took a minute on a machine loaded eight times over
-BUDGET = 420.0  # every block's together: they took 5 min on that machine
+BUDGET = 420.0  # every block's together: under 2 min at ordinary load, 5 min on that machine
 
 
 def sh_blocks() -> list[str]:
