@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean setup
+.PHONY: run test lint bench clean setup screenshots
 
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh scripts/packages.sh
 	scripts/bootstrap.sh
@@ -26,6 +26,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+
+screenshots: $(STAMP)  # every page at 375 px and desktop width, from the browser tests' journeys
+	scripts/packages.sh chromium
+	SEALGATE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/web/test_browser.py
 
 bench: $(STAMP)
 	scripts/packages.sh wrk

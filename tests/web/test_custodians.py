@@ -41,7 +41,7 @@ def test_a_custodian_sees_the_machines_of_their_village_only(browser: TestClient
     assert 'href="/machines/shuinan-1"' in listing.text
     assert "beiling-1" not in listing.text
     assert "chengxi-1" not in listing.text
-    assert "水南村民委员会" in listing.text  # the seal in its slot
+    assert "三亚市崖州区水南村村民委员会" in listing.text  # the seal in its slot
     page = browser.get(f"/machines/{MACHINE}?lang=en")
     assert page.status_code == 200, page.text
     assert "waiting for enrolment" in page.text  # the demo's machines are registered, not enrolled yet
