@@ -75,7 +75,7 @@ def _routes(routes: list[Any]) -> Iterator[APIRoute]:
 def pages(app: FastAPI) -> Iterator[Page]:
     for route in _routes(app.routes):
         if not route.path.startswith(INTERFACES):
-            for method in sorted(route.methods - {"HEAD"}):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
                 yield Page(method, route.path, _gate(route.dependant))
 
 
