@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -10,12 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep
 from api.pages import session as cookies
-from api.pages.base import FormDep, SignedIn, Viewer, ViewerIfAnyDep, redirect, render
+from api.pages.base import N_, FormDep, SignedIn, Viewer, ViewerIfAnyDep, redirect, render
 from core.errors import DomainError
 from core.runtime import Runtime
 from identity import auth
 from physical_seal import alarms
-from workflow import listing, notify, sla, views
+from workflow import inbox, listing, notify, sla, views
 
 router = APIRouter(include_in_schema=False)
 OPEN_STATES = ("submitted", "in_review", "returned", "approved", "authorised", "executing")
@@ -42,7 +43,7 @@ def login(
 ) -> Response:
     target = cookies.safe_next(next)
     if not cookies.same(request.cookies.get(cookies.SIGN_IN_COOKIE), csrf):
-        return _again(request, target, username, "The sign-in form expired: please sign in again.", 403)
+        return _again(request, target, username, N_("The sign-in form expired: please sign in again."), 403)
     try:
         with rt.sessions() as session:
             issued = auth.login(
@@ -54,8 +55,10 @@ def login(
                 policy=rt.settings.auth,
             )
             session.commit()
+    except auth.TooManyAttempts as exc:
+        return _again(request, target, username, N_("Too many failed sign-ins: wait a few minutes."), exc.status)
     except DomainError as exc:
-        return _again(request, target, username, exc.detail, exc.status)
+        return _again(request, target, username, N_("Unknown user, wrong password or disabled account."), exc.status)
     response = RedirectResponse(target, status_code=303)
     cookies.set_session(request, response, issued.token, issued.lifetime_seconds)
     response.delete_cookie(cookies.SIGN_IN_COOKIE, path="/login")
@@ -88,6 +91,10 @@ async def home(request: Request, who: SignedIn, rt: RuntimeDep) -> Response:
     return render(request, who, "home.html", tiles=tiles, notifications=notes)
 
 
+def _tile(label: str, count: int, href: str, urgent: bool = False) -> dict[str, Any]:
+    return {"label": label, "count": count, "href": href, "urgent": urgent}
+
+
 def _waiting(rt: Runtime, who: Viewer) -> tuple[list[dict[str, Any]], list[Any]]:
     """What waits for the user, one tile per part of the application they use."""
     now = rt.clock.now()
@@ -95,23 +102,23 @@ def _waiting(rt: Runtime, who: Viewer) -> tuple[list[dict[str, Any]], list[Any]]
     with rt.readers() as session:
         mine = sum(listing.requests(session, principal, state=state, size=1).total for state in OPEN_STATES)
         returned = listing.requests(session, principal, state="returned", size=1).total
-        tiles: list[dict[str, Any]] = [
-            {"label": "My requests in progress", "count": mine, "href": "/requests", "urgent": False},
-            {"label": "Returned to me", "count": returned, "href": "/requests?state=returned", "urgent": returned > 0},
+        tiles = [
+            _tile(N_("My requests in progress"), mine, "/requests"),
+            _tile(N_("Returned to me"), returned, "/requests?state=returned", returned > 0),
         ]
         if who.may("approvers"):
             waiting = views.inbox(session, principal, now)
-            overdue = sum(1 for step, _ in waiting if step.due_at < now)
-            tiles.append(
-                {"label": "Waiting for my decision", "count": len(waiting), "href": "/inbox", "urgent": overdue > 0}
-            )
+            overdue = any(step.due_at < now for step, _ in waiting)
+            tiles.append(_tile(N_("Waiting for my decision"), len(waiting), "/inbox", overdue))
         if who.may("machine_keepers"):
             open_alarms = alarms.listing(session, principal, open_only=True, machine_id=None, limit=alarms.MAX_LISTING)
-            tiles.append(
-                {"label": "Open alarms", "count": len(open_alarms), "href": "/machines", "urgent": bool(open_alarms)}
-            )
+            tiles.append(_tile(N_("Open alarms"), len(open_alarms), "/machines", bool(open_alarms)))
         if who.may("inspectors"):
             late = sla.overdue_for(session, principal, now)
-            tiles.append({"label": "Overdue steps", "count": len(late), "href": "/supervision", "urgent": bool(late)})
+            tiles.append(_tile(N_("Overdue steps"), len(late), "/supervision", bool(late)))
+        if who.may("bureaus"):
+            received, _ = inbox.listing(session, principal)
+            week = sum(1 for r in received if r["received_at"] >= now - dt.timedelta(days=7))
+            tiles.append(_tile(N_("Received this week"), week, "/bureau"))
         notes = notify.inbox(session, principal.user_id, unread=True)[:10]
     return tiles, notes

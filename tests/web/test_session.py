@@ -99,3 +99,24 @@ def test_docs_are_served_from_the_service_itself(browser: TestClient) -> None:
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page
     assert "cdn" not in page.lower()
     assert browser.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_home_page_shows_each_role_what_waits_for_it(browser: TestClient) -> None:
+    tiles = {
+        "approvals": "等待我审批",
+        "alarms": "未处理的告警",
+        "overdue": "超时的审批环节",
+        "received": "本周收到的文件",
+    }
+    shown = {
+        "sn.g1.leader": {"approvals"},
+        "sn.custodian1": {"alarms"},
+        "yz.inspector": {"overdue", "alarms"},  # inspectors watch the machines too
+        "yz.agri": {"received"},
+        "sn.resident": set(),
+    }
+    for username, expected in shown.items():
+        sign_in(browser, username)
+        home = browser.get("/")
+        assert home.status_code == 200
+        assert {name for name, tile in tiles.items() if tile in home.text} == expected, username
