@@ -1,5 +1,6 @@
-"""Routes are thin, the pages' as the API's: a route parses, calls one service function of its app and renders. Queries and permission
-rules live in the apps' services, so no router file runs SQL or decides who may do what itself."""
+"""Routes are thin, the pages' as the API's: a route parses, calls one service function of its app and renders.
+Queries and permission rules live in the apps' services, so no router file runs SQL or decides who may do what
+itself."""
 
 from __future__ import annotations
 
