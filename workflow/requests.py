@@ -297,6 +297,15 @@ def can_see(session: Session, request: SealRequest, who: Principal) -> bool:
     return step is not None and who.user_id in step.assignees
 
 
+def document_of(session: Session, request_id: int, who: Principal, *, original: bool) -> tuple[SealRequest, str, bool]:
+    """The request's document for someone who may see it: the sealed PDF once sealed, else (or ``original``) as
+    submitted; with its SHA-256 and whether it is the sealed one."""
+    request = visible(session, request_id, who)
+    if request.sealed_sha256 is not None and not original:
+        return request, request.sealed_sha256, True
+    return request, request.document_sha256, False
+
+
 def visible(session: Session, request_id: int, who: Principal) -> SealRequest:
     request = session.get(SealRequest, request_id)
     if request is None or not can_see(session, request, who):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -26,10 +26,11 @@ from api.routers.requests import document_file, sheet_file
 from api.schemas_workflow import RequestIn
 from core.errors import DomainError, Invalid, NotFound
 from core.runtime import Runtime
-from workflow import applying, catalogs, forms, listing, physical, public_record, requests, views
+from workflow import applying, catalogs, forms, listing, physical, previews, public_record, requests, views
 from workflow.catalog import Matter
 from workflow.forms import InvalidForm
 from workflow.models import SealRequest
+from workflow.previews import MAX_PAGES
 from workflow.requests import NegativeListed, Submission
 from workflow.review import matter_of
 
@@ -321,6 +322,7 @@ def _request(
         stamps = public_record.record(session, found.public_id, who.principal)["stamps"] if physical_seal else []
         sheet = physical_seal and _has_sheet(session, found, who)
         decide = any(case.id == found.id for _, case in views.inbox(session, who.principal, now))
+        _, shown, _ = requests.document_of(session, request_id, who.principal, original=False)
     own = view["record"] is not None
     props = matter.form.get("properties", {})
     stored = dict(found.form)
@@ -336,6 +338,7 @@ def _request(
         "sheet": sheet,
         "stamps": stamps,
         "decide": decide,
+        "pages": previews.page_count(rt.blobs, shown),
         "states": STATES,
         "decisions": DECISIONS,
         "outcomes": OUTCOMES,
@@ -365,6 +368,17 @@ def document(who: SignedIn, rt: RuntimeDep, request_id: int, original: bool = Fa
     """The sealed PDF once sealed, else (or with ``original=true``) the document as submitted; as the API."""
     with rt.readers() as session:
         return document_file(rt, session, request_id, who.principal, original=original)
+
+
+@router.get("/requests/{request_id}/pages/{number}")
+def page_picture(
+    who: SignedIn, rt: RuntimeDep, request_id: int, number: Annotated[int, Path(ge=1, le=MAX_PAGES)]
+) -> Response:
+    """A page of the document as a picture, for phones that show no PDF inline."""
+    with rt.readers() as session:
+        _, sha256, _ = requests.document_of(session, request_id, who.principal, original=False)
+    png = previews.page_png(rt.blobs, sha256, number)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/requests/{request_id}/sheet")

@@ -17,7 +17,7 @@ from core.runtime import Runtime
 from identity import delegation
 from identity.models import Delegation
 from identity.posts import Post
-from workflow import desk, review
+from workflow import desk, previews, requests, review
 
 router = APIRouter(include_in_schema=False)
 # for_role("approvers"), spelled as an alias mypy reads as a type: the viewer, once they hold an approver's post
@@ -42,7 +42,8 @@ def inbox(request: Request, who: Approvers, rt: RuntimeDep) -> Response:
 def case(request_id: int, request: Request, who: Approvers, rt: RuntimeDep) -> Response:
     with rt.readers() as session:
         opened = desk.case(session, request_id, who.principal, rt.clock.now())
-    return render(request, who, "approvers/case.html", **opened)
+        _, shown, _ = requests.document_of(session, request_id, who.principal, original=False)
+    return render(request, who, "approvers/case.html", pages=previews.page_count(rt.blobs, shown), **opened)
 
 
 @router.post("/inbox/{request_id}")

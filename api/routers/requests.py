@@ -124,9 +124,7 @@ def document(
 
 def document_file(rt: Runtime, session: Session, request_id: int, who: Principal, *, original: bool) -> FileResponse:
     """A request's document for someone who may see it, to the API's clients and the pages alike."""
-    request = requests.visible(session, request_id, who)
-    sealed = request.sealed_sha256 is not None and not original
-    sha256 = request.sealed_sha256 if sealed and request.sealed_sha256 else request.document_sha256
+    request, sha256, sealed = requests.document_of(session, request_id, who, original=original)
     return _pdf(rt, sha256, f"{request.number}{'-sealed' if sealed else ''}.pdf")
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 from typing import Any
 
 from cryptography import x509
 from fastapi.testclient import TestClient
+from PIL import Image
 from starlette.datastructures import FormData
 
 from api.pages import schema_form
@@ -21,6 +23,7 @@ from physical_seal import structures
 from tests.web.conftest import csrf_of, password, sign_in
 from tests.workflow import pdfs
 from tests.workflow.test_physical import MACHINE, Machine, approved, pulled, upload
+from workflow import previews
 from workflow.catalog import Matter
 
 SUBSIDY = "agri.winter-vegetable-subsidy"
@@ -100,7 +103,8 @@ def test_a_resident_asks_for_the_subsidy_and_finds_it(browser: TestClient) -> No
     assert "审批中" in page.text
     assert "村民小组长审核" in page.text
     assert "2100.0" in page.text
-    assert f'src="/requests/{request_id}/document"' in page.text
+    assert f'src="/requests/{request_id}/pages/1"' in page.text  # the document, shown as pictures of its pages
+    assert f'href="/requests/{request_id}/document"' in page.text
     assert "/records/" in page.text  # the applicant's public record link
 
     mine = browser.get("/requests")
@@ -169,7 +173,7 @@ def test_only_those_who_may_see_a_request_open_it(browser: TestClient) -> None:
     csrf = sign_in(browser, "sn.resident")
     request_id, _ = submit(browser, csrf)
     sign_in(browser, "bl.resident")
-    for path in ("", "/document", "/document?original=true", "/sheet"):
+    for path in ("", "/document", "/document?original=true", "/sheet", "/pages/1"):
         assert browser.get(f"/requests/{request_id}{path}").status_code == 404, path
     assert f'href="/requests/{request_id}"' not in browser.get("/requests?scope=visible").text
     # Signed out, the page asks to sign in first.
@@ -177,6 +181,24 @@ def test_only_those_who_may_see_a_request_open_it(browser: TestClient) -> None:
     answer = browser.get(f"/requests/{request_id}")
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login?next=")
+
+
+def test_the_document_is_shown_as_pictures_of_its_pages(browser: TestClient) -> None:
+    csrf = sign_in(browser, "sn.resident")
+    request_id, _ = submit(browser, csrf)
+    page = browser.get(f"/requests/{request_id}").text
+    shown = re.findall(rf'src="/requests/{request_id}/pages/(\d+)"', page)
+    assert shown == ["1"]  # the subsidy's form is one page
+    picture = browser.get(f"/requests/{request_id}/pages/1")
+    assert picture.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(picture.content)) as image:
+        assert image.width == previews.WIDTH
+        darkest, _ = image.convert("L").getextrema()
+        assert isinstance(darkest, int)
+        assert darkest < 64  # there is dark text on it
+    assert browser.get(f"/requests/{request_id}/pages/2").status_code == 404
+    assert browser.get(f"/requests/{request_id}/pages/0").status_code == 422
+    assert browser.get(f"/requests/{request_id}/pages/99999999999999999999999").status_code == 422
 
 
 def test_withdraw_and_resubmit(browser: TestClient) -> None:

@@ -74,7 +74,7 @@ def test_the_group_leader_approves_from_the_inbox(browser: TestClient, runtime: 
     page = browser.get(f"/inbox/{request.id}?lang=zh_CN")
     assert page.status_code == 200
     assert '<input type="hidden" name="level" value="1">' in page.text
-    assert f'<iframe class="doc-frame" src="/requests/{request.id}/document"' in page.text
+    assert f'src="/requests/{request.id}/pages/1"' in page.text  # the document's first page, as a picture
     assert "辣椒" in page.text
     assert "种植面积（亩）" in page.text
     assert "4602**********1222" in page.text
