@@ -194,7 +194,7 @@ def test_the_document_is_shown_as_pictures_of_its_pages(browser: TestClient) -> 
     with Image.open(io.BytesIO(picture.content)) as image:
         assert image.width == previews.WIDTH
         darkest, _ = image.convert("L").getextrema()
-        assert isinstance(darkest, int)
+        assert not isinstance(darkest, tuple)
         assert darkest < 64  # there is dark text on it
     assert browser.get(f"/requests/{request_id}/pages/2").status_code == 404
     assert browser.get(f"/requests/{request_id}/pages/0").status_code == 422
