@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from bench.machines import physical_request
@@ -123,19 +124,28 @@ class Person:
             return
         folder = Path(SHOTS)
         folder.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=folder / f"{name}-phone.png", full_page=True)
+        _photograph(self.page, folder / f"{name}-phone.png")
         wide = self.browser.new_context(
             viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai", storage_state=self.context.storage_state()
         )
         try:
             page = wide.new_page()
             page.goto(self.page.url)
-            page.screenshot(path=folder / f"{name}-desktop.png", full_page=True)
+            _photograph(page, folder / f"{name}-desktop.png")
         finally:
             wide.close()
 
     def close(self) -> None:
         self.context.close()
+
+
+def _photograph(page: Page, path: Path) -> None:
+    """The whole page, its header at the top (a sticky header would be drawn where the window stood), in 256
+    colours to keep the documentation light."""
+    page.add_style_tag(content="header.top { position: static; }")
+    page.screenshot(path=path, full_page=True)
+    with Image.open(path) as shot:
+        shot.convert("RGB").quantize(colors=256).save(path, optimize=True)
 
 
 def approve(browser: Browser, base: str, username: str, rid: int, shot: str | None = None) -> None:
