@@ -14,7 +14,11 @@ from fastapi.testclient import TestClient
 from api import create_app
 from ca import hierarchy
 from core.runtime import Runtime
+from identity import auth, directory
 from sealgate.cli import demo
+from workflow import requests
+from workflow.catalog import SealForm
+from workflow.models import SealRequest
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -61,3 +65,31 @@ def sign_in(client: TestClient, username: str) -> str:
     home = client.get("/")
     assert home.status_code == 200, home.text
     return csrf_of(home.text)
+
+
+def subsidy(runtime: Runtime) -> SealRequest:
+    """A resident of 水南村's group 1 asks for the winter-vegetable subsidy, through the service: its first step
+    starts now. Committed."""
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        who = auth.principal_of(session, directory.user(session, "sn.resident"), now)
+        request = requests.submit(
+            session,
+            who,
+            requests.Submission(
+                matter="agri.winter-vegetable-subsidy",
+                organisation="yazhou.shuinan",
+                seal="village_official",
+                seal_form=SealForm.ELECTRONIC,
+                copies=1,
+                place="",
+                purpose="申请2026年冬季瓜菜种植补贴",
+                form={"phone": "13876543210", "crop": "辣椒", "cycles": 2, "area": 3.5, "location": "水南村东洋"},
+            ),
+            blobs=runtime.blobs,
+            max_bytes=runtime.settings.workflow.max_upload_bytes,
+            now=now,
+        )
+        session.commit()
+        session.expunge(request)
+        return request

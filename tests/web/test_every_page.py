@@ -18,13 +18,10 @@ from fastapi.testclient import TestClient
 
 from api.pages.base import Requires
 from core.runtime import Runtime
-from identity import auth, directory
 from physical_seal import alarms
 from sealgate.cli import demo
-from tests.web.conftest import sign_in
+from tests.web.conftest import sign_in, subsidy
 from tests.web.test_translations import messages
-from workflow import requests
-from workflow.catalog import SealForm
 
 # Pages anyone may open, signed in or not; every other page must say whom it is for.
 PUBLIC = {
@@ -82,27 +79,9 @@ def pages(app: FastAPI) -> Iterator[Page]:
 @pytest.fixture
 def samples(runtime: Runtime, demo_data: dict[str, Any]) -> dict[str, str]:
     """A value for each path parameter the pages use, naming something that exists."""
-    now = runtime.clock.now()
+    request = subsidy(runtime)
     with runtime.sessions() as session:
-        who = auth.principal_of(session, directory.user(session, "sn.resident"), now)
-        request = requests.submit(
-            session,
-            who,
-            requests.Submission(
-                matter="agri.winter-vegetable-subsidy",
-                organisation="yazhou.shuinan",
-                seal="village_official",
-                seal_form=SealForm.ELECTRONIC,
-                copies=1,
-                place="",
-                purpose="申请2026年冬季瓜菜种植补贴",
-                form={"phone": "13876543210", "crop": "辣椒", "cycles": 2, "area": 3.5, "location": "水南村东洋"},
-            ),
-            blobs=runtime.blobs,
-            max_bytes=runtime.settings.workflow.max_upload_bytes,
-            now=now,
-        )
-        alarm = alarms.raise_alarm(session, "shuinan-1", "machine-silent", "service", "quiet", now)
+        alarm = alarms.raise_alarm(session, "shuinan-1", "machine-silent", "service", "quiet", runtime.clock.now())
         session.commit()
         return {
             "request_id": str(request.id),

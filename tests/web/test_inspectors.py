@@ -12,43 +12,21 @@ from fastapi.testclient import TestClient
 
 from core.clock import ManualClock
 from core.runtime import Runtime
-from identity import auth, directory
+from identity import directory
 from identity.posts import OrgKind, Post
 from physical_seal import alarms
 from physical_seal.models import MachineEvent
-from tests.web.conftest import password, sign_in
-from workflow import charts, requests, review
-from workflow.catalog import SealForm
+from tests.web.conftest import password, sign_in, subsidy
+from workflow import charts, review
 from workflow.supervision import outside_office_hours
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def submit(runtime: Runtime) -> tuple[int, str]:
-    """A resident of 水南村's group 1 asks for the winter-vegetable subsidy: its first step starts now."""
-    now = runtime.clock.now()
-    with runtime.sessions() as session:
-        who = auth.principal_of(session, directory.user(session, "sn.resident"), now)
-        request = requests.submit(
-            session,
-            who,
-            requests.Submission(
-                matter="agri.winter-vegetable-subsidy",
-                organisation="yazhou.shuinan",
-                seal="village_official",
-                seal_form=SealForm.ELECTRONIC,
-                copies=1,
-                place="",
-                purpose="申请2026年冬季瓜菜种植补贴",
-                form={"phone": "13876543210", "crop": "辣椒", "cycles": 2, "area": 3.5, "location": "水南村东洋"},
-            ),
-            blobs=runtime.blobs,
-            max_bytes=runtime.settings.workflow.max_upload_bytes,
-            now=now,
-        )
-        session.commit()
-        assert request.number is not None
-        return request.id, request.number
+    request = subsidy(runtime)
+    assert request.number is not None
+    return request.id, request.number
 
 
 def approve(runtime: Runtime, request_id: int, username: str, level: int) -> None:
