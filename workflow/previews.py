@@ -18,6 +18,7 @@ from core.errors import NotFound
 
 MAX_PAGES = 30  # pages shown as pictures; a longer document is opened as the PDF
 WIDTH = 900  # pixels: sharp on a phone's screen, light enough over a village's mobile network
+MAX_HEIGHT = 3 * WIDTH  # pixels: a page drawn absurdly tall or narrow is drawn smaller, never as a huge bitmap
 
 
 def page_count(blobs: BlobStore, sha256: str) -> int:
@@ -46,7 +47,8 @@ def _picture(path: Path, number: int) -> bytes:
     document = pdfium.PdfDocument(path)
     try:
         page = document[number - 1]
-        scale = WIDTH / page.get_width()
+        width, height = page.get_size()
+        scale = min(WIDTH / width, MAX_HEIGHT / height)
         image = page.render(scale=scale, may_draw_forms=True, draw_annots=True).to_pil()
         out = io.BytesIO()
         image.convert("RGB").save(out, format="PNG", optimize=True)

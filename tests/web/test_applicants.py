@@ -10,6 +10,7 @@ import io
 import re
 from typing import Any
 
+import pikepdf
 from cryptography import x509
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -329,3 +330,15 @@ def test_the_form_reads_numbers_as_numbers_and_nothing_else() -> None:
         ("total", "computed", False),
     ]
     assert (shown[0].value, shown[1].error, shown[1].maximum) == (3, "required", 500)
+
+
+def test_a_page_drawn_a_mile_long_is_pictured_small(runtime: Runtime) -> None:
+    """The size of a page's picture is bounded whatever size the page claims."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(10, 14000))  # 3.5 mm wide, 4.9 m long
+    data = io.BytesIO()
+    pdf.save(data)
+    sha256 = runtime.blobs.put(data.getvalue()).sha256
+    with Image.open(io.BytesIO(previews.page_png(runtime.blobs, sha256, 1))) as image:
+        assert image.height <= previews.MAX_HEIGHT
+        assert image.width <= previews.WIDTH
