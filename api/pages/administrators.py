@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.deps import RuntimeDep
-from api.pages.base import N_, ROLES, FormDep, Requires, Viewer, redirect, render
+from api.pages.base import N_, Administrator, FormDep, Requires, Viewer, redirect, render
 from workflow import administration
 from workflow.models import OutboxMessage
 
@@ -22,7 +22,6 @@ PEOPLE = ("admin",)
 SEALS = ("admin", "cert_admin")  # certificate administrators act; administrators look
 MACHINES = ("admin", "seal_admin")
 # The viewer of a page, once they hold one of its posts.
-Administrator = Annotated[Viewer, Depends(Requires(*sorted(ROLES["administrators"])))]
 PeopleAdmin = Annotated[Viewer, Depends(Requires(*PEOPLE))]
 SealsAdmin = Annotated[Viewer, Depends(Requires(*SEALS))]
 CertAdmin = Annotated[Viewer, Depends(Requires("cert_admin"))]

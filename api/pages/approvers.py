@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from api.deps import RuntimeDep
 from api.i18n import CHINA
-from api.pages.base import N_, ROLES, FormDep, Requires, Viewer, redirect, render, text
+from api.pages.base import N_, ROLES, Approvers, FormDep, Viewer, redirect, render, text
 from core.errors import DomainError, Invalid
 from core.runtime import Runtime
 from identity import delegation
@@ -20,8 +20,6 @@ from identity.posts import Post
 from workflow import desk, previews, requests, review
 
 router = APIRouter(include_in_schema=False)
-# for_role("approvers"), spelled as an alias mypy reads as a type: the viewer, once they hold an approver's post
-Approvers = Annotated[Viewer, Depends(Requires(*sorted(ROLES["approvers"])))]
 
 DONE = {
     review.Verdict.APPROVE: N_("Approved"),

@@ -108,17 +108,17 @@ class Requires:
         return who
 
 
-def for_posts(*posts: str) -> Any:
-    """``who: for_posts("secretary")`` in a page's signature: the viewer, once the post is checked."""
-    return Annotated[Viewer, Depends(Requires(*posts))]
+def _role(role: str) -> Requires:
+    return Requires(*sorted(ROLES[role]))
 
 
-def for_role(role: str) -> Any:
-    """``who: for_role("approvers")``: the viewer, once they hold one of the role's posts."""
-    return for_posts(*sorted(ROLES[role]))
-
-
-SignedIn = for_posts()
+# The gates as types, first in a page's signature (``who: Approvers``): the viewer, once the post is checked.
+SignedIn = Annotated[Viewer, Depends(Requires())]
+Approvers = Annotated[Viewer, Depends(_role("approvers"))]
+Keepers = Annotated[Viewer, Depends(_role("machine_keepers"))]
+Inspectors = Annotated[Viewer, Depends(_role("inspectors"))]
+Bureaus = Annotated[Viewer, Depends(_role("bureaus"))]
+Administrator = Annotated[Viewer, Depends(_role("administrators"))]
 
 
 async def checked_form(request: Request, who: ViewerDep) -> FormData:

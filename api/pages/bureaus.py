@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep
-from api.pages.base import ROLES, Requires, Viewer, render
+from api.pages.base import Bureaus, Viewer, render
 from core.runtime import Runtime
 from workflow import inbox
 
 router = APIRouter(include_in_schema=False)
-# for_role("bureaus"), spelled as an alias mypy reads as a type: the viewer, once they hold a bureau's post
-Bureaus = Annotated[Viewer, Depends(Requires(*sorted(ROLES["bureaus"])))]
 
 
 @router.get("/bureau")

@@ -4,20 +4,17 @@ of the day."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.deps import RuntimeDep
-from api.pages.base import N_, ROLES, FormDep, Requires, Viewer, redirect, render, text
+from api.pages.base import N_, FormDep, Keepers, redirect, render, text
 from physical_seal import alarms
 from workflow import machine_board
 from workflow.supervision import china_day
 
 router = APIRouter(include_in_schema=False)
-# for_role("machine_keepers") as an alias mypy reads as a type: custodians, seal administrators, inspectors, admins
-Keepers = Annotated[Viewer, Depends(Requires(*sorted(ROLES["machine_keepers"])))]
 
 # What the pages call a machine's state and its alarms (the codes are the protocol's).
 STATES = {
