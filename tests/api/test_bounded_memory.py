@@ -183,8 +183,8 @@ def test_floods_and_bombs_leave_the_server_within_its_limits(pki: Pki, keystore:
         with watch:
             verify_announced = post(port, "/api/v1/verify", HUGE, chunked=False)
             verify_chunked = post(port, "/api/v1/verify", HUGE, chunked=True)
-            nowhere_announced = post(port, "/nowhere", HUGE, chunked=False, headers={"Idempotency-Key": "k-1"})
-            nowhere_chunked = post(port, "/nowhere", HUGE, chunked=True, headers={"Idempotency-Key": "k-2"})
+            nowhere_announced = post(port, "/api/v1/nowhere", HUGE, chunked=False, headers={"Idempotency-Key": "k-1"})
+            nowhere_chunked = post(port, "/api/v1/nowhere", HUGE, chunked=True, headers={"Idempotency-Key": "k-2"})
             with ThreadPoolExecutor(8) as pool:
                 bombs = list(
                     pool.map(
