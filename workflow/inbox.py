@@ -63,8 +63,6 @@ def receive(
     now: dt.datetime,
 ) -> Received:
     """Check and record a delivery to organisation ``code`` posted to ``target`` (the full URL); flushes."""
-    if len(body) > MAX_BYTES:
-        raise DeliveryTooLarge(f"a delivery is at most {MAX_BYTES} bytes")
     organisation = directory.organisation(session, code)
     endpoints = session.scalars(
         select(DeliveryEndpoint).where(DeliveryEndpoint.organisation_id == organisation.id)
@@ -73,6 +71,10 @@ def receive(
         raise NotFound(f"{organisation.name} receives no deliveries here")
     secrets = {e.key_id: e.secret.encode() for e in endpoints}
     key_id = delivery.verify("POST", target, headers, body, secrets=secrets, max_age=MAX_AGE, now=now)
+    # Only after the signature: an unsigned refusal (401) is not kept for its Idempotency-Key, a 413 would be,
+    # and delivery keys are predictable, so anyone could otherwise spend the key of a delivery to come.
+    if len(body) > MAX_BYTES:
+        raise DeliveryTooLarge(f"a delivery is at most {MAX_BYTES} bytes")
     key = headers.get("idempotency-key")
     if not key:
         raise Invalid("a delivery carries an Idempotency-Key")

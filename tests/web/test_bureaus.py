@@ -186,6 +186,11 @@ def test_a_forged_delivery_is_refused_and_a_repeat_recorded_once(
     assert forged.status_code == 401, forged.text
     assert forged.json()["type"].endswith("bad-signature")
     assert received(runtime) == 0
+    # Someone who guessed the delivery's key (they are predictable) and sends a large unsigned body first is
+    # refused as unsigned, which keeps nothing for the key: the real delivery still goes through.
+    spoiler = {"Idempotency-Key": queued.message.idempotency_key, "Content-Type": "application/json"}
+    spoilt = bureau_demo.post(queued.endpoint.url, content=b"x" * (inbox.MAX_BYTES + 1), headers=spoiler)
+    assert spoilt.status_code == 401, spoilt.text
     first = post(bureau_demo, signed(runtime, queued, queued.endpoint.secret))
     assert first.status_code == 201, first.text
     clock.advance(dt.timedelta(seconds=30))
@@ -206,9 +211,22 @@ def test_a_forged_delivery_is_refused_and_a_repeat_recorded_once(
         assert not taken.fresh
         assert taken.delivery.id == first.json()["id"]
     too_large = json.dumps({"padding": "x" * inbox.MAX_BYTES}).encode()
+    big = httpx.Request(
+        "POST",
+        queued.endpoint.url,
+        content=too_large,
+        headers={
+            "Content-Type": "application/json",
+            "Idempotency-Key": "another",
+            "Content-Digest": ContentDigest.create(too_large),
+        },
+    )
+    delivery.sign(
+        big, key_id=queued.endpoint.key_id, secret=queued.endpoint.secret.encode(), created=runtime.clock.now()
+    )
     with runtime.sessions() as session, pytest.raises(inbox.DeliveryTooLarge):
         inbox.receive(
-            session, "yazhou.agri", target="-", headers=httpx.Headers(), body=too_large, now=runtime.clock.now()
+            session, "yazhou.agri", target=str(big.url), headers=big.headers, body=too_large, now=runtime.clock.now()
         )
 
 
