@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from signer.isolation import verify
+from signer.isolation import TIMEOUT, verify
 from signer.validation import FAILED, PASSED, Report, VerifyError
 
 # The corpus as shared beside the project (tests/signer/ -> tests/ -> project -> its parent), and the copy kept in
@@ -53,7 +53,10 @@ def named_problem(report: Report) -> list[str]:
 @pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])
 def test_the_corpus_is_sorted_as_its_manifest_says(row: dict[str, str]) -> None:
     report, error, seconds = judged(CORPUS / row["file"])
-    assert seconds < 5, f"{row['file']} took {seconds:.1f} s"
+    # Five seconds are the verifier's own limit (TIMEOUT, on the child): past it a file is an error, which fails a
+    # clean file's row below. This bound catches a limit that does not hold, with room for a loaded machine to
+    # fork and read the file, which the child's clock does not count.
+    assert seconds < 2 * TIMEOUT, f"{row['file']} took {seconds:.1f} s"
     if row["class"] == "malformed":
         assert error is not None, f"{row['file']} gave {report and report.indication}"
         assert str(error)
