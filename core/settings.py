@@ -205,6 +205,14 @@ class Settings(BaseSettings):
         ge=1024,
         description="largest request body of an endpoint that takes no document (verification and uploads have theirs)",
     )
+    forwarded_allow_ips: list[str] = Field(
+        default_factory=list,
+        description="addresses of the reverse proxies whose X-Forwarded-For is believed; empty: the peer is the client",
+    )
+    metrics_allow_ips: list[str] = Field(
+        default=["127.0.0.1", "::1"], description="addresses that read /metrics without a token"
+    )
+    metrics_token: SecretStr | None = Field(default=None, description="bearer token that reads /metrics from anywhere")
     database: DatabaseSettings = DatabaseSettings()
     keystore: KeystoreSettings = KeystoreSettings()
     blobs: BlobSettings = BlobSettings()
