@@ -13,8 +13,9 @@ import simpleeval
 from jsonschema.exceptions import ValidationError
 
 from core.errors import Invalid
-from identity.idcard import InvalidIdNumber, mask, mask_name
+from identity.idcard import InvalidIdNumber, mask_name
 from identity.idcard import validate as validate_id_number
+from workflow import personal
 from workflow.catalog import Matter
 
 FUNCTIONS = {"round": round, "min": min, "max": max, "abs": abs}
@@ -94,14 +95,12 @@ def compute(matter: Matter, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def masked(matter: Matter, values: Mapping[str, Any], *, names: bool) -> dict[str, Any]:
-    """The form with ID and social-security numbers (and names, if ``names``) shown only at their ends."""
-    shown = dict(values)
-    for name, source in profile_fields(matter).items():
-        value = shown.get(name)
-        if not isinstance(value, str):
-            continue
-        if source in ("id_number", "ssn"):
-            shown[name] = mask(value)
-        elif source == "name" and names:
-            shown[name] = mask_name(value)
+    """The form as shown to anyone but its applicant: every ID, phone, bank-account and social-security number
+    (known by its field's format, wherever the value came from) shown only at its ends, and names too if ``names``."""
+    shown: dict[str, Any] = personal.masked_values(matter.form, values)
+    if names:
+        for name, source in profile_fields(matter).items():
+            value = shown.get(name)
+            if source == "name" and isinstance(value, str):
+                shown[name] = mask_name(value)
     return shown
