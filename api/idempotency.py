@@ -8,10 +8,15 @@ key, lets the request through with its body read back from that file, and keeps 
 same key and request gets that response again, marked with ``Idempotent-Replayed: true``. The key is scoped to
 the credentials presented (without any: to the path), so callers cannot collide. A 401 is not kept: a caller
 without credentials who knocked at a route that needs them settled nothing.
+
+Secrets stay out of the records. A sign-in is never taken up: its body holds a password and its answer a session
+token, and signing in again is harmless. A route whose answer hands out a secret keeps only its status, so a
+retry is not run twice and is told to ask for a new secret.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from tempfile import SpooledTemporaryFile
@@ -34,6 +39,8 @@ _KEY = re.compile(r'^"?([\x21\x23-\x7e]{1,255})"?$')
 _NOT_REPLAYED = {b"date", b"server", b"x-request-id", b"content-length", b"connection"}
 _IN_MEMORY = 1024 * 1024  # bytes of a body held in memory before its spooled file moves to disk
 _PIECE = 64 * 1024  # bytes of the body handed on at a time
+_SIGN_IN = re.compile(r"^/(api/v1/auth/token|login)$")  # POST: a password in, a session token out
+_SECRET_ANSWERS = re.compile(r"^/api/v1/(machines|machines/[^/]+/enrolment-code|terminals/[^/]+/enrol)$")
 
 
 class Idempotency:
@@ -54,8 +61,10 @@ class Idempotency:
         key = match.group(1)
         runtime: Runtime = scope["app"].state.runtime
         authorization = headers.get(b"authorization")
-        if not _routed(scope) or (
-            authorization is not None and not await run_in_threadpool(_signed_in, runtime, authorization)
+        if (
+            not _routed(scope)
+            or (scope["method"] == "POST" and _SIGN_IN.match(scope["path"]))
+            or (authorization is not None and not await run_in_threadpool(_signed_in, runtime, authorization))
         ):
             await self.app(scope, receive, send)
             return
@@ -68,7 +77,8 @@ class Idempotency:
         body = _Body()
         try:
             if await body.read(receive, fingerprint):
-                await self._answer(scope, receive, send, body, runtime, caller, key, fingerprint.hexdigest())
+                secret = scope["method"] == "POST" and _SECRET_ANSWERS.match(scope["path"]) is not None
+                await self._answer(scope, receive, send, body, runtime, (caller, key), fingerprint.hexdigest(), secret)
         finally:
             body.close()
 
@@ -79,11 +89,11 @@ class Idempotency:
         send: Send,
         body: _Body,
         runtime: Runtime,
-        caller: str,
-        key: str,
+        claimed: tuple[str, str],
         fingerprint: str,
+        secret: bool,
     ) -> None:
-        stored = await run_in_threadpool(self._begin, runtime, caller, key, fingerprint)
+        stored = await run_in_threadpool(self._begin, runtime, *claimed, fingerprint)
         if stored.mismatch:
             await problem(422, "idempotency-key-reused", "this Idempotency-Key was used for another request")(
                 scope, receive, send
@@ -95,18 +105,27 @@ class Idempotency:
                 "a request with this Idempotency-Key is still being processed",
                 headers={"Retry-After": "1"},
             )(scope, receive, send)
+        elif stored.withheld:
+            await problem(
+                409,
+                "conflict",
+                "the request with this Idempotency-Key was done; its answer held a secret, which is not kept:"
+                " ask for a new one",
+            )(scope, receive, send)
         elif not stored.fresh:
             assert stored.record is not None, "a key that is neither fresh nor running has its record"
             await _replay(send, *idempotency.replay(stored.record))
         else:
-            await self._first(scope, body.receive(receive), send, runtime, caller, key)
+            assert stored.claim is not None, "a fresh key was claimed"
+            claim = _Claim(runtime, *claimed, stored.claim, secret)
+            await self._first(scope, body.receive(receive), send, claim)
 
     @staticmethod
     def _begin(runtime: Runtime, caller: str, key: str, fingerprint: str) -> idempotency.Stored:
         with runtime.sessions() as session:
             return idempotency.begin(session, caller, key, fingerprint, runtime.clock.now())
 
-    async def _first(self, scope: Scope, receive: Receive, send: Send, runtime: Runtime, caller: str, key: str) -> None:
+    async def _first(self, scope: Scope, receive: Receive, send: Send, claim: _Claim) -> None:
         status = 500
         kept: dict[str, str] = {}
         chunks: list[bytes] = []
@@ -127,12 +146,12 @@ class Idempotency:
         try:
             await self.app(scope, receive, capture)
         except BaseException:
-            await run_in_threadpool(_abandon, runtime, caller, key)
+            await run_in_threadpool(claim.abandon)
             raise
         if status == 401:
-            await run_in_threadpool(_abandon, runtime, caller, key)
+            await run_in_threadpool(claim.abandon)
         else:
-            await run_in_threadpool(_finish, runtime, caller, key, status, kept, b"".join(chunks))
+            await run_in_threadpool(claim.finish, status, kept, b"".join(chunks))
 
 
 def _routed(scope: Scope) -> bool:
@@ -191,14 +210,19 @@ class _Body:
         self.file.close()
 
 
-def _finish(runtime: Runtime, caller: str, key: str, status: int, headers: dict[str, str], body: bytes) -> None:
-    with runtime.sessions() as session:
-        idempotency.finish(session, caller, key, status, headers, body)
+class _Claim:
+    """The key this request claimed, and when: finishing or abandoning it touches only this claim."""
 
+    def __init__(self, runtime: Runtime, caller: str, key: str, at: dt.datetime, secret: bool) -> None:
+        self.runtime, self.caller, self.key, self.at, self.secret = runtime, caller, key, at, secret
 
-def _abandon(runtime: Runtime, caller: str, key: str) -> None:
-    with runtime.sessions() as session:
-        idempotency.abandon(session, caller, key)
+    def finish(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        with self.runtime.sessions() as session:
+            idempotency.finish(session, self.caller, self.key, status, headers, body, claim=self.at, secret=self.secret)
+
+    def abandon(self) -> None:
+        with self.runtime.sessions() as session:
+            idempotency.abandon(session, self.caller, self.key, claim=self.at)
 
 
 async def _replay(send: Send, status: int, headers: dict[str, str], body: bytes) -> None:
