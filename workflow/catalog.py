@@ -160,8 +160,8 @@ class Catalog(_Model):
             if name not in fields:
                 problems.append(f"computed field {name!r} is not a form property")
             problems += [f"computed field {name!r}: {p}" for p in expression_problems(expression, fields, matter)]
-        if matter.template is not None and not (TEMPLATES / matter.template).is_file():
-            problems.append(f"no document template {matter.template}")
+        if matter.template is not None:
+            problems += template_problems(matter.template)
         return problems
 
     @cached_property
@@ -173,6 +173,17 @@ class Catalog(_Model):
 
     def refused(self, code: str) -> NegativeItem | None:
         return next((n for n in self.negative_list if n.code == code), None)
+
+
+def template_problems(name: str, templates: Path = TEMPLATES) -> list[str]:
+    """A template is a plain file name of ``templates``: a path would let a catalogue point at any file on the
+    host, which the renderer then refuses at every submission of the matter."""
+    if not name or ".." in name or any(c in name for c in "/\\\0") or Path(name).is_absolute():
+        return [f"document template {name!r} must be a plain file name in templates/documents"]
+    path = templates / name
+    if not path.is_file() or path.resolve().parent != templates.resolve():
+        return [f"no document template {name!r} in templates/documents"]
+    return []
 
 
 def expression_problems(expression: str, fields: set[str], matter: Matter) -> list[str]:
