@@ -1,35 +1,25 @@
 """Administration through the API: an administrator manages the organisations under their own, and the people
-who hold posts there. New top-level organisations and the first administrator come from the CLI only.
+at home and holding posts there (``identity.scope``). New top-level organisations and the first administrator come
+from the CLI only. A post other than staff is asked for here and granted when a second administrator approves it
+(``identity.grant_requests``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from core.errors import Forbidden, NotFound
-from identity import directory
+from core.errors import NotFound
+from identity import directory, grant_requests, scope
 from identity.auth import Principal
-from identity.models import Organisation, PostGrant, User
+from identity.models import GrantRequest, Organisation, PostGrant, User
 from identity.posts import OrgKind, Post
 
-
-def _actor(principal: Principal) -> str:
-    return f"user:{principal.username}"
-
-
-def _scope(actor: Principal) -> set[str]:
-    codes = {p.organisation_code for p in actor.posts if p.post is Post.ADMIN}
-    if not codes:
-        raise Forbidden("this needs the admin post")
-    return codes
-
-
-def _require_within(session: Session, actor: Principal, org: Organisation) -> None:
-    if not directory.is_within(session, org, _scope(actor)):
-        raise Forbidden(f"{org.code} is outside the organisations {actor.username} administers")
+_actor = scope.actor
+_scope = scope.of
+_require_within = scope.require_within
 
 
 def list_organisations(session: Session, actor: Principal) -> list[tuple[int, Organisation]]:
@@ -93,8 +83,25 @@ def grant(
     valid_from: dt.datetime,
     valid_until: dt.datetime | None,
     now: dt.datetime,
-) -> PostGrant:
+) -> PostGrant | GrantRequest:
+    """A staff post is granted at once; any other post is asked for, and waits for a second administrator."""
+    if post is not Post.STAFF:
+        asked = grant_requests.ask(
+            session,
+            actor,
+            username=username,
+            post=post,
+            organisation=organisation,
+            valid_from=valid_from,
+            valid_until=valid_until,
+            now=now,
+        )
+        session.commit()
+        return asked
     _require_within(session, actor, directory.organisation(session, organisation))
+    target = directory.user(session, username)
+    scope.require_reach(session, actor, target, now)
+    grant_requests.check_period(valid_from, valid_until, now)
     created = directory.grant_post(
         session,
         username=username,
@@ -109,6 +116,20 @@ def grant(
     return created
 
 
+def decide(session: Session, actor: Principal, *, request_id: int, approve: bool, now: dt.datetime) -> GrantRequest:
+    """A second administrator approves (the post is granted) or rejects a post asked for."""
+    decided = (grant_requests.approve if approve else grant_requests.reject)(session, actor, request_id, now)
+    session.commit()
+    return decided
+
+
+def grant_requests_of(
+    session: Session, actor: Principal, now: dt.datetime, state: grant_requests.State | None = None
+) -> list[GrantRequest]:
+    """Posts asked for that the administrator may see: waiting ones unless ``state`` says otherwise."""
+    return grant_requests.listed(session, actor, now, state=state or grant_requests.State.PENDING)
+
+
 def end_grant(
     session: Session, actor: Principal, *, username: str, grant_id: int, at: dt.datetime, now: dt.datetime
 ) -> PostGrant:
@@ -116,6 +137,7 @@ def end_grant(
     if held is None or held.user.username != username:
         raise NotFound(f"{username} has no post grant {grant_id}")
     _require_within(session, actor, held.organisation)
+    scope.require_reach(session, actor, held.user, now)
     ended = directory.end_post(
         session,
         username=username,
@@ -131,36 +153,33 @@ def end_grant(
 
 def set_active(session: Session, actor: Principal, *, username: str, active: bool, now: dt.datetime) -> User:
     target = directory.user(session, username)
-    scope = _scope(actor)
-    outside = [
-        p.organisation_code
-        for p in directory.posts_of(session, target.id, now)
-        if not directory.is_within(session, directory.organisation(session, p.organisation_code), scope)
-    ]
-    if outside:
-        raise Forbidden(f"{username} holds posts outside your organisations: {', '.join(outside)}")
+    scope.require_reach(session, actor, target, now)
     directory.set_active(session, username, active, now, _actor(actor))
     session.commit()
     return target
 
 
-def grants_of(session: Session, actor: Principal, username: str) -> list[PostGrant]:
-    _scope(actor)
+def grants_of(session: Session, actor: Principal, username: str, now: dt.datetime) -> list[PostGrant]:
     target = directory.user(session, username)
+    scope.require_reach(session, actor, target, now)
     return list(session.scalars(select(PostGrant).where(PostGrant.user_id == target.id).order_by(PostGrant.id)))
 
 
-def users(session: Session, actor: Principal, *, search: str = "", limit: int = 200) -> list[User]:
-    """The accounts an administrator looks after, by username: those at home in or holding a post in their
-    organisations, and those placed nowhere yet; ``search`` narrows to usernames and names containing it."""
+def account(session: Session, actor: Principal, username: str, now: dt.datetime) -> User:
+    """A person the administrator looks after; Forbidden for anyone else."""
+    target = directory.user(session, username)
+    scope.require_reach(session, actor, target, now)
+    return target
+
+
+def users(session: Session, actor: Principal, now: dt.datetime, *, search: str = "", limit: int = 200) -> list[User]:
+    """The accounts an administrator looks after, by username: at home in their organisations or placed nowhere,
+    and holding posts only there; ``search`` narrows to usernames and names containing it."""
     ids = [org.id for _, org in list_organisations(session, actor)]
-    posted = select(PostGrant.user_id)
+    posted_outside = select(PostGrant.user_id).where(PostGrant.in_force(now), PostGrant.organisation_id.not_in(ids))
     query = select(User).where(
-        or_(
-            User.home_organisation_id.in_(ids),
-            User.id.in_(posted.where(PostGrant.organisation_id.in_(ids))),
-            and_(User.home_organisation_id.is_(None), User.id.not_in(posted)),
-        )
+        or_(User.home_organisation_id.in_(ids), User.home_organisation_id.is_(None)),
+        User.id.not_in(posted_outside),
     )
     if search:
         query = query.where(

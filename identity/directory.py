@@ -110,6 +110,7 @@ def create_user(
         active=True,
         created_at=now,
         password_changed_at=now,
+        created_by_id=_actor_id(session, actor),
     )
     session.add(new)
     session.flush()
@@ -145,7 +146,10 @@ def grant_post(
     now: dt.datetime,
     actor: str,
     valid_until: dt.datetime | None = None,
+    asked_by: str | None = None,
 ) -> PostGrant:
+    """``actor`` grants the post; with ``asked_by``, ``actor`` is the second administrator approving what
+    ``asked_by`` asked for, and the grant records both."""
     holder = user(session, username)
     org = organisation(session, org_code)
     if OrgKind(org.kind) not in POST_KINDS[post]:
@@ -170,16 +174,19 @@ def grant_post(
         post=str(post),
         valid_from=valid_from,
         valid_until=valid_until,
-        granted_by_id=_actor_id(session, actor),
+        granted_by_id=_actor_id(session, asked_by or actor),
+        approved_by_id=_actor_id(session, actor) if asked_by else None,
     )
     session.add(grant)
     session.flush()
-    data = {
+    data: dict[str, Any] = {
         "user": username,
         "post": str(post),
         "from": timestamp(valid_from),
         "until": timestamp(valid_until) if valid_until else None,
     }
+    if asked_by:
+        data["asked_by"] = asked_by
     append(session, Event("post.granted", f"org:{org_code}", actor, data, now))
     return grant
 
@@ -206,12 +213,27 @@ def end_post(
     )
     if grant is None:
         raise NotFound(f"{username} does not hold {post} in {org_code} at {at.isoformat()}")
+    if post is Post.ADMIN and not _other_admins(session, grant, at):
+        raise Conflict(f"{username} is the last administrator of {org_code}: grant the post to another first")
     grant.valid_until = at
     grant.ended_by_id = _actor_id(session, actor)
     session.flush()
     data = {"user": username, "post": str(post), "at": timestamp(at)}
     append(session, Event("post.ended", f"org:{org_code}", actor, data, now))
     return grant
+
+
+def _other_admins(session: Session, grant: PostGrant, at: dt.datetime) -> bool:
+    """Whether someone other than the holder of ``grant``, with an enabled account, holds the admin post of its
+    organisation at ``at``."""
+    other = select(PostGrant.id).where(
+        PostGrant.organisation_id == grant.organisation_id,
+        PostGrant.post == str(Post.ADMIN),
+        PostGrant.user_id != grant.user_id,
+        PostGrant.user_id.in_(select(User.id).where(User.active.is_(True))),
+        PostGrant.in_force(at),
+    )
+    return session.scalar(other.limit(1)) is not None
 
 
 def _actor_id(session: Session, actor: str) -> int | None:

@@ -36,12 +36,18 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The administrator who made the account through the API or the pages (none: the operator's CLI); they set its
+    # first password, so the two are never taken for two people in a four-eyes decision.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    home_organisation: Mapped[Organisation | None] = relationship()
+    home_organisation: Mapped[Organisation | None] = relationship(foreign_keys=[home_organisation_id])
 
 
 class PostGrant(Base):
-    """A user holds a post in an organisation from ``valid_from`` until ``valid_until`` (open-ended if null)."""
+    """A user holds a post in an organisation from ``valid_from`` until ``valid_until`` (open-ended if null).
+
+    ``granted_by_id`` is the administrator who granted or asked for it, ``approved_by_id`` the second one who
+    approved the asking (none for a staff post or a grant by the operator's CLI)."""
 
     __tablename__ = "post_grants"
     __table_args__ = (Index("ix_post_grants_org_post", "organisation_id", "post"),)
@@ -53,6 +59,7 @@ class PostGrant(Base):
     valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
@@ -66,6 +73,29 @@ class PostGrant(Base):
         """The SQL of ``active_at``; ``at`` a time or a bound parameter."""
         columns = cls.__table__.c
         return and_(columns.valid_from <= at, or_(columns.valid_until.is_(None), columns.valid_until > at))
+
+
+class GrantRequest(Base):
+    """A post asked for by one administrator, held only once a second administrator approves it."""
+
+    __tablename__ = "post_grant_requests"
+    __table_args__ = (Index("ix_post_grant_requests_state", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    post: Mapped[str] = mapped_column(String(16))
+    valid_from: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("post_grants.id"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    organisation: Mapped[Organisation] = relationship()
 
 
 class ApiToken(Base):

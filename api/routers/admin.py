@@ -1,13 +1,15 @@
-"""Administration of organisations, users and posts, for holders of the admin post."""
+"""Administration of organisations, users and posts, for holders of the admin post. A post other than staff is
+asked for by one administrator and granted when a second approves it (``/grant-requests``)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from api.deps import PrincipalDep, RuntimeDep, SessionDep
+from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
 from api.schemas import EndGrantIn, GrantIn, GrantOut, OrganisationIn, OrganisationOut, UserIn, UserOut
-from identity import admin
-from identity.models import Organisation, PostGrant, User
+from api.schemas_admin import GrantRequestOut
+from identity import admin, grant_requests
+from identity.models import GrantRequest, Organisation, PostGrant, User
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -29,6 +31,21 @@ def _grant(grant: PostGrant) -> GrantOut:
         organisation=grant.organisation.code,
         valid_from=grant.valid_from,
         valid_until=grant.valid_until,
+    )
+
+
+def _asked(asked: GrantRequest) -> GrantRequestOut:
+    return GrantRequestOut(
+        id=asked.id,
+        username=asked.user.username,
+        post=asked.post,
+        organisation=asked.organisation.code,
+        valid_from=asked.valid_from,
+        valid_until=asked.valid_until,
+        state=grant_requests.State(asked.state),
+        requested_at=asked.requested_at,
+        decided_at=asked.decided_at,
+        grant=asked.grant_id,
     )
 
 
@@ -67,12 +84,20 @@ def add_user(body: UserIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDe
 
 
 @router.get("/users/{username}/posts", response_model=list[GrantOut])
-def grants(username: str, who: PrincipalDep, session: SessionDep) -> list[GrantOut]:
-    return [_grant(g) for g in admin.grants_of(session, who, username)]
+def grants(username: str, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> list[GrantOut]:
+    return [_grant(g) for g in admin.grants_of(session, who, username, rt.clock.now())]
 
 
-@router.post("/users/{username}/posts", response_model=GrantOut, status_code=201)
-def grant(username: str, body: GrantIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> GrantOut:
+@router.post(
+    "/users/{username}/posts",
+    response_model=GrantOut | GrantRequestOut,
+    status_code=201,
+    responses={202: {"model": GrantRequestOut, "description": "Asked for: a second administrator must approve it"}},
+)
+def grant(
+    username: str, body: GrantIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep, response: Response
+) -> GrantOut | GrantRequestOut:
+    """A staff post is granted at once (201); any other post waits for a second administrator (202)."""
     created = admin.grant(
         session,
         who,
@@ -83,7 +108,29 @@ def grant(username: str, body: GrantIn, who: PrincipalDep, rt: RuntimeDep, sessi
         valid_until=body.valid_until,
         now=rt.clock.now(),
     )
+    if isinstance(created, GrantRequest):
+        response.status_code = 202
+        return _asked(created)
     return _grant(created)
+
+
+@router.get("/grant-requests", response_model=list[GrantRequestOut])
+def grant_request_list(
+    who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep, state: grant_requests.State | None = None
+) -> list[GrantRequestOut]:
+    """Posts asked for in the organisations the caller administers (by default those still waiting)."""
+    return [_asked(a) for a in admin.grant_requests_of(session, who, rt.clock.now(), state)]
+
+
+@router.post("/grant-requests/{request_id}/approve", response_model=GrantRequestOut)
+def approve_grant(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> GrantRequestOut:
+    """The second administrator's approval: the post is granted."""
+    return _asked(admin.decide(session, who, request_id=request_id, approve=True, now=rt.clock.now()))
+
+
+@router.post("/grant-requests/{request_id}/reject", response_model=GrantRequestOut)
+def reject_grant(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> GrantRequestOut:
+    return _asked(admin.decide(session, who, request_id=request_id, approve=False, now=rt.clock.now()))
 
 
 @router.post("/users/{username}/posts/{grant_id}/end", response_model=GrantOut)
