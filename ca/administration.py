@@ -1,4 +1,5 @@
-"""What certificate administrators do to seals through the API, each step behind the check of their post.
+"""What certificate administrators do to seals through the API, each step behind the check of their post; what
+changes a seal's certificate or its use (suspending, resuming) is an operation for two (``ca.operations``).
 
 The CLI, run by the operator of the machine, calls ``ca.seals`` directly.
 """
@@ -10,9 +11,10 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from ca import seals
-from ca.models import Certificate, Seal
+from ca.models import Seal
 from ca.seals import SealForm
 from core.errors import Forbidden
+from identity import directory
 from identity.auth import Principal
 from identity.posts import Post
 
@@ -27,19 +29,7 @@ def administrator(who: Principal, doing: str) -> str:
 def add_seal(
     session: Session, who: Principal, org_code: str, kind: str, form: SealForm, name: str, now: dt.datetime
 ) -> Seal:
-    return seals.add(session, org_code, kind, form, name, now, administrator(who, "adds seals"))
-
-
-def suspend_seal(session: Session, who: Principal, seal_id: int, now: dt.datetime) -> tuple[Seal, Certificate | None]:
-    """Stop a seal's use (a lost machine, a dispute); its certificate stays valid. Revocation is an operation."""
-    actor = administrator(who, "suspends or resumes seals")
-    seal = seals.get(session, seal_id, lock=True)
-    seals.suspend(session, seal, now, actor)
-    return seal, seals.current_certificate(session, seal.id)
-
-
-def resume_seal(session: Session, who: Principal, seal_id: int, now: dt.datetime) -> tuple[Seal, Certificate | None]:
-    actor = administrator(who, "suspends or resumes seals")
-    seal = seals.get(session, seal_id, lock=True)
-    seals.resume(session, seal, now, actor)
-    return seal, seals.current_certificate(session, seal.id)
+    """A seal of a kind its organisation holds, named after it (``seals.check_fits``)."""
+    actor = administrator(who, "adds seals")
+    seals.check_fits(session, directory.organisation(session, org_code), kind, name)
+    return seals.add(session, org_code, kind, form, name, now, actor)

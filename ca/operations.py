@@ -1,7 +1,10 @@
-"""Two certificate administrators for every issuance, renewal and revocation (four-eyes).
+"""Two certificate administrators for every issuance, renewal and revocation, and for suspending or resuming a
+seal (four-eyes).
 
 One administrator asks; the operation waits, runs nothing, and is logged. A second administrator approves, and
-only then does it run, in the approval's transaction, with both steps in the log under the seal's subject.
+only then does it run, in the approval's transaction, with both steps in the log under the seal's subject. The
+second may not be an account the first made, nor hold a certificate administrator's post the first granted
+(``identity.independence``), and the other way round.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from ca.models import Certificate, Operation, Seal
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from core.keystore import Keystore
 from core.settings import Settings
+from identity import independence
 from identity.auth import Principal
 from identity.models import User
+from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event
 
@@ -29,6 +34,8 @@ class Kind(enum.StrEnum):
     ISSUE = "issue"
     RENEW = "renew"
     REVOKE = "revoke"
+    SUSPEND = "suspend"
+    RESUME = "resume"
 
 
 class State(enum.StrEnum):
@@ -57,8 +64,13 @@ def ask(
 ) -> Operation:
     actor = _admin(who)
     seal = seals.get(session, seal_id)
-    if seal.status == seals.SealStatus.SUSPENDED and kind is not Kind.REVOKE:
+    suspended = seal.status == seals.SealStatus.SUSPENDED
+    if suspended and kind is Kind.SUSPEND:
+        raise Conflict(f"seal {seal.id} is suspended already")
+    if suspended and kind not in (Kind.REVOKE, Kind.RESUME):
         raise Conflict(f"seal {seal.id} is suspended; resume it first, or revoke its certificate")
+    if kind is Kind.RESUME and not suspended:
+        raise Conflict(f"seal {seal.id} is not suspended")
     current = seals.current_certificate(session, seal.id)
     if kind is Kind.ISSUE and current is not None:
         raise Conflict(f"seal {seal.id} has certificate {current.serial} in force; renew or revoke it")
@@ -78,7 +90,7 @@ def ask(
         kind=str(kind),
         state=State.PENDING,
         seal_id=seal.id,
-        certificate_id=current.id if current is not None and kind is not Kind.ISSUE else None,
+        certificate_id=current.id if current is not None and kind in (Kind.RENEW, Kind.REVOKE) else None,
         reason=reason,
         requested_by_id=who.user_id,
         requested_at=now,
@@ -112,11 +124,16 @@ def approve(
 ) -> Operation:
     """The second administrator's approval, and the operation itself."""
     op, actor = _pending(session, who, op_id)
-    seal = session.get(Seal, op.seal_id)
+    independence.require(session, op.requested_by_id, who.user_id, Post.CERT_ADMIN, now)
+    seal = session.get(Seal, op.seal_id, with_for_update=True)
     assert seal is not None, "an operation's seal is a foreign key"
     op.state, op.decided_by_id, op.decided_at = State.EXECUTED, who.user_id, now
     _log(session, op, "approved", actor, now)
-    if op.kind == Kind.REVOKE:
+    if op.kind == Kind.SUSPEND:
+        seals.suspend(session, seal, now, actor)
+    elif op.kind == Kind.RESUME:
+        seals.resume(session, seal, now, actor)
+    elif op.kind == Kind.REVOKE:
         certificate = session.get(Certificate, op.certificate_id)
         assert certificate is not None, "asking for a revocation checked that the seal has a certificate"
         assert op.reason is not None, "a revocation is asked for with its reason"

@@ -20,7 +20,9 @@ from ca.signing import token_key
 from core.errors import Conflict, Invalid, NotFound
 from core.keystore import KeyKind, Keystore
 from core.settings import Settings
+from identity.directory import ancestors
 from identity.models import Organisation
+from identity.posts import OrgKind
 from ledger.append import append
 from ledger.entry import Event
 
@@ -43,6 +45,44 @@ REVOCATION_REASONS = tuple(
 
 def subject(seal_id: int) -> str:
     return f"seal:{seal_id}"
+
+
+# Which kinds of organisation hold each seal kind of the matters catalogue: a villagers' committee's seals are a
+# village's or a community's, a villager group's seal is the group's. Other organisations (a district, a
+# township, a bureau) use no seal through the service.
+HOLDERS: dict[str, frozenset[OrgKind]] = {
+    "village_official": frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY}),
+    "village_finance": frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY}),
+    "village_contract": frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY}),
+    "cooperative": frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY}),
+    "mediation": frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY}),
+    "group_official": frozenset({OrgKind.GROUP}),
+}
+
+
+def check_fits(session: Session, org: Organisation, kind: str, name: str) -> None:
+    """A seal's kind is one its organisation's kind holds, and its name is the organisation's: it begins with the
+    organisation's registered name, after the names of the organisations above it if it carries them
+    (三亚市崖州区 + 水南村 + 村民委员会). A seal named after another organisation is refused."""
+    holders = HOLDERS.get(kind)
+    if holders is None:
+        raise Invalid(f"{kind!r} is not a seal kind of the catalogue: {', '.join(HOLDERS)}")
+    if OrgKind(org.kind) not in holders:
+        fits = " or ".join(sorted(str(k) for k in holders))
+        raise Invalid(f"a {kind} seal belongs to a {fits}; {org.code} is a {org.kind}")
+    chain = [o.name for o in reversed(ancestors(session, org))]
+    if not _named_after(name.strip(), chain):
+        raise Invalid(f"a seal of {org.code} is named after it: its name begins with {org.name}")
+
+
+def _named_after(name: str, chain: list[str]) -> bool:
+    """Whether ``name`` begins with the last of ``chain`` (top first), preceded by any of those above in order."""
+    *above, own = chain
+    if name.startswith(own):
+        return True
+    return any(
+        name.startswith(top) and _named_after(name[len(top) :], [*above[i + 1 :], own]) for i, top in enumerate(above)
+    )
 
 
 def add(session: Session, org_code: str, kind: str, form: SealForm, name: str, now: dt.datetime, actor: str) -> Seal:

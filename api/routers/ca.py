@@ -162,19 +162,21 @@ def add_seal(body: SealIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDe
     return _seal_view(seal, None)
 
 
-@router.post("/api/v1/seals/{seal_id}/suspend", tags=["certificates"])
+@router.post("/api/v1/seals/{seal_id}/suspend", tags=["certificates"], status_code=202)
 def suspend_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    """Stop a seal's use (a lost machine, a dispute); its certificate stays valid. Revocation is an operation."""
-    seal, current = administration.suspend_seal(session, who, seal_id, rt.clock.now())
+    """Ask to stop a seal's use (a lost machine, a dispute); it stops when a second certificate administrator
+    approves. Its certificate stays valid; revocation is an operation of its own."""
+    op = operations.ask(session, who, operations.Kind.SUSPEND, seal_id, rt.clock.now())
     session.commit()
-    return _seal_view(seal, current)
+    return _operation_view(op)
 
 
-@router.post("/api/v1/seals/{seal_id}/resume", tags=["certificates"])
+@router.post("/api/v1/seals/{seal_id}/resume", tags=["certificates"], status_code=202)
 def resume_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    seal, current = administration.resume_seal(session, who, seal_id, rt.clock.now())
+    """Ask to resume a suspended seal; it resumes when a second certificate administrator approves."""
+    op = operations.ask(session, who, operations.Kind.RESUME, seal_id, rt.clock.now())
     session.commit()
-    return _seal_view(seal, current)
+    return _operation_view(op)
 
 
 @router.get("/api/v1/seals/{seal_id}", tags=["certificates"])
@@ -197,7 +199,8 @@ def list_certificates(
 
 @router.post("/api/v1/certificates/operations", tags=["certificates"], status_code=202)
 def ask_operation(body: OperationIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
-    """Ask for an issuance, renewal or revocation; it runs when a second certificate administrator approves."""
+    """Ask for an issuance, renewal, revocation, suspension or resumption; it runs when a second certificate
+    administrator approves."""
     op = operations.ask(session, who, body.kind, body.seal, rt.clock.now(), reason=body.reason)
     session.commit()
     return _operation_view(op)
