@@ -1,6 +1,8 @@
 """Administrators' pages of people: the organisations under theirs, the accounts there, and the posts they hold.
 
-Every change goes through ``identity.admin``, which keeps each administrator to the organisations under their own.
+Every change goes through ``identity.admin``, which keeps each administrator to the organisations under their own
+and the people at home there. A post other than staff is asked for, and listed on the users' page until a second
+administrator approves or rejects it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from api.i18n import CHINA
 from api.pages.administrators import PeopleAdmin as Admin
 from api.pages.base import N_, FormDep, Viewer, redirect, render, text
 from core.errors import Invalid
-from identity import admin, directory
-from identity.models import PostGrant
+from identity import admin, grant_requests
+from identity.models import GrantRequest, PostGrant
 from identity.posts import OrgKind, Post
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +61,11 @@ def add_organisation(who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
 
 @router.get("/admin/users")
 def users(request: Request, who: Admin, rt: RuntimeDep, q: str = "") -> Response:
+    now = rt.clock.now()
     with rt.readers() as session:
+        waiting = admin.grant_requests_of(session, who.principal, now)
+        names = grant_requests.names(session, waiting)
+        asked = [_asked(a, names, who.principal.user_id) for a in waiting]
         found = [
             {
                 "username": u.username,
@@ -67,10 +73,39 @@ def users(request: Request, who: Admin, rt: RuntimeDep, q: str = "") -> Response
                 "active": u.active,
                 "home": u.home_organisation.name if u.home_organisation else "",
             }
-            for u in admin.users(session, who.principal, search=q.strip()[:64])
+            for u in admin.users(session, who.principal, now, search=q.strip()[:64])
         ]
         tree = _tree(session, who)
-    return render(request, who, "admin/users.html", users=found, q=q, tree=tree)
+    return render(request, who, "admin/users.html", users=found, q=q, tree=tree, asked=asked)
+
+
+def _asked(asked: GrantRequest, names: dict[int, str], me: int) -> dict[str, Any]:
+    return {
+        "id": asked.id,
+        "username": asked.user.username,
+        "display_name": asked.user.display_name,
+        "post": asked.post,
+        "organisation": asked.organisation.name,
+        "valid_from": asked.valid_from,
+        "valid_until": asked.valid_until,
+        "asked_by": names.get(asked.requested_by_id, ""),
+        "requested_at": asked.requested_at,
+        "mine": asked.requested_by_id == me,
+    }
+
+
+@router.post("/admin/grant-requests/{request_id}/approve")
+def approve(request_id: int, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
+    with rt.sessions() as session:
+        admin.decide(session, who.principal, request_id=request_id, approve=True, now=rt.clock.now())
+    return redirect("/admin/users", done=N_("Approved: the post was granted."))
+
+
+@router.post("/admin/grant-requests/{request_id}/reject")
+def reject(request_id: int, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
+    with rt.sessions() as session:
+        admin.decide(session, who.principal, request_id=request_id, approve=False, now=rt.clock.now())
+    return redirect("/admin/users", done=N_("The post asked for was rejected."))
 
 
 @router.post("/admin/users")
@@ -93,8 +128,8 @@ def add_user(who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
 def user(request: Request, username: str, who: Admin, rt: RuntimeDep) -> Response:
     now = rt.clock.now()
     with rt.readers() as session:
-        grants = [_grant(g, now) for g in admin.grants_of(session, who.principal, username)]
-        account = directory.user(session, username)
+        grants = [_grant(g, now) for g in admin.grants_of(session, who.principal, username, now)]
+        account = admin.account(session, who.principal, username, now)
         shown = {
             "username": account.username,
             "display_name": account.display_name,
@@ -110,7 +145,6 @@ def user(request: Request, username: str, who: Admin, rt: RuntimeDep) -> Respons
         grants=grants,
         tree=tree,
         posts=[str(p) for p in Post],
-        today=now.astimezone(CHINA).strftime("%Y-%m-%dT%H:%M"),
     )
 
 
@@ -131,7 +165,7 @@ def _grant(grant: PostGrant, now: dt.datetime) -> dict[str, Any]:
 def grant(username: str, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
     now = rt.clock.now()
     with rt.sessions() as session:
-        admin.grant(
+        done = admin.grant(
             session,
             who.principal,
             username=username,
@@ -141,6 +175,8 @@ def grant(username: str, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
             valid_until=_local(text(form, "valid_until")),
             now=now,
         )
+    if isinstance(done, GrantRequest):
+        return redirect("/admin/users", done=N_("Asked: a second administrator must approve the post."))
     return redirect(f"/admin/users/{username}", done=N_("The post was granted."))
 
 

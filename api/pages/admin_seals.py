@@ -1,5 +1,6 @@
 """Seals and their certificates: certificate administrators add seals and ask for issuance, renewal or revocation,
-which runs only once a second certificate administrator approves it (``ca.operations``); administrators look on.
+or for a seal's suspension or resumption, which runs only once a second certificate administrator approves it
+(``ca.operations``); administrators look on.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ LABELS = (
     N_("issue"),
     N_("renew"),
     N_("revoke"),
+    N_("suspend"),
+    N_("resume"),
     N_("executed"),
     N_("rejected"),
 )
@@ -111,7 +114,7 @@ def ask_operation(seal_id: int, who: CertAdmin, form: FormDep, rt: RuntimeDep) -
     try:
         kind = operations.Kind(text(form, "kind"))
     except ValueError:
-        raise Invalid("choose issue, renew or revoke") from None
+        raise Invalid("choose issue, renew, revoke, suspend or resume") from None
     with rt.sessions() as session:
         operations.ask(session, who.principal, kind, seal_id, rt.clock.now(), reason=text(form, "reason") or None)
         session.commit()

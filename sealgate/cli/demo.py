@@ -160,6 +160,7 @@ def _electronic_seals(
                 .limit(1)
             )
             if seal is None:
+                seals.check_fits(session, organisation, kind, spec["name"])
                 seal = seals.add(session, organisation.code, kind, SealForm.ELECTRONIC, spec["name"], now, ACTOR)
                 seals.issue(session, keystore, authority, settings, seal, now, ACTOR)
             certificate = seals.current_certificate(session, seal.id)
@@ -175,6 +176,8 @@ def _machines(session: Session, machines_: list[dict[str, Any]], now: dt.datetim
     for spec in machines_:
         machine = session.get(Machine, spec["id"])
         if machine is None:
+            organisation = directory.organisation(session, spec["organisation"])
+            seals.check_fits(session, organisation, spec["seal"]["kind"], spec["seal"]["name"])
             seal = seals.add(
                 session, spec["organisation"], spec["seal"]["kind"], SealForm.PHYSICAL, spec["seal"]["name"], now, ACTOR
             )
