@@ -10,10 +10,36 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from identity import directory
-from identity.models import Delegation
+from identity.models import Delegation, Organisation, PostGrant
 from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event, commit, timestamp
+
+# How far a delegation's start may lie behind the server's clock: the caller's clock, or the minute a form shows.
+SKEW = dt.timedelta(minutes=1)
+
+
+def seat_and_parent(session: Session, organisation_id: int) -> set[int]:
+    """The organisations whose post holders may deputise for a post of ``organisation_id``: itself and its parent."""
+    org = session.get(Organisation, organisation_id)
+    if org is None:
+        return set()
+    return {org.id} | ({org.parent_id} if org.parent_id is not None else set())
+
+
+def fits(session: Session, deputy_id: int, organisation_id: int, at: dt.datetime) -> bool:
+    """Whether the deputy holds, at ``at``, a post in the organisation or its parent: someone who works there and
+    sees its requests, not anyone a holder names."""
+    found = session.scalar(
+        select(PostGrant.id)
+        .where(
+            PostGrant.user_id == deputy_id,
+            PostGrant.organisation_id.in_(seat_and_parent(session, organisation_id)),
+            PostGrant.in_force(at),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def delegate(
@@ -29,7 +55,11 @@ def delegate(
     actor: str,
     reason: str = "",
 ) -> Delegation:
-    """``reason`` (say, away at training) enters the log as a commitment, as free text that may name people."""
+    """``reason`` (say, away at training) enters the log as a commitment, as free text that may name people. The
+    deputy must hold a post in the organisation or its parent when the delegation starts; it starts now or later
+    (``SKEW`` allowed), since a delegation dated back would make decisions already taken look authorised."""
+    if valid_from < now - SKEW:
+        raise Invalid("a delegation cannot start in the past")
     if valid_until <= valid_from:
         raise Invalid("a delegation must end after it starts")
     if valid_until - valid_from > dt.timedelta(days=366):
@@ -42,6 +72,10 @@ def delegate(
     org = directory.organisation(session, org_code)
     if giver.id not in {u.id for u in directory.holders(session, org_code, post, max(valid_from, now))}:
         raise Forbidden(f"{holder} does not hold {post} in {org_code}")
+    if not fits(session, taker.id, org.id, max(valid_from, now)):
+        raise Invalid(
+            f"{deputy} holds no post in {org.name} or its parent organisation; a deputy works where the post does"
+        )
     overlapping = session.scalar(
         select(Delegation.id).where(
             Delegation.holder_id == giver.id,

@@ -48,7 +48,7 @@ def waiting(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[
 def case(session: Session, request_id: int, viewer: Principal, now: dt.datetime) -> dict[str, Any]:
     """A request the viewer may see, as ``views.request_view`` shows it, with its seal's name, its form's fields
     titled, and the viewer's turn to decide it (None when nothing of it waits for them)."""
-    request = requests.visible(session, request_id, viewer)
+    request = requests.visible(session, request_id, viewer, now)
     view = views.request_view(session, request, viewer, now)
     seal = catalogs.version(session, request.catalog_version_id).seals.get(request.seal_kind)
     return {

@@ -49,7 +49,7 @@ class ElectronicSealing:
             document_sha256=request.document_sha256,
             subject=history.subject(request.id),
             actor="system",
-            details={"number": request.number, "matter": matter.code},
+            details={"number": request.number, "matter": history.matter(session, matter.code, now)},
             qr_url=f"{self.public_url.rstrip('/')}{record_path(request)}" if self.qr_code else None,
             purpose=kind.purpose if kind is not None else None,
             anchor=self.anchor,

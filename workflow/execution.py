@@ -212,7 +212,7 @@ def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
 
 def retry(session: Session, request_id: int, who: Principal, now: dt.datetime) -> SealRequest:
     """Another run of a failed request, which its organisation's seal administrator (or an administrator) asks."""
-    seen = visible(session, request_id, who)
+    seen = visible(session, request_id, who, now)
     if not (who.holds(Post.SEAL_ADMIN, seen.organisation.code) or who.holds(Post.ADMIN)):
         raise Forbidden("the seal administrator of the organisation retries a failed request")
     request = session.get(SealRequest, request_id, with_for_update=True)

@@ -25,7 +25,7 @@ from workflow import history, sheet
 from workflow.execution import ExecutionFailed, complete, fail
 from workflow.models import SealRequest, record_path
 from workflow.notify import notify
-from workflow.requests import visible
+from workflow.requests import document_of
 from workflow.states import State
 
 ALARM_TITLES = {
@@ -256,9 +256,10 @@ def upload(
     return outcomes
 
 
-def sheet_of(session: Session, request_id: int, who: Principal) -> tuple[SealRequest, str]:
-    """The request and the SHA-256 of the sheet its machine was last authorised to stamp."""
-    request = visible(session, request_id, who)
+def sheet_of(session: Session, request_id: int, who: Principal, now: dt.datetime) -> tuple[SealRequest, str]:
+    """The request and the SHA-256 of the sheet its machine was last authorised to stamp: the document with its
+    QR code, so for those who may take the document (``requests.document_of``)."""
+    request, _, _ = document_of(session, request_id, who, original=True, now=now)
     latest = session.scalar(
         select(Authorisation.document_sha256)
         .where(Authorisation.request_id == request.id)

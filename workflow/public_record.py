@@ -6,6 +6,7 @@ browse who applied for what."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,8 +22,8 @@ from signer.models import Sealing
 from signer.verification import approval_chain
 from workflow import catalogs, history
 from workflow.models import Decision, SealRequest, Step
-from workflow.requests import can_see
 from workflow.states import State
+from workflow.visibility import can_see
 
 # A finished step's outcome that ended the request (or sent it back to the applicant) there.
 _ENDED_AT = {State.REJECTED: "rejected", State.RETURNED: "returned"}
@@ -35,13 +36,15 @@ _SETTLED = {
 _AT_THE_MACHINE = {State.AUTHORISED: "authorised", State.EXECUTING: "stamping"}
 
 
-def record(session: Session, public_id: str, viewer: Principal | None) -> dict[str, Any]:
+def record(
+    session: Session, public_id: str, viewer: Principal | None, now: dt.datetime | None = None
+) -> dict[str, Any]:
     """The record behind ``public_id``; NotFound for an id nobody was given. ``named`` says whether the viewer
-    may see the people's names (signed in, and allowed to see the request)."""
+    may see the people's names (signed in, and allowed to see the request, at ``now`` as a deputy too)."""
     request = session.scalar(select(SealRequest).where(SealRequest.public_id == public_id))
     if request is None:
         raise NotFound("no such record")
-    named = viewer is not None and can_see(session, request, viewer)
+    named = viewer is not None and can_see(session, request, viewer, now)
     catalog = catalogs.version(session, request.catalog_version_id)
     matter = catalog.matter(request.matter_code)
     seal_kind = catalog.seals.get(request.seal_kind)
@@ -151,9 +154,10 @@ def _stamps(session: Session, request: SealRequest, named: bool) -> list[dict[st
 
 
 def _log(session: Session, request: SealRequest, named: bool) -> list[dict[str, Any]]:
-    """The request's entries in the log, in order; who acted (a user name) only to those who may see names."""
+    """The request's entries in the log, in order; who acted (a user name) only to those who may see names, the
+    applicant's side opened from its commitment for them."""
     return [
-        {**step, "actor": step["actor"] if named else None}
+        {**step, "actor": history.opened(session, step["actor"]) if named else None}
         for step in approval_chain(session, history.subject(request.id))
     ]
 

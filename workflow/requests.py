@@ -18,12 +18,13 @@ from identity.auth import Principal
 from identity.models import Organisation, Profile, User
 from identity.posts import OrgKind, Post
 from ledger.entry import commit
-from workflow import catalogs, delivery, documents, forms, history
+from workflow import catalogs, documents, forms, history
 from workflow.case import Case
 from workflow.catalog import Chain, Matter, SealForm
-from workflow.models import Decision, SealRequest, Step
+from workflow.models import SealRequest, Step
 from workflow.review import chain_of, check_routable, matter_of, start_level
 from workflow.states import State, check
+from workflow.visibility import can_see, may_download
 
 SEAT_KINDS = frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY})
 # Posts whose holders may start a request for a resident of their organisation.
@@ -95,11 +96,21 @@ def _applicant(session: Session, who: Principal, sub: Submission, organisation: 
     return applicant
 
 
-def _group(session: Session, sub: Submission, organisation: Organisation, applicant: User) -> Organisation | None:
+def _group(
+    session: Session, sub: Submission, organisation: Organisation, applicant: User, now: dt.datetime
+) -> Organisation | None:
+    """The village group whose leader reviews the request first: the applicant's own. A group named in the
+    submission must be one the applicant belongs to (lives in, or holds a post in), or an applicant could send
+    the request to a leader of their choosing."""
     if sub.group is not None:
         group = directory.organisation(session, sub.group)
         if group.parent_id != organisation.id or group.kind != OrgKind.GROUP:
             raise Invalid(f"{group.code} is not a village group of {organisation.name}")
+        posts = {p.organisation_code for p in directory.posts_of(session, applicant.id, now)}
+        if applicant.home_organisation_id != group.id and group.code not in posts:
+            raise Invalid(
+                f"{applicant.username} does not belong to {group.name}: a request goes to the applicant's group"
+            )
         return group
     home = applicant.home_organisation
     if home is not None and home.parent_id == organisation.id and home.kind == OrgKind.GROUP:
@@ -167,7 +178,7 @@ def submit(
         matter_code=matter.code,
         catalog_version_id=version_id,
         organisation=organisation,
-        group=_group(session, sub, organisation, applicant),
+        group=_group(session, sub, organisation, applicant, now),
         applicant=applicant,
         submitted_by=submitter,
         seal_kind=sub.seal,
@@ -192,7 +203,7 @@ def submit(
     check_routable(session, case, chain, now)
     request.document_sha256, request.document_source = _document(matter, sub.document, request, blobs, max_bytes, now)
     data = {
-        "matter": matter.code,
+        "matter": history.matter(session, matter.code, now),
         "catalog_version": version_id,
         "organisation": organisation.code,
         "group": request.group.code if request.group else None,
@@ -203,12 +214,12 @@ def submit(
         "purpose": history.committed_text(session, "purpose", sub.purpose, now),
         "form": commit(session, "form", rfc8785.dumps(cast(Any, values)).decode(), now),
         "document": request.document_sha256,
-        "applicant": f"user:{applicant.username}",
+        "applicant": history.person(session, applicant.username, now),
     }
     check(request.state, State.IN_REVIEW, "route")
     start_level(session, case, chain, 1, now, webhook)
     request.state, request.level = State.IN_REVIEW, 1
-    history.record(session, request, "submitted", f"user:{who.username}", data, now)
+    history.record(session, request, "submitted", history.person(session, who.username, now), data, now)
     return request
 
 
@@ -218,14 +229,14 @@ def _owned(request: SealRequest, who: Principal) -> None:
 
 
 def withdraw(session: Session, request_id: int, who: Principal, *, reason: str, now: dt.datetime) -> SealRequest:
-    request = _locked(session, request_id, who)
+    request = _locked(session, request_id, who, now)
     _owned(request, who)
     check(request.state, State.WITHDRAWN, "withdraw")
     for step in session.scalars(select(Step).where(Step.request_id == request.id, Step.finished_at.is_(None))):
         step.finished_at, step.outcome = now, "withdrawn"
     request.state, request.level, request.finished_at, request.updated_at = State.WITHDRAWN, None, now, now
     data = {"reason": history.committed_text(session, "comment", reason, now)}
-    history.record(session, request, "withdrawn", f"user:{who.username}", data, now)
+    history.record(session, request, "withdrawn", history.person(session, who.username, now), data, now)
     return request
 
 
@@ -244,7 +255,7 @@ def resubmit(
 ) -> SealRequest:
     """Send a returned request through its chain again, from the first level, in a new round. A new upload
     replaces the document; one rendered from the matter's template is rendered again from the changed form."""
-    request = _locked(session, request_id, who)
+    request = _locked(session, request_id, who, now)
     _owned(request, who)
     check(request.state, State.IN_REVIEW, "resubmit")
     matter = matter_of(session, request)
@@ -262,52 +273,45 @@ def resubmit(
         "form": commit(session, "form", rfc8785.dumps(cast(Any, request.form)).decode(), now),
         "document": request.document_sha256,
     }
-    history.record(session, request, "resubmitted", f"user:{who.username}", data, now)
+    history.record(session, request, "resubmitted", history.person(session, who.username, now), data, now)
     return request
 
 
-def _locked(session: Session, request_id: int, who: Principal) -> SealRequest:
+def _locked(session: Session, request_id: int, who: Principal, now: dt.datetime) -> SealRequest:
     request = session.get(SealRequest, request_id, with_for_update=True)
-    if request is None or not can_see(session, request, who):
+    if request is None or not can_see(session, request, who, now):
         raise NotFound(f"no request {request_id} that you may see")
     return request
 
 
-def can_see(session: Session, request: SealRequest, who: Principal) -> bool:
-    """The applicant and submitter; anyone who decided or may decide it; the posts of its organisation and
-    the inspectors and administrators above it; the bureau post of the organisation that is the matter's
-    destination bureau, once the request completed and its result was sent or queued to it."""
-    if who.user_id in (request.applicant_id, request.submitted_by_id):
-        return True
-    if session.scalar(
-        select(Decision.id).where(Decision.request_id == request.id, Decision.actor_id == who.user_id).limit(1)
-    ):
-        return True
-    ancestors = {o.code for o in directory.ancestors(session, request.organisation)}
-    for post in who.posts:
-        if post.organisation_code == request.organisation.code:
-            return True
-        if post.post in (Post.INSPECTOR, Post.ADMIN) and post.organisation_code in ancestors:
-            return True
-        if request.group is not None and post.organisation_code == request.group.code:
-            return True
-    if delivery.addressed_to(session, request.id, {p.organisation_code for p in who.posts if p.post == Post.BUREAU}):
-        return True
-    step = session.scalar(select(Step).where(Step.request_id == request.id, Step.finished_at.is_(None)))
-    return step is not None and who.user_id in step.assignees
-
-
-def document_of(session: Session, request_id: int, who: Principal, *, original: bool) -> tuple[SealRequest, str, bool]:
-    """The request's document for someone who may see it: the sealed PDF once sealed, else (or ``original``) as
-    submitted; with its SHA-256 and whether it is the sealed one."""
-    request = visible(session, request_id, who)
+def document_of(
+    session: Session, request_id: int, who: Principal, *, original: bool, now: dt.datetime
+) -> tuple[SealRequest, str, bool]:
+    """The request's document for someone who may take it (``visibility.may_download``): the sealed PDF once
+    sealed, else (or ``original``) as submitted; with its SHA-256 and whether it is the sealed one. NotFound to
+    whoever may not see the request, Forbidden to whoever sees it but is not one of the people it is between."""
+    request = visible(session, request_id, who, now)
+    if not may_download(session, request, who, now):
+        raise Forbidden(
+            "only the applicant, the approvers of the request, the custodians who stamp it and the bureau "
+            "receiving it take its document"
+        )
     if request.sealed_sha256 is not None and not original:
         return request, request.sealed_sha256, True
     return request, request.document_sha256, False
 
 
-def visible(session: Session, request_id: int, who: Principal) -> SealRequest:
+def shown_document(session: Session, request: SealRequest, who: Principal, now: dt.datetime) -> str | None:
+    """The SHA-256 of the document a request's page shows (sealed once sealed), or None to a viewer who may see
+    the request but not take its document."""
+    if not may_download(session, request, who, now):
+        return None
+    return request.sealed_sha256 or request.document_sha256
+
+
+def visible(session: Session, request_id: int, who: Principal, now: dt.datetime | None = None) -> SealRequest:
+    """The request, for someone who may see it (at ``now``, a deputy acting on it too); NotFound otherwise."""
     request = session.get(SealRequest, request_id)
-    if request is None or not can_see(session, request, who):
+    if request is None or not can_see(session, request, who, now):
         raise NotFound(f"no request {request_id} that you may see")
     return request

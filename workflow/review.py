@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from core import deferred
 from core.errors import Conflict, Invalid, NotFound
+from identity.auth import principal_of
 from identity.models import Organisation, User
 from identity.posts import Post
 from workflow import case as cases
-from workflow import catalogs, history
+from workflow import catalogs, history, visibility
 from workflow.case import Case, OpenStep
 from workflow.catalog import Chain, Matter, Mode
 from workflow.models import Decision, SealRequest, Step
@@ -199,8 +200,9 @@ def decide(
     named in the decision makes the loser of a race on a 或签 level a conflict, not a second decision."""
     session.flush()  # what this session changed through the ORM, before Core reads it
     case = cases.locked(session, request_id)
-    if case is None:
-        raise NotFound(f"no request {request_id}")
+    step = cases.open_step(session, case) if case is not None and case.state == State.IN_REVIEW else None
+    if case is None or not _sees(session, case, step, actor, now):
+        raise NotFound(f"no request {request_id} that you may see")
     if case.state != State.IN_REVIEW:
         raise LevelConflict(f"request {case.number} is {case.state}; it is not under review", state=case.state)
     if case.level != level:
@@ -208,7 +210,6 @@ def decide(
             f"level {level} of request {case.number} is no longer under review; it is at level {case.level}",
             level=case.level,
         )
-    step = cases.open_step(session, case)
     if step is None:
         raise NotFound(f"request {case.number} has no open step")
     chain = chain_of(session, case)
@@ -298,6 +299,18 @@ def decide(
         "superseded": False,
     }
     return Decided(after, view)
+
+
+def _sees(session: Session, case: Case, step: OpenStep | None, actor: Actor, now: dt.datetime) -> bool:
+    """Deciding is for someone who may see the request (``visibility.can_see`` at ``now``): a request that is
+    not found for reading is not found for deciding either. An assignee of the open step sees it, without more
+    reading; anyone else is judged by the posts they hold now."""
+    if step is not None and actor.user_id in step.assignees:
+        return True
+    request, account = session.get(SealRequest, case.id), session.get(User, actor.user_id)
+    if request is None or account is None:
+        return False
+    return visibility.can_see(session, request, principal_of(session, account, now), now)
 
 
 _FINISHED = {Verdict.APPROVE: "approved", Verdict.REJECT: "rejected", Verdict.RETURN: "returned"}

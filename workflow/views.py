@@ -10,6 +10,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from identity.auth import Principal
+from identity.delegation import fits
 from identity.models import Delegation, Organisation
 from workflow import forms
 from workflow.catalog import Mode
@@ -89,16 +90,20 @@ def decision_view(d: Decision) -> dict[str, Any]:
 def inbox(session: Session, viewer: Principal, now: dt.datetime) -> list[tuple[Step, SealRequest]]:
     """Open steps the viewer may decide, as a holder or a deputy, and has not voted on yet."""
     acting: set[tuple[str, str]] = {(str(p.post), p.organisation_code) for p in viewer.posts}
-    delegated = session.execute(
-        select(Delegation.post, Organisation.code, Delegation.holder_id)
-        .join(Organisation, Organisation.id == Delegation.organisation_id)
-        .where(
-            Delegation.deputy_id == viewer.user_id,
-            Delegation.valid_from <= now,
-            Delegation.valid_until > now,
-            Delegation.ended_at.is_(None),
+    delegated = [
+        (post, code, holder)
+        for post, code, holder, organisation_id in session.execute(
+            select(Delegation.post, Organisation.code, Delegation.holder_id, Delegation.organisation_id)
+            .join(Organisation, Organisation.id == Delegation.organisation_id)
+            .where(
+                Delegation.deputy_id == viewer.user_id,
+                Delegation.valid_from <= now,
+                Delegation.valid_until > now,
+                Delegation.ended_at.is_(None),
+            )
         )
-    ).all()
+        if fits(session, viewer.user_id, organisation_id, now)  # a deputy from elsewhere decides nothing
+    ]
     acting |= {(post, code) for post, code, _ in delegated}
     if not acting:
         return []

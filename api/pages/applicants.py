@@ -7,6 +7,7 @@ decided by ``workflow.requests``, as for the API, whose document and sheet answe
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -24,7 +25,7 @@ from api.pages import schema_form
 from api.pages.base import N_, FormDep, SignedIn, Viewer, redirect, render, text
 from api.routers.requests import document_file, sheet_file
 from api.schemas_workflow import RequestIn
-from core.errors import DomainError, Invalid, NotFound
+from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.runtime import Runtime
 from workflow import applying, catalogs, forms, listing, physical, previews, public_record, requests, views
 from workflow.catalog import Matter
@@ -314,15 +315,15 @@ def _request(
 ) -> dict[str, Any]:
     now = rt.clock.now()
     with rt.readers() as session:
-        found = requests.visible(session, request_id, who.principal)
+        found = requests.visible(session, request_id, who.principal, now)
         view = views.request_view(session, found, who.principal, now)
         matter = matter_of(session, found)
         catalog = catalogs.version(session, found.catalog_version_id)
         physical_seal = found.seal_form == "physical"
-        stamps = public_record.record(session, found.public_id, who.principal)["stamps"] if physical_seal else []
-        sheet = physical_seal and _has_sheet(session, found, who)
+        stamps = public_record.record(session, found.public_id, who.principal, now)["stamps"] if physical_seal else []
+        sheet = physical_seal and _has_sheet(session, found, who, now)
         decide = any(case.id == found.id for _, case in views.inbox(session, who.principal, now))
-        _, shown, _ = requests.document_of(session, request_id, who.principal, original=False)
+        shown = requests.shown_document(session, found, who.principal, now)
     own = view["record"] is not None
     props = matter.form.get("properties", {})
     stored = dict(found.form)
@@ -338,7 +339,8 @@ def _request(
         "sheet": sheet,
         "stamps": stamps,
         "decide": decide,
-        "pages": previews.page_count(rt.blobs, shown),
+        "pages": previews.page_count(rt.blobs, shown) if shown else 0,
+        "document": shown is not None,
         "states": STATES,
         "decisions": DECISIONS,
         "outcomes": OUTCOMES,
@@ -354,11 +356,12 @@ def _errors(refusal: Refusal | None) -> Sequence[Mapping[str, str]]:
     return refusal.errors if refusal is not None else ()
 
 
-def _has_sheet(session: Session, found: SealRequest, who: Viewer) -> bool:
-    """Whether a physical seal's sheet has been made, that is whether its machine was authorised."""
+def _has_sheet(session: Session, found: SealRequest, who: Viewer, now: dt.datetime) -> bool:
+    """Whether a physical seal's sheet has been made, that is whether its machine was authorised (and the viewer
+    may take it, as the document it is)."""
     try:
-        physical.sheet_of(session, found.id, who.principal)
-    except NotFound:
+        physical.sheet_of(session, found.id, who.principal, now)
+    except (NotFound, Forbidden):
         return False
     return True
 
@@ -367,7 +370,7 @@ def _has_sheet(session: Session, found: SealRequest, who: Viewer) -> bool:
 def document(who: SignedIn, rt: RuntimeDep, request_id: int, original: bool = False) -> FileResponse:
     """The sealed PDF once sealed, else (or with ``original=true``) the document as submitted; as the API."""
     with rt.readers() as session:
-        return document_file(rt, session, request_id, who.principal, original=original)
+        return document_file(rt, session, request_id, who.principal, original=original, now=rt.clock.now())
 
 
 @router.get("/requests/{request_id}/pages/{number}")
@@ -376,7 +379,7 @@ def page_picture(
 ) -> Response:
     """A page of the document as a picture, for phones that show no PDF inline."""
     with rt.readers() as session:
-        _, sha256, _ = requests.document_of(session, request_id, who.principal, original=False)
+        _, sha256, _ = requests.document_of(session, request_id, who.principal, original=False, now=rt.clock.now())
     png = previews.page_png(rt.blobs, sha256, number)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
@@ -385,14 +388,14 @@ def page_picture(
 def sheet(who: SignedIn, rt: RuntimeDep, request_id: int) -> FileResponse:
     """What the seal machine stamps: the approved document with its record's QR code; as the API."""
     with rt.readers() as session:
-        return sheet_file(rt, session, request_id, who.principal)
+        return sheet_file(rt, session, request_id, who.principal, rt.clock.now())
 
 
 @router.get("/requests/{request_id}/photos/{sha256}")
 def photo(who: SignedIn, rt: RuntimeDep, request_id: int, sha256: str) -> Response:
     """A seal machine's photo of a sheet it stamped for the request, for anyone who may see the request."""
     with rt.readers() as session:
-        found = requests.visible(session, request_id, who.principal)
+        found = requests.visible(session, request_id, who.principal, rt.clock.now())
         data = rt.blobs.get(public_record.photo(session, found.public_id, sha256))
     return Response(data, media_type="image/png", headers={"Cache-Control": "private"})
 
@@ -421,7 +424,7 @@ def _resubmit(
 ) -> dict[str, Any] | None:
     """None once resubmitted; else the request's page again, with what was typed and why it was refused."""
     with rt.sessions() as session:
-        found = requests.visible(session, request_id, who.principal)
+        found = requests.visible(session, request_id, who.principal, rt.clock.now())
         matter = matter_of(session, found)
         typed = schema_form.read(matter, form)
         # What the profile filled in is not asked again: the stored values stand where the profile has none.

@@ -38,10 +38,14 @@ def inbox(request: Request, who: Approvers, rt: RuntimeDep) -> Response:
 
 @router.get("/inbox/{request_id}")
 def case(request_id: int, request: Request, who: Approvers, rt: RuntimeDep) -> Response:
+    now = rt.clock.now()
     with rt.readers() as session:
-        opened = desk.case(session, request_id, who.principal, rt.clock.now())
-        _, shown, _ = requests.document_of(session, request_id, who.principal, original=False)
-    return render(request, who, "approvers/case.html", pages=previews.page_count(rt.blobs, shown), **opened)
+        opened = desk.case(session, request_id, who.principal, now)
+        shown = requests.shown_document(
+            session, requests.visible(session, request_id, who.principal, now), who.principal, now
+        )
+    pages = previews.page_count(rt.blobs, shown) if shown else 0
+    return render(request, who, "approvers/case.html", pages=pages, document=shown is not None, **opened)
 
 
 @router.post("/inbox/{request_id}")

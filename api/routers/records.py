@@ -40,7 +40,7 @@ async def record(
 
 def _record(rt: Runtime, public_id: str, who: Principal | None) -> dict[str, Any]:
     with rt.readers() as session:
-        return public_record.record(session, public_id, who)
+        return public_record.record(session, public_id, who, rt.clock.now())
 
 
 @router.get("/records/{public_id}/photos/{sha256}", response_class=Response, responses={404: {}})

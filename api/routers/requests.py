@@ -3,6 +3,7 @@ document itself."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -111,31 +112,36 @@ def listed(
 
 @router.get("/{request_id}", response_model=RequestOut)
 def get(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> dict[str, Any]:
-    return views.request_view(session, requests.visible(session, request_id, who), who, rt.clock.now())
+    now = rt.clock.now()
+    return views.request_view(session, requests.visible(session, request_id, who, now), who, now)
 
 
 @router.get("/{request_id}/document", response_class=FileResponse)
 def document(
     request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep, original: bool = False
 ) -> FileResponse:
-    """The sealed PDF once the request is sealed, else (or with ``original=true``) the document as submitted."""
-    return document_file(rt, session, request_id, who, original=original)
+    """The sealed PDF once the request is sealed, else (or with ``original=true``) the document as submitted: to
+    its applicant, its approvers, the custodians who stamp it and the bureau receiving it; 403 to others who may
+    see the request, 404 to everyone else."""
+    return document_file(rt, session, request_id, who, original=original, now=rt.clock.now())
 
 
-def document_file(rt: Runtime, session: Session, request_id: int, who: Principal, *, original: bool) -> FileResponse:
-    """A request's document for someone who may see it, to the API's clients and the pages alike."""
-    request, sha256, sealed = requests.document_of(session, request_id, who, original=original)
+def document_file(
+    rt: Runtime, session: Session, request_id: int, who: Principal, *, original: bool, now: dt.datetime
+) -> FileResponse:
+    """A request's document for someone who may take it, to the API's clients and the pages alike."""
+    request, sha256, sealed = requests.document_of(session, request_id, who, original=original, now=now)
     return _pdf(rt, sha256, f"{request.number}{'-sealed' if sealed else ''}.pdf")
 
 
 @router.get("/{request_id}/sheet", response_class=FileResponse)
 def sheet(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> FileResponse:
     """For a physical seal, what is printed and stamped: the approved document with its record's QR code."""
-    return sheet_file(rt, session, request_id, who)
+    return sheet_file(rt, session, request_id, who, rt.clock.now())
 
 
-def sheet_file(rt: Runtime, session: Session, request_id: int, who: Principal) -> FileResponse:
-    request, sha256 = physical.sheet_of(session, request_id, who)
+def sheet_file(rt: Runtime, session: Session, request_id: int, who: Principal, now: dt.datetime) -> FileResponse:
+    request, sha256 = physical.sheet_of(session, request_id, who, now)
     return _pdf(rt, sha256, f"{request.number}-sheet.pdf")
 
 
