@@ -1,7 +1,8 @@
 """Content-addressed blob store: a blob's name is the SHA-256 of its bytes, so storing twice stores once.
 
 ``FileBlobStore`` keeps blobs under ``var/blobs/ab/cd/<sha256>``; writes go to a temporary file in the same
-directory, are fsynced and renamed into place, so a reader never sees half a blob. An S3-compatible store
+directory, are fsynced and renamed into place, so a reader never sees half a blob. Blobs are 0600 and their
+directories 0700: an uploaded document is personal data. An S3-compatible store
 implements the same ``BlobStore`` protocol.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from core.errors import Invalid, NotFound
+from core.private import make_directory
 
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -57,7 +59,7 @@ def check_digest(sha256: str) -> str:
 class FileBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        make_directory(root)
 
     def _path(self, sha256: str) -> Path:
         check_digest(sha256)
@@ -83,8 +85,8 @@ class FileBlobStore:
         digest = hashlib.sha256()
         size = 0
         staging = self.root / "tmp"
-        staging.mkdir(exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=staging)
+        make_directory(staging)
+        fd, tmp_name = tempfile.mkstemp(dir=staging)  # made 0600
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -99,7 +101,7 @@ class FileBlobStore:
             if final.exists():
                 tmp.unlink()
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
+                make_directory(final.parent)
                 tmp.replace(final)
                 _fsync_dir(final.parent)
             return ref

@@ -1,7 +1,8 @@
 """The service's resources, opened from the settings in force and checked before the first request.
 
 Every check that can fail on a bad setting raises ConfigError naming it, so ``sealgate serve`` can say in one
-line what to fix.
+line what to fix. What opening makes under ``var/`` (directories, the SQLite database, the development token and
+its PIN) is made private to the service's user (``core.private``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.blobs import BlobStore, FileBlobStore
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError
 from core.keystore import Keystore, open_keystore
+from core.private import make_directory, private_files
 from core.settings import Settings, env_name, masked_database_url
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,11 @@ class Runtime:
     def open(cls, settings: Settings, *, migrations: str | None, clock: Clock | None = None) -> Runtime:
         """Check every dependency before changing anything, then migrate the schema with the migrations at
         ``migrations`` (None: leave it as it is)."""
+        with private_files():
+            return cls._open(settings, migrations=migrations, clock=clock)
+
+    @classmethod
+    def _open(cls, settings: Settings, *, migrations: str | None, clock: Clock | None) -> Runtime:
         check_writable(settings.var_dir, env_name("var_dir"))
         blob_setting = env_name("blobs", "path") if settings.blobs.path else env_name("var_dir")
         check_writable(settings.blob_dir, blob_setting)
@@ -71,7 +78,7 @@ class Runtime:
 
 def check_writable(directory: Path, setting: str) -> None:
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        make_directory(directory)
         fd, probe = tempfile.mkstemp(dir=directory, prefix=".write-probe-")
         os.close(fd)
         os.unlink(probe)
@@ -85,7 +92,12 @@ def _database_setting(settings: Settings) -> str:
 
 def open_database(settings: Settings, *, migrations: str | None) -> Engine:
     """An engine on a database that answers (and is migrated with ``migrations``, if given); ConfigError
-    otherwise."""
+    otherwise. A SQLite database made here is private (its journal files take its mode)."""
+    with private_files():
+        return _open_database(settings, migrations=migrations)
+
+
+def _open_database(settings: Settings, *, migrations: str | None) -> Engine:
     url = settings.database_url
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):

@@ -13,6 +13,7 @@ from core.errors import ConfigError
 from core.keystore import devtoken
 from core.keystore.pool import KeystoreError, ModuleLoadError, PinRejected, TokenNotFound
 from core.keystore.store import Keystore
+from core.private import private_files
 from core.settings import Settings, env_name
 
 MODULE = env_name("keystore", "module")
@@ -32,8 +33,9 @@ class _PinSource:
 
 
 def open_keystore(settings: Settings) -> Keystore:
+    """The keystore in force; the development token, its configuration and PIN are made private."""
     ks = settings.keystore
-    with _opening(settings):
+    with private_files(), _opening(settings):
         module, source = _module_and_pin(settings)
         keystore = _open(module, ks.token_label, source, ks.pool_size)
     if ks.module is None:
@@ -62,7 +64,7 @@ def _opening(settings: Settings) -> AbstractContextManager[object]:
         raise ConfigError(
             VAR_DIR, f"cannot write the development token under {settings.softhsm_dir}: {exc.strerror}"
         ) from None
-    return FileLock(str(settings.softhsm_dir / "open.lock"))
+    return FileLock(str(settings.softhsm_dir / "open.lock"), mode=0o600)
 
 
 def _open(module: Path, token_label: str, source: _PinSource, pool_size: int) -> Keystore:

@@ -1,4 +1,8 @@
-"""What every command shares: the settings file named on the command line, and short-lived database access."""
+"""What every command shares: the settings file named on the command line, and short-lived database access.
+
+A command that reaches its state runs with a private umask until it ends: what it writes after opening (audit
+state, sealing files, the log's keys) is as private as what opening makes (``core.private``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import typer
 from sqlalchemy.orm import Session
 
 from core import db
+from core.private import private_files
 from core.runtime import open_database
 from core.settings import Settings, load_settings
 from sealgate import MIGRATIONS
@@ -20,6 +25,7 @@ from sealgate import MIGRATIONS
 class CliState:
     config: Path | None
     _settings: Settings | None = field(default=None, init=False)
+    _private: bool = field(default=False, init=False)
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -38,6 +44,10 @@ class CliState:
 
 
 def state(ctx: typer.Context) -> CliState:
-    obj = ctx.find_root().obj
+    root = ctx.find_root()
+    obj = root.obj
     assert isinstance(obj, CliState)
+    if not obj._private:
+        root.with_resource(private_files())
+        obj._private = True
     return obj
