@@ -1,0 +1,76 @@
+"""``sealgate verify`` and the verifier behind it fuzzed with mutated signed PDFs from the corpus.
+
+Every case ends, within VERIFY_SECONDS, in a report (TOTAL-PASSED, TOTAL-FAILED or INDETERMINATE) or the named
+error UnverifiablePdf; the command exits 0, 1 or 2 with a report, or 3 with one line saying why, and never with a
+traceback. A case that changed a byte some signature of its seed covers is never TOTAL-PASSED.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from typer.testing import CliRunner
+
+from sealgate.cli import app
+from signer.validation import FAILED, INDETERMINATE, PASSED
+from signer.verification import UnverifiablePdf, bureau_report, exit_code
+from tests.fuzz.corpus import SIGNED, VERIFY_SECONDS, Case, cases, changes_signed_bytes, profile, signed_ranges
+
+pytestmark = pytest.mark.xdist_group("timed")
+INDICATIONS = {PASSED, FAILED, INDETERMINATE}
+
+
+def _timed_report(case: Case) -> dict[str, object] | UnverifiablePdf:
+    start = time.monotonic()
+    try:
+        outcome: dict[str, object] | UnverifiablePdf = bureau_report(case.data, trust=[])
+    except UnverifiablePdf as error:
+        outcome = error
+    seconds = time.monotonic() - start
+    assert seconds < VERIFY_SECONDS, f"{case!r} took {seconds:.1f} s"
+    return outcome
+
+
+@profile(examples=25)
+@given(case=cases(SIGNED))
+def test_the_verifier_reports_or_names_its_error(case: Case) -> None:
+    outcome = _timed_report(case)
+    if isinstance(outcome, UnverifiablePdf):
+        assert outcome.detail, case
+        return
+    assert outcome["indication"] in INDICATIONS, case
+    if changes_signed_bytes(case):
+        assert outcome["indication"] != PASSED, f"{case!r} changed signed bytes and passed"
+
+
+@profile(examples=15)
+@given(case=cases(SIGNED))
+def test_the_command_exits_with_a_report_or_a_reason(case: Case, tmp_path_factory: pytest.TempPathFactory) -> None:
+    path = Path(tmp_path_factory.mktemp("verify")) / "sealed.pdf"
+    path.write_bytes(case.data)
+    start = time.monotonic()
+    done = CliRunner().invoke(app, ["verify", str(path), "--json"])
+    seconds = time.monotonic() - start
+    assert seconds < VERIFY_SECONDS, f"{case!r} took {seconds:.1f} s"
+    assert done.exception is None or isinstance(done.exception, SystemExit), f"{case!r}: {done.exception!r}"
+    assert done.exit_code in (0, 1, 2, 3), case
+    if done.exit_code == 3:
+        assert done.stderr.startswith(f"sealgate: {path}: "), case
+        assert done.stdout == "", case
+        return
+    report = json.loads(done.stdout)
+    assert exit_code(report["indication"]) == done.exit_code, case
+    if changes_signed_bytes(case):
+        assert report["indication"] != PASSED, f"{case!r} changed signed bytes and passed"
+
+
+def test_every_seed_is_signed_and_verifies_unchanged() -> None:
+    """The oracle's footing: each seed has the byte ranges the mutations are judged against, and is not an error."""
+    for name, data in SIGNED.items():
+        assert signed_ranges(data), name
+        report = bureau_report(data, trust=[])
+        assert report["indication"] in INDICATIONS, name
