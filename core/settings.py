@@ -65,9 +65,18 @@ class BlobSettings(_Section):
 
 class AuthSettings(_Section):
     token_lifetime_seconds: int = Field(default=8 * 3600, ge=60)
-    failure_window_seconds: int = Field(default=15 * 60, ge=1)
-    max_failures_per_account: int = Field(default=5, ge=1)
-    max_failures_per_address: int = Field(default=30, ge=1)
+    failure_window_seconds: int = Field(default=15 * 60, ge=1, description="how long a failed sign-in is counted")
+    max_failures_per_account: int = Field(
+        default=5, ge=1, description="failures at an account from one address before its attempts from there wait"
+    )
+    max_failures_per_address: int = Field(
+        default=30, ge=1, description="failures from one address before its attempts wait"
+    )
+    max_failures_per_account_everywhere: int = Field(
+        default=50, ge=1, description="failures at an account from all addresses before every attempt at it waits"
+    )
+    failure_delay_seconds: float = Field(default=1.0, gt=0, description="first wait, doubled by every further failure")
+    failure_delay_cap_seconds: float = Field(default=60.0, gt=0, le=3600, description="longest wait")
 
 
 class WitnessPeerSettings(_Section):

@@ -1,7 +1,8 @@
-"""Signing in: password checks throttled per account and per address, and opaque bearer tokens.
+"""Signing in: password checks slowed by growing delays per account and per address, and opaque bearer tokens.
 
 Tokens are random 256-bit strings; the database keeps their SHA-256 only. Failed sign-ins are rows, not process
-memory, so the limit holds across every API process behind the proxy.
+memory, so the delays hold across every API process behind the proxy. There is no lock: a delay is short and
+capped, so nobody can keep an account's owner out by failing on purpose.
 """
 
 from __future__ import annotations
@@ -67,37 +68,54 @@ def login(
     policy: AuthSettings,
 ) -> IssuedToken:
     """Check a password and issue a token; commits, so a failure is counted even though it raises."""
-    _refuse_if_throttled(session, username, address, now, policy)
+    counted, address = username[:64], address[:64]  # as the failures are kept
+    _refuse_if_throttled(session, counted, address, now, policy)
     account = session.scalar(select(User).where(User.username == username))
     stored = account.password_hash if account is not None and account.active else None
     if not verify_password(stored, password):
-        session.add(LoginFailure(username=username[:64], address=address[:64], at=now))
+        session.add(LoginFailure(username=counted, address=address, at=now))
         session.commit()
         raise InvalidCredentials("unknown user, wrong password or disabled account")
     assert account is not None, "verify_password refuses a missing account"
     assert stored is not None, "and a disabled account or one without a password"
     if needs_rehash(stored):
         account.password_hash = hash_password(password)
-    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    session.execute(delete(LoginFailure).where(LoginFailure.username == counted, LoginFailure.address == address))
     issued = _issue(session, account, now, policy.token_lifetime_seconds, address)
     session.commit()
     return issued
 
 
+def delay(failures: int, allowed: int, policy: AuthSettings) -> float:
+    """How long after the last of ``failures`` the next attempt waits: nothing within the ``allowed``, then the
+    first delay, doubled by every further failure up to the cap."""
+    if failures < allowed:
+        return 0.0
+    return min(policy.failure_delay_cap_seconds, policy.failure_delay_seconds * 2.0 ** min(failures - allowed, 64))
+
+
 def _refuse_if_throttled(session: Session, username: str, address: str, now: dt.datetime, policy: AuthSettings) -> None:
-    window = dt.timedelta(seconds=policy.failure_window_seconds)
-    since = now - window
+    """Attempts wait after repeated failures, never longer than the cap, and a refused attempt is not counted: a
+    flood of wrong passwords slows the one who sends it, and the owner of the account, from an address of their
+    own, is never kept out; the wait for the account from every address only slows a guess spread over many."""
+    since = now - dt.timedelta(seconds=policy.failure_window_seconds)
     session.execute(delete(LoginFailure).where(LoginFailure.at < since))
-    for column, value, limit, what in (
-        (LoginFailure.username, username, policy.max_failures_per_account, "this account"),
-        (LoginFailure.address, address, policy.max_failures_per_address, "this address"),
+    for condition, allowed, what in (
+        (
+            and_(LoginFailure.username == username, LoginFailure.address == address),
+            policy.max_failures_per_account,
+            "this account",
+        ),
+        (LoginFailure.address == address, policy.max_failures_per_address, "this address"),
+        (LoginFailure.username == username, policy.max_failures_per_account_everywhere, "this account"),
     ):
-        count, oldest = session.execute(
-            select(func.count(), func.min(LoginFailure.at)).where(column == value, LoginFailure.at >= since)
-        ).one()
-        if count >= limit:
-            oldest_at = _as_utc(oldest)
-            retry = max(1, math.ceil((oldest_at + window - now).total_seconds()))
+        count, last = session.execute(select(func.count(), func.max(LoginFailure.at)).where(condition)).one()
+        wait = delay(count, allowed, policy)
+        if wait <= 0:
+            continue
+        remaining = (_as_utc(last) + dt.timedelta(seconds=wait) - now).total_seconds()
+        if remaining > 0:
+            retry = max(1, math.ceil(remaining))
             session.commit()
             raise TooManyAttempts(f"too many failed sign-ins for {what}; try again in {retry} s", retry_after=retry)
 

@@ -56,7 +56,11 @@ def login(
             )
             session.commit()
     except auth.TooManyAttempts as exc:
-        return _again(request, target, username, N_("Too many failed sign-ins: wait a few minutes."), exc.status)
+        wait = _again(
+            request, target, username, N_("Too many failed sign-ins: wait a moment and try again."), exc.status
+        )
+        wait.headers["Retry-After"] = str(exc.retry_after)
+        return wait
     except DomainError as exc:
         return _again(request, target, username, N_("Unknown user, wrong password or disabled account."), exc.status)
     response = RedirectResponse(target, status_code=303)

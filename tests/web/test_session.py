@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+import datetime as dt
 
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from core.clock import ManualClock
+from core.runtime import Runtime
 from tests.web.conftest import csrf_of, password, sign_in
 
 
@@ -120,3 +125,23 @@ def test_the_home_page_shows_each_role_what_waits_for_it(browser: TestClient) ->
         home = browser.get("/")
         assert home.status_code == 200
         assert {name for name, tile in tiles.items() if tile in home.text} == expected, username
+
+
+def test_failed_sign_ins_make_the_owner_wait_a_moment_not_fifteen_minutes(
+    browser: TestClient, runtime: Runtime
+) -> None:
+    def post(password_given: str) -> Response:
+        form = browser.get("/login")
+        data = {"username": "sn.resident", "password": password_given, "csrf": csrf_of(form.text)}
+        answer: Response = browser.post("/login", data=data)
+        return answer
+
+    for _ in range(5):
+        assert post("nope").status_code == 401
+    waiting = post(password("sn.resident"))
+    assert waiting.status_code == 429
+    assert waiting.headers["retry-after"] == "1"
+    assert "请稍候片刻再试" in waiting.text
+    assert isinstance(runtime.clock, ManualClock)
+    runtime.clock.advance(dt.timedelta(seconds=1))
+    assert post(password("sn.resident")).status_code == 303
