@@ -3,6 +3,10 @@ log entry (sequenced or queued). A row without its entry is a change that bypass
 
 A decision's entry names no decision id, so a decision is matched to an entry of its request by everything both
 hold: round, level, verdict, decider, on whose behalf, level returned to, and the moment, each entry used once.
+
+A submission's entry holds its applicant and matter as commitments (``history.person``, ``history.matter``): they
+are opened from the service's own store and must still be the request's, so that a request moved to another
+person or matter after the fact is named too. Entries written before the commitments hold them in clear.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from identity.models import User
 from ledger.audit import logged
 from ledger.entry import timestamp
+from ledger.models import PersonalDatum
 from workflow.history import subject
 from workflow.models import CatalogVersion, Decision, OutboxMessage, SealRequest
 
@@ -34,7 +39,8 @@ def _user(username: str | None) -> str | None:
 
 def missing_entries(session: Session) -> Iterator[str]:
     logged = _logged(session, _TYPES)
-    submitted = {about for kind, about, _ in logged if kind == "request.submitted"}
+    submitted = {about: entry["data"] for kind, about, entry in logged if kind == "request.submitted"}
+    opened = _opened(session, [v for data in submitted.values() for v in (data.get("applicant"), data.get("matter"))])
     versions = {entry["data"]["version"] for kind, _, entry in logged if kind == "catalog.loaded"}
     delivered = {(about, entry["data"]["message"]) for kind, about, entry in logged if kind == "request.delivered"}
     dead = {(about, entry["data"]["bureau"]) for kind, about, entry in logged if kind == "request.delivery_dead"}
@@ -57,9 +63,20 @@ def missing_entries(session: Session) -> Iterator[str]:
     for version in session.scalars(select(CatalogVersion.id)):
         if version not in versions:
             yield f"catalogue version {version} has no catalog.loaded entry"
-    for request, number in session.execute(select(SealRequest.id, SealRequest.number)):
-        if subject(request) not in submitted:
+    requests = select(SealRequest.id, SealRequest.number, User.username, SealRequest.matter_code).join(
+        User, User.id == SealRequest.applicant_id
+    )
+    for request, number, applicant, matter in session.execute(requests.order_by(SealRequest.id)):
+        data = submitted.get(subject(request))
+        if data is None:
             yield f"request {number} (id {request}) has no request.submitted entry"
+            continue
+        logged_applicant, logged_matter = (opened.get(data.get(k), data.get(k)) for k in ("applicant", "matter"))
+        if logged_applicant != f"user:{applicant}" or logged_matter != matter:
+            yield (
+                f"request {number} (id {request}) is {matter} for {applicant}; its request.submitted entry says "
+                f"{logged_matter} for {logged_applicant}"
+            )
     actor, deputy = aliased(User), aliased(User)
     decisions = session.execute(
         select(
@@ -98,3 +115,16 @@ def missing_entries(session: Session) -> Iterator[str]:
             yield f"outbox message {message} of request {owner}, delivered to {bureau}, has no request.delivered entry"
         if status == "dead" and (subject(owner), bureau) not in dead:
             yield f"outbox message {message} of request {owner}, dead at {bureau}, has no request.delivery_dead entry"
+
+
+def _opened(session: Session, values: list[Any]) -> dict[str, str]:
+    """The values behind those of ``values`` that are commitments, read in batches."""
+    wanted = sorted({v for v in values if isinstance(v, str) and v.startswith("sha256:")})
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        batch = wanted[start : start + 500]
+        rows = session.execute(
+            select(PersonalDatum.commitment, PersonalDatum.value).where(PersonalDatum.commitment.in_(batch))
+        )
+        found |= {commitment: value for commitment, value in rows}
+    return found

@@ -12,7 +12,9 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from core.runtime import Runtime
+from ledger.entry import commitment_of
 from ledger.merkle import leaf_hash, verify_inclusion
+from ledger.models import PersonalDatum
 from ledger.note import open_checkpoint, parse_vkey
 from ledger.service import LogService
 from sealgate.cli import demo
@@ -40,7 +42,9 @@ def login(client: TestClient, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
 
-def test_winter_vegetable_subsidy(demo_client: tuple[TestClient, RecordingExecutor], log: LogService) -> None:
+def test_winter_vegetable_subsidy(
+    demo_client: tuple[TestClient, RecordingExecutor], log: LogService, runtime: Runtime
+) -> None:
     client, executor = demo_client
     resident = login(client, "sn.resident")
     matter = client.get("/api/v1/matters/agri.winter-vegetable-subsidy", headers=resident).json()
@@ -106,6 +110,17 @@ def test_winter_vegetable_subsidy(demo_client: tuple[TestClient, RecordingExecut
             checkpoint.root,
         )
     submitted_entry = entries[0]["entry"]
-    assert submitted_entry["data"]["applicant"] == "user:sn.resident"
+    # The applicant and the matter are commitments, which the service opens for an inspector.
+    with runtime.readers() as session:
+        for committed, value in (
+            (submitted_entry["data"]["applicant"], "user:sn.resident"),
+            (submitted_entry["actor"], "user:sn.resident"),
+            (submitted_entry["data"]["matter"], "agri.winter-vegetable-subsidy"),
+        ):
+            datum = session.get(PersonalDatum, committed)
+            assert datum is not None
+            assert datum.value == value
+            assert commitment_of(datum.salt, value) == committed
+    assert "sn.resident" not in json.dumps([e["entry"] for e in entries])
     assert "460204197803121222" not in json.dumps([e["entry"] for e in entries], ensure_ascii=False)
     assert submitted_entry["data"]["form"].startswith("sha256:")

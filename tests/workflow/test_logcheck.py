@@ -157,3 +157,23 @@ def test_the_audit_fails_on_a_decision_that_bypassed_the_log(tmp_path: Path, mon
         f"PROBLEM: decision {decision} on request {request} (round 1, level 1, approve by sn.g1.leader "
         f"at {timestamp(now)}) has no request.decided entry"
     ]
+
+
+def test_a_request_moved_to_another_applicant_or_matter_is_named(village: Village, clock: ManualClock) -> None:
+    """The submission's entry commits to its applicant and matter; the check opens the commitments."""
+    request = village_request(village, clock)
+    with village.runtime.sessions() as s:
+        assert list(missing_entries(s)) == []
+        row = s.get_one(SealRequest, request)
+        row.applicant_id = user(s, "resident2").id
+        s.flush()
+        assert list(missing_entries(s)) == [
+            f"request {row.number} (id {request}) is test.residence for resident2; its request.submitted entry says "
+            "test.residence for user:resident"
+        ]
+        row.applicant_id, row.matter_code = user(s, "resident").id, "test.subsidy"
+        s.flush()
+        assert list(missing_entries(s)) == [
+            f"request {row.number} (id {request}) is test.subsidy for resident; its request.submitted entry says "
+            "test.residence for user:resident"
+        ]
