@@ -9,6 +9,10 @@ threshold of 700 the cyclic collector runs several times per request and walks t
 The objects made at startup (modules, the app, the runtime) are frozen, out of every later collection, and the
 youngest generation is collected every 20,000 allocations: in ``bench/approvals.py``, with alternating rounds,
 that gave 10% more decisions per second (median of three rounds each).
+
+The client's address (which sign-in delays count) is the peer's, unless the peer is one of the reverse proxies
+named in ``forwarded_allow_ips``: only then is its ``X-Forwarded-For`` believed. Uvicorn's own default believes
+127.0.0.1, which would let anything on the host, or a proxy that passes the header through, pick its address.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from __future__ import annotations
 import gc
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from core import logs
 from core.runtime import Runtime
+from core.settings import Settings
 from sealgate import MIGRATIONS
 from sealgate.cli.state import state
 
@@ -51,4 +56,10 @@ def serve(
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=False)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_config=None, access_log=False, **proxy_options(settings))
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """Uvicorn's options for the forwarded headers: believed from the configured proxies only, never by default."""
+    proxies = list(settings.forwarded_allow_ips)
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies}
