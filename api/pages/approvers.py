@@ -166,7 +166,7 @@ def _blank(rt: Runtime) -> dict[str, str]:
     return {
         "deputy": "",
         "seat": "",
-        "valid_from": start.strftime(LOCAL_INPUT),
+        "valid_from": "",  # now, when the form is sent: a time shown here would be in the past by then
         "valid_until": (start + dt.timedelta(days=7)).strftime(LOCAL_INPUT),
         "reason": "",
     }
