@@ -186,4 +186,6 @@ def listed(
 def names(session: Session, asked: list[GrantRequest]) -> dict[int, str]:
     """The display names of who asked for and who decided on ``asked``, by user id."""
     ids = {a.requested_by_id for a in asked} | {a.decided_by_id for a in asked if a.decided_by_id}
-    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).tuples().all())
+    return {
+        user_id: name for user_id, name in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    }
