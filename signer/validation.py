@@ -137,7 +137,7 @@ def _whole(
     if trust_embedded:
         anchors += [c for sig in embedded for c in _certificates(sig)]
     contexts = functools.partial(_context, reader, anchors)
-    dss = DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
+    dss = _dss(reader)
     whole = [found for found in (structure.trailing(data), structure.disagreement(reader, data)) if found]
     signatures = []
     for position, sig in enumerate(embedded):
@@ -152,6 +152,15 @@ def _whole(
         except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
             raise UnreadablePdf(f"signature {sig.field_name} cannot be read: {_message(exc)}") from None
     return _overall(signatures, visual.overlapping(data) + active_content.warnings(data))
+
+
+def _dss(reader: PdfFileReader) -> DocumentSecurityStore | None:
+    """The document security store, if any; one that cannot be read (an entry that is null where pyHanko wants a
+    stream raises AttributeError) makes the file unreadable past its signed revision, like any other damage."""
+    try:
+        return DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError, AssertionError, RecursionError) as exc:
+        raise UnreadablePdf(f"the document security store cannot be read: {_message(exc)}") from None
 
 
 def _unreadable_tail(
