@@ -111,6 +111,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "GET /api/v1/negative-list": SIGNED_IN,
     # Anyone who lives or holds a post in 水南村 asks for its seal; the district's people do not.
     "POST /api/v1/requests": of(RESIDENT, STAFF, LEADER, SECRETARY, COMMITTEE, SEAL_ADMIN, CUSTODIAN),
+    "POST /requests/new": of(RESIDENT, STAFF, LEADER, SECRETARY, COMMITTEE, SEAL_ADMIN, CUSTODIAN),
     "GET /api/v1/requests": SIGNED_IN,
     "GET /api/v1/approvals/inbox": SIGNED_IN,
     "GET /api/v1/notifications": SIGNED_IN,
@@ -121,7 +122,6 @@ ALLOWED: dict[str, frozenset[str]] = {
     "GET /requests": SIGNED_IN,
     "GET /requests/new": SIGNED_IN,
     "POST /requests/new/preview": SIGNED_IN,
-    "POST /requests/new": SIGNED_IN,
     # One request of 水南村's group 1: its applicant, its approvers, and those who oversee the village.
     "GET /api/v1/requests/{request_id}": SEES_IT,
     "GET /api/v1/requests/{request_id}/document": READS_IT,
@@ -142,7 +142,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "GET /inbox/{request_id}": of(STAFF, LEADER, SECRETARY, COMMITTEE, SEAL_ADMIN),
     "POST /inbox/{request_id}": of(LEADER),
     "GET /delegations": APPROVERS,
-    "POST /delegations": APPROVERS,
+    "POST /delegations": of(SECRETARY),  # the secretary's own post, as for the API
     "POST /api/v1/delegations/{delegation_id}/end": of(SECRETARY, STAFF),
     "POST /delegations/{delegation_id}/end": of(SECRETARY, STAFF),
     "GET /api/v1/supervision/overdue": of(SECRETARY, SEAL_ADMIN, INSPECTOR, ADMIN, OUTSIDER),
@@ -303,7 +303,8 @@ JSON: dict[str, Any] = {
         "post": "secretary",
         "organisation": "yazhou.shuinan",
         "deputy": "sn.committee2",
-        "valid_until": "2026-11-09T09:00:00Z",
+        "valid_from": "2026-11-14T09:00:00Z",  # after the sample delegations: they may not overlap
+        "valid_until": "2026-11-15T09:00:00Z",
     },
     "POST /api/v1/seals": {
         "organisation": "yazhou.shuinan",
@@ -333,8 +334,20 @@ FORMS: dict[str, dict[str, str]] = {
     "POST /requests/{request_id}/withdraw": {"reason": "不需要了"},
     "POST /inbox/{request_id}": {"decision": "approve", "level": "1", "comment": "同意"},
     "POST /requests/new/preview": {"matter": "agri.winter-vegetable-subsidy"},
-    "POST /requests/new": {"matter": "agri.winter-vegetable-subsidy", "organisation": "yazhou.shuinan"},
-    "POST /delegations": {"deputy": "sn.committee2", "seat": "secretary@yazhou.shuinan", "valid_until": ""},
+    "POST /requests/new": {
+        "matter": "agri.winter-vegetable-subsidy",
+        "organisation": "yazhou.shuinan",
+        "seal": "village_official",
+        "seal_form": "electronic",
+        "copies": "1",
+        "purpose": "申请补贴",
+    },
+    "POST /delegations": {
+        "deputy": "sn.committee2",
+        "seat": "secretary@yazhou.shuinan",
+        "valid_from": "2026-11-16T17:00",
+        "valid_until": "2026-11-17T17:00",
+    },
     "POST /admin/users/{username}/posts": {"post": "custodian", "organisation": "yazhou.chengxi"},
     "POST /admin/users/{username}/posts/end": {"grant": ""},  # the grant's id is filled in
     "POST /admin/seals/{seal_id}/operations": {"kind": "renew"},
