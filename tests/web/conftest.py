@@ -12,10 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api import create_app
-from ca import hierarchy
 from core.runtime import Runtime
 from identity import auth, directory
-from sealgate.cli import demo
+from tests import demo_snapshot
 from workflow import requests
 from workflow.catalog import SealForm
 from workflow.models import SealRequest
@@ -25,10 +24,7 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 @pytest.fixture
 def demo_data(runtime: Runtime) -> dict[str, Any]:
-    with runtime.sessions() as session:
-        hierarchy.initialise(session, runtime.keystore, runtime.settings, runtime.clock.now(), "test")
-        session.commit()
-        return demo.load(session, runtime.clock.now())
+    return demo_snapshot.load(runtime)
 
 
 @pytest.fixture
