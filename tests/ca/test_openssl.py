@@ -215,14 +215,29 @@ def test_wrong_media_type_is_refused(service: Service) -> None:
 
 
 def test_suspend_and_resume_a_seal(service: Service) -> None:
+    """Suspending and resuming are operations: one certificate administrator asks, the other approves."""
     body = {"organisation": "yazhou.beiling", "kind": "village_official", "form": "physical", "name": "北岭村"}
     seal_id = service.post("/api/v1/seals", 1, body).json()["id"]
-    suspended = service.post(f"/api/v1/seals/{seal_id}/suspend", 0)
-    assert suspended.status_code == 200, suspended.text
-    assert suspended.json()["status"] == "suspended"
+    asked = service.post(f"/api/v1/seals/{seal_id}/suspend", 0)
+    assert asked.status_code == 202, asked.text
+    assert service.get(f"/api/v1/seals/{seal_id}").json()["status"] == "active"
+    assert service.post(f"/api/v1/certificates/operations/{asked.json()['id']}/approve", 0).status_code == 403
+    approved = service.post(f"/api/v1/certificates/operations/{asked.json()['id']}/approve", 1)
+    assert approved.status_code == 200, approved.text
+    assert service.get(f"/api/v1/seals/{seal_id}").json()["status"] == "suspended"
     assert service.post(f"/api/v1/seals/{seal_id}/suspend", 1).status_code == 409
-    assert service.post(f"/api/v1/seals/{seal_id}/resume", 1).json()["status"] == "active"
+    resume = service.post(f"/api/v1/seals/{seal_id}/resume", 1).json()
+    assert service.post(f"/api/v1/certificates/operations/{resume['id']}/approve", 0).status_code == 200
+    assert service.get(f"/api/v1/seals/{seal_id}").json()["status"] == "active"
     refused = service.post("/api/v1/certificates/operations", 0, {"seal": seal_id, "kind": "issue"})
     assert refused.status_code == 422
     assert "physical" in refused.json()["detail"]
-    assert service.log_types(f"seal:{seal_id}") == ["ca.seal.added", "ca.seal.suspended", "ca.seal.resumed"]
+    assert service.log_types(f"seal:{seal_id}") == [
+        "ca.seal.added",
+        "ca.operation.requested",
+        "ca.operation.approved",
+        "ca.seal.suspended",
+        "ca.operation.requested",
+        "ca.operation.approved",
+        "ca.seal.resumed",
+    ]

@@ -216,3 +216,29 @@ def test_usernames_are_checked(session: Session) -> None:
 def test_tree_order(session: Session) -> None:
     tree = [(depth, org.code) for depth, org in directory.organisation_tree(session)]
     assert tree == [(0, "yz"), (1, "yz.sn"), (2, "yz.sn.g1")]
+
+
+def test_the_last_administrator_of_an_organisation_stays(session: Session) -> None:
+    """Also from the console: the post is granted to another first, then the first ends."""
+    directory.create_user(
+        session, username="lin", display_name="林", password="pass-word-2", home_code=None, now=T0, actor="test"
+    )
+    directory.grant_post(session, username="chen", org_code="yz", post=Post.ADMIN, valid_from=T0, now=T0, actor="cli")
+    later = T0 + dt.timedelta(days=1)
+    with pytest.raises(Conflict, match="last administrator"):
+        directory.end_post(session, username="chen", org_code="yz", post=Post.ADMIN, at=later, now=later, actor="cli")
+    directory.grant_post(session, username="lin", org_code="yz", post=Post.ADMIN, valid_from=T0, now=T0, actor="cli")
+    directory.end_post(session, username="chen", org_code="yz", post=Post.ADMIN, at=later, now=later, actor="cli")
+    with pytest.raises(Conflict, match="last administrator"):
+        directory.end_post(session, username="lin", org_code="yz", post=Post.ADMIN, at=later, now=later, actor="cli")
+
+
+def test_an_account_records_the_administrator_who_made_it(session: Session) -> None:
+    made = directory.create_user(
+        session, username="lin", display_name="林", password="pass-word-2", home_code=None, now=T0, actor="user:chen"
+    )
+    by_cli = directory.create_user(
+        session, username="fu", display_name="符", password="pass-word-3", home_code=None, now=T0, actor="cli:root"
+    )
+    assert made.created_by_id == directory.user(session, "chen").id
+    assert by_cli.created_by_id is None

@@ -95,7 +95,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             seal = service.post(
                 "/api/v1/seals",
                 "yz.certadmin1",
-                {"organisation": "yazhou.shuinan", "kind": "village_official", "form": "both", "name": "公章"},
+                {"organisation": "yazhou.shuinan", "kind": "village_official", "form": "both", "name": "水南村公章"},
             )
             assert seal.status_code == 201, seal.text
             asked = service.post(
@@ -155,7 +155,7 @@ def test_pdfsig_trusts_the_seal_and_sees_the_whole_document(service: Service, se
     first = report.split("Signature #2")[0]  # the seal; #2 is the document timestamp of B-LTA
     assert "Signature Validation: Signature is Valid." in first
     assert "Certificate Validation: Certificate is Trusted." in first
-    assert "Signer Certificate Common Name: 公章" in first
+    assert "Signer Certificate Common Name: 水南村公章" in first
 
 
 def test_long_term_validation_works_offline(service: Service, sealed: Sealed) -> None:
@@ -319,7 +319,8 @@ def test_the_verify_page_speaks_chinese_and_english(service: Service, sealed: Se
 
 def test_a_suspended_seal_fails_the_request_with_the_reason(service: Service, sealed: Sealed) -> None:
     seal_id = sealed_seal_id(service, sealed)
-    assert service.post(f"/api/v1/seals/{seal_id}/suspend", "yz.certadmin1").status_code == 200
+    suspend = service.post(f"/api/v1/seals/{seal_id}/suspend", "yz.certadmin1").json()
+    assert service.post(f"/api/v1/certificates/operations/{suspend['id']}/approve", "yz.certadmin2").status_code == 200
     try:
         rid = service.post("/api/v1/requests", "sn.resident", WINTER_VEGETABLE_SUBSIDY).json()["id"]
         for who, level in (("sn.g1.leader", 1), ("sn.secretary", 2), ("sn.sealadmin", 3)):
@@ -331,7 +332,9 @@ def test_a_suspended_seal_fails_the_request_with_the_reason(service: Service, se
         assert done["state"] == "failed"
         assert "suspended" in done["failure"]
     finally:
-        assert service.post(f"/api/v1/seals/{seal_id}/resume", "yz.certadmin1").status_code == 200
+        resume = service.post(f"/api/v1/seals/{seal_id}/resume", "yz.certadmin1").json()
+        approved = service.post(f"/api/v1/certificates/operations/{resume['id']}/approve", "yz.certadmin2")
+        assert approved.status_code == 200
 
 
 def sealed_seal_id(service: Service, sealed: Sealed) -> int:
