@@ -10,13 +10,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 
-from api import problems
+from api import openapi, problems
 from api.deps import CertificateAuthority
 from api.gate import Gate
 from api.i18n import PAGES
 from api.idempotency import Idempotency
 from api.limits import BodyLimit, BodyLimits
-from api.middleware import RequestContext
+from api.middleware import FiniteJson, RequestContext
 from api.pages import (
     account,
     admin_catalog,
@@ -151,6 +151,8 @@ def create_app(
     ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=PAGES / "static"), name="static")
+    app.openapi = functools.partial(openapi.document, app)  # type: ignore[method-assign]
+    app.add_middleware(FiniteJson)  # innermost: checks the body as a route reads it
     app.add_middleware(Idempotency)
     app.add_middleware(BodyLimit, limits=BodyLimits.of(runtime.settings))  # outside Idempotency: bounds its reads
     app.add_middleware(RequestContext)

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.pages.base import error_page
 from core.errors import DomainError
@@ -101,7 +102,25 @@ _INTERFACES = ("/api/", "/ca/", "/log/", "/problems", "/metrics", "/healthz", "/
 
 
 def is_page(request: Request) -> bool:
-    return not request.url.path.startswith(_INTERFACES)
+    return is_page_path(request.url.path)
+
+
+def is_page_path(path: str) -> bool:
+    return not path.startswith(_INTERFACES)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path. Starlette names only those of the first route matching the
+    path, where a path may have several (a GET and a POST), and a page's 405 names none."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def install(app: FastAPI) -> None:
@@ -143,15 +162,20 @@ def install(app: FastAPI) -> None:
             401: "unauthorized",
             403: "forbidden",
             413: "payload-too-large",
+            422: "validation-error",
         }.get(exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"nothing at {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
+            headers["Allow"] = ", ".join(allowed_methods(request))
         if is_page(request):
-            return error_page(request, DomainError(detail), exc.status_code)
-        return problem(exc.status_code, slug, detail, request=request, headers=exc.headers)
+            page = error_page(request, DomainError(detail), exc.status_code)
+            page.headers.update(headers)
+            return page
+        return problem(exc.status_code, slug, detail, request=request, headers=headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:

@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import math
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from identity.posts import OrgKind, Post
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields are refused, and so are NaN and the infinities anywhere in it, also inside
+    free-form parts such as a matter's form, which JSON cannot carry and the log's canonical JSON cannot write."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if not finite(value):
+            raise ValueError("NaN and infinite numbers are not accepted")
+        return value
+
+
+def finite(value: Any) -> bool:
+    """Whether no number in ``value`` (nested in lists and mappings) is NaN or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(finite(v) for v in value)
+    return True
 
 
 class TokenOut(BaseModel):
