@@ -25,7 +25,7 @@ from core.keystore import Keystore
 from core.runtime import Runtime
 from core.settings import load_settings
 from identity import admin, auth, delegation, directory
-from identity.models import PostGrant, User
+from identity.models import Delegation, PostGrant, User
 from identity.posts import Post
 from ledger.service import LogService
 from physical_seal import alarms
@@ -136,6 +136,19 @@ def _samples(runtime: Runtime) -> dict[str, str]:
             )
         }
         leader = directory.user(session, "sn.g1.leader")
+        # A delegation of the group leader's post to the secretary of another village, written as one made before
+        # deputies had to work where the post does: it must give its deputy nothing.
+        session.add(
+            Delegation(
+                organisation_id=directory.organisation(session, "yazhou.shuinan.g1").id,
+                post=Post.GROUP_LEADER,
+                holder_id=leader.id,
+                deputy_id=directory.user(session, "bl.secretary").id,
+                valid_from=now,
+                valid_until=now + dt.timedelta(days=7),
+                created_at=now,
+            )
+        )
         note = session.scalars(select(Notification).where(Notification.user_id == leader.id)).first()
         assert note is not None, "a submission tells the approvers of its first step"
         message = OutboxMessage(
