@@ -37,9 +37,8 @@ INSPECTOR = "yz.inspector"
 CERT_ADMIN = "yz.certadmin1"
 BUREAU = "yz.agri"  # the bureau the subsidy is sent to
 ADMIN = "yz.admin"
-OUTSIDER = (
-    "bl.secretary"  # secretary of another village, 北岭村, named deputy of the group leader by a stale delegation
-)
+# The secretary of another village, 北岭村, named deputy of the group leader by a stale delegation.
+OUTSIDER = "bl.secretary"
 PRINCIPALS = (
     ANONYMOUS,
     RESIDENT,
