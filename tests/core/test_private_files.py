@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from sealgate.cli import app
 from sealgate.cli.state import CliState, state
 
 PERMISSIVE = 0o022
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -43,18 +46,37 @@ def _public(root: Path) -> dict[str, str]:
     return {path: oct(mode) for path, mode in _modes(root).items() if mode & 0o077}
 
 
-def test_a_runtime_opened_on_an_empty_var_makes_everything_private(tmp_path: Path, permissive_umask: None) -> None:
-    var = tmp_path / "var"
-    runtime = Runtime.open(load_settings(var_dir=var), migrations=MIGRATIONS)
+def open_and_use(var: str) -> None:
+    """Open a runtime on ``var`` and write to it after opening: a blob, a key in the token, a database row."""
+    runtime = Runtime.open(load_settings(var_dir=Path(var)), migrations=MIGRATIONS)
     try:
-        assert os.umask(PERMISSIVE) == PERMISSIVE, "opening leaves the process umask as it found it"
-        # After opening, under the permissive umask: a blob, a key in the token, a database write.
+        if os.umask(PERMISSIVE) != PERMISSIVE:
+            raise SystemExit("opening did not give the process umask back")
         runtime.blobs.put(b"%PDF-1.7 a resident's document")
         runtime.keystore.generate("private-files-test", KeyKind.ED25519)
         with runtime.engine.begin() as conn:
-            conn.execute(text("SELECT 1"))
+            conn.execute(text("CREATE TABLE written_after_opening (x INTEGER)"))
     finally:
         runtime.close()
+
+
+def _in_a_fresh_process(var: Path) -> None:
+    """SoftHSM2 reads its configuration once per process, and this one has opened the tests' token already."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"from tests.core.test_private_files import open_and_use; open_and_use({str(var)!r})"],
+        cwd=PROJECT,
+        umask=PERMISSIVE,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_runtime_opened_on_an_empty_var_makes_everything_private(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    _in_a_fresh_process(var)
     made = _modes(var)
     assert "sealgate.db" in made
     assert any(p.startswith("blobs/") and len(Path(p).name) == 64 for p in made)
@@ -63,7 +85,7 @@ def test_a_runtime_opened_on_an_empty_var_makes_everything_private(tmp_path: Pat
     assert _public(var) == {}
 
 
-def test_what_exists_keeps_its_mode(tmp_path: Path, permissive_umask: None) -> None:
+def test_what_exists_keeps_its_mode(tmp_path: Path) -> None:
     """A narrower umask never loosens anything; modes an operator chose stay."""
     var = tmp_path / "var"
     var.mkdir(mode=0o750)
@@ -71,7 +93,7 @@ def test_what_exists_keeps_its_mode(tmp_path: Path, permissive_umask: None) -> N
     readable = var / "note.txt"
     readable.write_text("left by the operator")
     readable.chmod(0o440)
-    Runtime.open(load_settings(var_dir=var), migrations=MIGRATIONS).close()
+    _in_a_fresh_process(var)
     assert stat.S_IMODE(var.stat().st_mode) == 0o750
     assert stat.S_IMODE(readable.stat().st_mode) == 0o440
     assert {p: m for p, m in _public(var).items() if p not in (".", "note.txt")} == {}
