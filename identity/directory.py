@@ -152,22 +152,10 @@ def grant_post(
     ``asked_by`` asked for, and the grant records both."""
     holder = user(session, username)
     org = organisation(session, org_code)
-    if OrgKind(org.kind) not in POST_KINDS[post]:
-        fits = ", ".join(sorted(str(k) for k in POST_KINDS[post]))
-        raise Invalid(f"the post {post} belongs to a {fits}; {org.code} is a {org.kind}")
+    check_fits(org, post)
     if valid_until is not None and valid_until <= valid_from:
         raise Invalid("a post grant must end after it starts")
-    overlapping = session.scalar(
-        select(PostGrant.id).where(
-            PostGrant.user_id == holder.id,
-            PostGrant.organisation_id == org.id,
-            PostGrant.post == str(post),
-            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > valid_from),
-            *([PostGrant.valid_from < valid_until] if valid_until is not None else []),
-        )
-    )
-    if overlapping is not None:
-        raise Conflict(f"{username} already holds {post} in {org_code} in that period")
+    refuse_overlap(session, holder, org, post, valid_from, valid_until)
     grant = PostGrant(
         user=holder,
         organisation=org,
@@ -189,6 +177,35 @@ def grant_post(
         data["asked_by"] = asked_by
     append(session, Event("post.granted", f"org:{org_code}", actor, data, now))
     return grant
+
+
+def check_fits(org: Organisation, post: Post) -> None:
+    """Invalid unless ``post`` is one an organisation of ``org``'s kind has."""
+    if OrgKind(org.kind) not in POST_KINDS[post]:
+        fits = ", ".join(sorted(str(k) for k in POST_KINDS[post]))
+        raise Invalid(f"the post {post} belongs to a {fits}; {org.code} is a {org.kind}")
+
+
+def refuse_overlap(
+    session: Session,
+    holder: User,
+    org: Organisation,
+    post: Post,
+    valid_from: dt.datetime,
+    valid_until: dt.datetime | None,
+) -> None:
+    """Conflict if ``holder`` holds ``post`` in ``org`` for part of the period."""
+    overlapping = session.scalar(
+        select(PostGrant.id).where(
+            PostGrant.user_id == holder.id,
+            PostGrant.organisation_id == org.id,
+            PostGrant.post == str(post),
+            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > valid_from),
+            *([PostGrant.valid_from < valid_until] if valid_until is not None else []),
+        )
+    )
+    if overlapping is not None:
+        raise Conflict(f"{holder.username} already holds {post} in {org.code} in that period")
 
 
 def end_post(

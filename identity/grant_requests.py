@@ -10,14 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from identity import directory, independence, scope
 from identity.auth import Principal
-from identity.models import GrantRequest, PostGrant, User
-from identity.posts import POST_KINDS, OrgKind, Post
+from identity.models import GrantRequest, User
+from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event, timestamp
 
@@ -69,9 +69,7 @@ def ask(
     if target.id == who.user_id:
         raise Forbidden("nobody asks for a post for themselves")
     scope.require_reach(session, who, target, now)
-    if OrgKind(org.kind) not in POST_KINDS[post]:
-        fits = ", ".join(sorted(str(k) for k in POST_KINDS[post]))
-        raise Invalid(f"the post {post} belongs to a {fits}; {org.code} is a {org.kind}")
+    directory.check_fits(org, post)
     check_period(valid_from, valid_until, now)
     waiting = session.scalar(
         select(GrantRequest.id).where(
@@ -83,17 +81,7 @@ def ask(
     )
     if waiting is not None:
         raise Conflict(f"{post} in {org.code} for {username} was asked for already (request {waiting})")
-    held = session.scalar(
-        select(PostGrant.id).where(
-            PostGrant.user_id == target.id,
-            PostGrant.organisation_id == org.id,
-            PostGrant.post == str(post),
-            or_(PostGrant.valid_until.is_(None), PostGrant.valid_until > valid_from),
-            *([PostGrant.valid_from < valid_until] if valid_until is not None else []),
-        )
-    )
-    if held is not None:
-        raise Conflict(f"{username} already holds {post} in {org.code} in that period")
+    directory.refuse_overlap(session, target, org, post, valid_from, valid_until)
     asked = GrantRequest(
         user=target,
         organisation=org,
