@@ -23,6 +23,7 @@ SAMPLES = {
     "operation_id": "1",
     "machine_id": "shuinan-1",
     "message_id": "1",
+    "request_id": "1",
     "matter": "agri.winter-vegetable-subsidy",
 }
 
@@ -70,6 +71,45 @@ def test_an_administrator_adds_a_user_who_signs_in_with_the_post_granted(browser
     home = browser.get("/", params={"lang": "en"}).text
     assert "staff · 水南村" in home
     assert browser.get("/inbox").status_code == 200  # the approvers' pages open with the post
+
+
+def test_a_post_waits_on_the_users_page_until_a_second_administrator_approves_it(browser: TestClient) -> None:
+    csrf = sign_in(browser, "yz.admin")
+    asked = browser.post(
+        "/admin/users/sn.resident/posts",
+        data={"csrf": csrf, "post": "secretary", "organisation": "yazhou.shuinan", "valid_from": "", "valid_until": ""},
+    )
+    assert asked.status_code == 303, asked.text
+    assert asked.headers["location"].startswith("/admin/users")
+    waiting = browser.get("/admin/users", params={"lang": "en"}).text
+    assert "You asked for this post" in waiting
+    found = re.search(r'id="grant-request-(\d+)"', waiting)
+    assert found is not None
+    own = browser.post(f"/admin/grant-requests/{found.group(1)}/approve", data={"csrf": csrf})
+    assert own.status_code == 403
+    assert "in force" not in browser.get("/admin/users/sn.resident", params={"lang": "en"}).text
+
+    csrf = sign_in(browser, "yz.admin2")
+    waiting = browser.get("/admin/users").text
+    assert f'action="/admin/grant-requests/{found.group(1)}/approve"' in waiting
+    approved = browser.post(f"/admin/grant-requests/{found.group(1)}/approve", data={"csrf": csrf})
+    assert approved.status_code == 303, approved.text
+    assert "in force" in browser.get("/admin/users/sn.resident", params={"lang": "en"}).text
+    assert 'id="grant-request-' not in browser.get("/admin/users").text
+
+
+def test_a_second_administrator_rejects_a_post_asked_for(browser: TestClient) -> None:
+    csrf = sign_in(browser, "yz.admin2")
+    browser.post(
+        "/admin/users/sn.resident/posts",
+        data={"csrf": csrf, "post": "custodian", "organisation": "yazhou.shuinan", "valid_from": "", "valid_until": ""},
+    )
+    found = re.search(r'id="grant-request-(\d+)"', browser.get("/admin/users").text)
+    assert found is not None
+    csrf = sign_in(browser, "yz.admin")
+    assert browser.post(f"/admin/grant-requests/{found.group(1)}/reject", data={"csrf": csrf}).status_code == 303
+    assert 'id="grant-request-' not in browser.get("/admin/users").text
+    assert "No posts." in browser.get("/admin/users/sn.resident", params={"lang": "en"}).text
 
 
 def test_an_administrator_ends_a_post_and_disables_an_account(browser: TestClient) -> None:
@@ -142,6 +182,24 @@ def test_one_certificate_administrator_asks_and_only_another_approves(browser: T
     assert '<span class="badge completed">valid</span>' in card
     assert "until" in card
     assert "executed" in browser.get("/admin/certificates", params={"lang": "en"}).text
+
+
+def test_a_seal_is_suspended_when_a_second_certificate_administrator_approves(browser: TestClient) -> None:
+    csrf = sign_in(browser, "yz.certadmin1")
+    page = browser.get("/admin/seals").text
+    seal = re.findall(r'action="/admin/seals/(\d+)/operations"', page)[0]
+    asked = browser.post(f"/admin/seals/{seal}/operations", data={"csrf": csrf, "kind": "suspend", "reason": ""})
+    assert asked.status_code == 303, asked.text
+    card = browser.get("/admin/seals", params={"lang": "en"}).text
+    assert '<span class="badge completed">active</span>' in card[card.index(f'id="seal-{seal}"') :].split("</li>")[0]
+    operation = re.search(r'action="/admin/certificates/(\d+)/approve"', browser.get("/admin/certificates").text)
+    assert operation is not None
+    csrf = sign_in(browser, "yz.certadmin2")
+    assert browser.post(f"/admin/certificates/{operation.group(1)}/approve", data={"csrf": csrf}).status_code == 303
+    card = browser.get("/admin/seals", params={"lang": "en"}).text
+    card = card[card.index(f'id="seal-{seal}"') :].split("</li>")[0]
+    assert "suspended</span>" in card
+    assert '<option value="resume">' in card
 
 
 def test_an_administrator_sees_seals_without_acting_on_them(browser: TestClient) -> None:
