@@ -6,14 +6,22 @@ import datetime as dt
 import re
 import threading
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api import create_app
+from bench.machines import machine_csr
+from ca import hierarchy
 from core.clock import ManualClock
 from core.idempotency import TAKEOVER, IdempotencyRecord
 from core.runtime import Runtime
+from ledger.service import LogService
+from sealgate.cli import demo
 from tests.api.conftest import PASSWORDS
+
+MACHINE = "shuinan-1"
 
 
 def _records(runtime: Runtime) -> list[IdempotencyRecord]:
@@ -98,3 +106,33 @@ def test_a_key_left_in_progress_by_a_crash_is_taken_over(app: FastAPI, runtime: 
     assert replayed.headers["idempotent-replayed"] == "true"
     assert replayed.json() == {"attempt": 2}
     assert len(calls) == 2
+
+
+def test_an_answer_that_hands_out_a_secret_keeps_only_its_status(runtime: Runtime, log: LogService) -> None:
+    """A machine's new enrolment code and the credential enrolment gives are kept nowhere but in the answer: a
+    retry is not run twice (a second code would void the first) and is told to ask again."""
+    with runtime.sessions() as session:
+        data = demo.load(session, runtime.clock.now())
+        hierarchy.initialise(session, runtime.keystore, runtime.settings, runtime.clock.now(), "test")
+        session.commit()
+    passwords = {p["username"]: p["password"] for p in demo.dataset()["users"]}
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as c:
+        signed_in = c.post(
+            "/api/v1/auth/token", data={"username": "sn.sealadmin", "password": passwords["sn.sealadmin"]}
+        )
+        admin = {"Authorization": f"Bearer {signed_in.json()['access_token']}", "Idempotency-Key": "new-code-1"}
+        first = c.post(f"/api/v1/machines/{MACHINE}/enrolment-code", headers=admin)
+        assert first.status_code == 200, first.text
+        code = first.json()["enrolment_code"]
+        again = c.post(f"/api/v1/machines/{MACHINE}/enrolment-code", headers=admin)
+        assert again.status_code == 409
+        assert "not kept" in again.json()["detail"]
+        body = {"code": code, "csr": machine_csr(MACHINE, ec.generate_private_key(ec.SECP256R1()))}
+        enrolled = c.post(f"/api/v1/terminals/{MACHINE}/enrol", json=body, headers={"Idempotency-Key": "enrol-1"})
+        assert enrolled.status_code == 200, "the first code still works: the retry made no second one"
+        credential = enrolled.json()["credential"]
+    assert data["enrolment_codes"][MACHINE] != code
+    records = _records(runtime)
+    assert len(records) == 2
+    assert not any(_holds(r, code) or _holds(r, credential) for r in records)
+    assert all(r.body is None and r.headers is None and r.status == 200 for r in records)
