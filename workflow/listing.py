@@ -2,12 +2,13 @@
 
 "May see" is ``requests.can_see`` turned into one query: the organisations where the caller holds a post, those
 below where the caller inspects or administers, the requests the caller decided, those with an open step the
-caller is assigned (a township's staff deciding a village's request), and, for a bureau's post, those whose result
-was sent or queued to that bureau.
+caller is assigned (a township's staff deciding a village's request) or acts on as a deputy (given the time), and,
+for a bureau's post, those whose result was sent or queued to that bureau.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from identity import directory
 from identity.auth import Principal
-from identity.models import Organisation
+from identity.models import Delegation, Organisation
 from identity.posts import Post
 from workflow.models import Decision, DeliveryEndpoint, OutboxMessage, SealRequest, Step
 from workflow.review import matter_of
+from workflow.visibility import deputises
 
 Scope = Literal["mine", "visible"]
 MAX_PAGE_SIZE = 100
@@ -53,13 +55,15 @@ def _visible_organisations(tree: list[tuple[int, Organisation]], who: Principal)
     return seen
 
 
-def _query(session: Session, who: Principal, scope: Scope) -> Select[SealRequest]:
+def _query(session: Session, who: Principal, scope: Scope, now: dt.datetime | None) -> Select[SealRequest]:
     mine = or_(SealRequest.applicant_id == who.user_id, SealRequest.submitted_by_id == who.user_id)
     if scope == "mine":
         return select(SealRequest).where(mine)
     tree = directory.organisation_tree(session)
     orgs = _visible_organisations(tree, who)
-    decided = select(Decision.request_id).where(Decision.actor_id == who.user_id)
+    decided = select(Decision.request_id).where(
+        or_(Decision.actor_id == who.user_id, Decision.on_behalf_of_id == who.user_id)
+    )
     return select(SealRequest).where(
         or_(
             mine,
@@ -67,6 +71,7 @@ def _query(session: Session, who: Principal, scope: Scope) -> Select[SealRequest
             SealRequest.group_id.in_(orgs),
             SealRequest.id.in_(decided),
             SealRequest.id.in_(_assigned(session, tree, who)),
+            SealRequest.id.in_(_deputised(session, who, now)),
             SealRequest.id.in_(_delivered(who)),
         )
     )
@@ -99,10 +104,31 @@ def _assigned(session: Session, tree: list[tuple[int, Organisation]], who: Princ
     return {request_id for request_id, assignees in rows if who.user_id in assignees}
 
 
+def _deputised(session: Session, who: Principal, now: dt.datetime | None) -> set[int]:
+    """Requests with an open step the caller acts on now as a deputy (as ``visibility.deputises`` judges)."""
+    if now is None:
+        return set()
+    seats = session.execute(
+        select(Delegation.organisation_id, Delegation.post).where(
+            Delegation.deputy_id == who.user_id,
+            Delegation.valid_from <= now,
+            Delegation.valid_until > now,
+            Delegation.ended_at.is_(None),
+        )
+    ).all()
+    if not seats:
+        return set()
+    steps = session.scalars(
+        select(Step).where(Step.finished_at.is_(None), tuple_(Step.organisation_id, Step.post).in_(sorted(set(seats))))
+    )
+    return {step.request_id for step in steps if deputises(session, step, who.user_id, now)}
+
+
 def requests(
     session: Session,
     who: Principal,
     *,
+    now: dt.datetime | None = None,
     scope: Scope = "mine",
     state: str | None = None,
     matter: str | None = None,
@@ -111,7 +137,7 @@ def requests(
 ) -> Page:
     size = max(1, min(size, MAX_PAGE_SIZE))
     page = max(1, page)
-    query = _query(session, who, scope)
+    query = _query(session, who, scope, now)
     if state:
         query = query.where(SealRequest.state == state)
     if matter:

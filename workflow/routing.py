@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, null, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from core.errors import Forbidden, Invalid
+from identity.delegation import fits
 from identity.models import Delegation, PostGrant, User
 from identity.posts import Post
 from workflow.case import STANDING_APPROVAL, Approval, Case, OpenStep
@@ -118,10 +119,12 @@ class Seats:
         return self.holders[(organisation_id, str(post))]
 
     def deputies(self, organisation_id: int, post: str, of: Iterable[int]) -> set[int]:
-        """Deputies now acting for any of the holders ``of`` in this post."""
+        """Deputies now acting for any of the holders ``of`` in this post, who still work where the post does
+        (one who does not may not see the request, so is told nothing of it)."""
         self.load({(organisation_id, str(post))})
         holders = set(of)
-        return {deputy for holder, deputy in self.delegations[(organisation_id, str(post))] if holder in holders}
+        named = {deputy for holder, deputy in self.delegations[(organisation_id, str(post))] if holder in holders}
+        return {deputy for deputy in named if fits(self.session, deputy, organisation_id, self.at)}
 
     def authority(self, actor_id: int, step: OpenStep) -> Authority:
         """How ``actor_id`` may decide ``step``: as a holder, or as a deputy of one; NotAnApprover otherwise."""

@@ -140,7 +140,13 @@ def _listing(
 ) -> tuple[listing.Page, list[tuple[str, str]]]:
     with rt.readers() as session:
         found = listing.requests(
-            session, who.principal, scope=scope, state=state or None, matter=matter or None, page=page
+            session,
+            who.principal,
+            now=rt.clock.now(),
+            scope=scope,
+            state=state or None,
+            matter=matter or None,
+            page=page,
         )
         _, catalog = catalogs.current(session)
         return found, [(m.code, m.name) for m in catalog.matters]

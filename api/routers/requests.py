@@ -98,6 +98,7 @@ def _submit(rt: Runtime, who: Principal, submission: Submission) -> dict[str, An
 @router.get("", response_model=RequestPage)
 def listed(
     who: PrincipalDep,
+    rt: RuntimeDep,
     session: ReadSessionDep,
     scope: listing.Scope = "mine",
     state: State | None = None,
@@ -107,7 +108,9 @@ def listed(
 ) -> listing.Page:
     """The caller's own requests (``scope=mine``: applied for or submitted), or every request the caller may see
     (``scope=visible``), newest first."""
-    return listing.requests(session, who, scope=scope, state=state, matter=matter or None, page=page, size=size)
+    return listing.requests(
+        session, who, now=rt.clock.now(), scope=scope, state=state, matter=matter or None, page=page, size=size
+    )
 
 
 @router.get("/{request_id}", response_model=RequestOut)

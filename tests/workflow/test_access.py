@@ -101,6 +101,7 @@ def test_a_deputy_from_another_village_decides_nothing(client: TestClient, villa
     assert decide(client, "leader", rid, 1).status_code == 200
     assert client.get(f"/api/v1/requests/{rid}", headers=login(client, "bl.secretary")).status_code == 404
     assert client.get("/api/v1/approvals/inbox", headers=login(client, "bl.secretary")).json() == []
+    assert client.get("/api/v1/notifications", headers=login(client, "bl.secretary")).json() == []  # told nothing
     refused = decide(client, "bl.secretary", rid, 2)
     assert refused.status_code == 404, refused.text
     assert refused.json()["detail"] == f"no request {rid} that you may see"
@@ -120,6 +121,8 @@ def test_a_deputy_of_the_parent_organisation_sees_and_decides(client: TestClient
     assert decide(client, "leader", rid, 1).status_code == 200
     assert [item["id"] for item in client.get("/api/v1/approvals/inbox", headers=deputy).json()] == [rid]
     assert client.get(f"/api/v1/requests/{rid}", headers=deputy).status_code == 200
+    listed = client.get("/api/v1/requests", params={"scope": "visible"}, headers=deputy).json()["items"]
+    assert [item["id"] for item in listed] == [rid]
     assert client.get(f"/api/v1/requests/{rid}/document", headers=deputy).status_code == 200
     decided = decide(client, "yz.staff", rid, 2)
     assert decided.status_code == 200, decided.text
