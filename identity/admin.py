@@ -99,8 +99,7 @@ def grant(
         session.commit()
         return asked
     _require_within(session, actor, directory.organisation(session, organisation))
-    target = directory.user(session, username)
-    scope.require_reach(session, actor, target, now)
+    grant_requests.target_of(session, actor, username, now)
     grant_requests.check_period(valid_from, valid_until, now)
     created = directory.grant_post(
         session,

@@ -65,10 +65,7 @@ def ask(
     actor = scope.actor(who)
     org = directory.organisation(session, organisation)
     scope.require_within(session, who, org)
-    target = directory.user(session, username)
-    if target.id == who.user_id:
-        raise Forbidden("nobody asks for a post for themselves")
-    scope.require_reach(session, who, target, now)
+    target = target_of(session, who, username, now)
     directory.check_fits(org, post)
     check_period(valid_from, valid_until, now)
     waiting = session.scalar(
@@ -96,6 +93,15 @@ def ask(
     session.flush()
     _log(session, asked, "requested", actor, now)
     return asked
+
+
+def target_of(session: Session, who: Principal, username: str, now: dt.datetime) -> User:
+    """The person a post is asked for: someone the administrator looks after, and never the administrator."""
+    target = directory.user(session, username)
+    if target.id == who.user_id:
+        raise Forbidden("nobody asks for a post for themselves")
+    scope.require_reach(session, who, target, now)
+    return target
 
 
 def _pending(session: Session, who: Principal, request_id: int, now: dt.datetime) -> GrantRequest:

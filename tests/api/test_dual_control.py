@@ -82,6 +82,7 @@ def test_a_post_asked_for_can_be_rejected_and_nothing_is_held(api: TestClient) -
 
 
 def test_a_staff_post_is_granted_by_one_administrator(api: TestClient) -> None:
+    assert ask_post(api, bearer(api, "yz.admin"), "yz.admin", "staff", "yazhou").status_code == 403
     granted = ask_post(api, bearer(api, "yz.admin"), "bl.resident", "staff", "yazhou.beiling")
     assert granted.status_code == 201, granted.text
     assert [p["post"] for p in api.get("/api/v1/me", headers=bearer(api, "bl.resident")).json()["posts"]] == ["staff"]
