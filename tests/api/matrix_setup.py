@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 
 from api import create_app
-from ca import hierarchy, operations, seals
+from ca import operations, seals
 from ca.models import Seal
 from core import db
 from core.blobs import FileBlobStore
@@ -29,10 +29,10 @@ from identity.models import Delegation, PostGrant, User
 from identity.posts import Post
 from ledger.service import LogService
 from physical_seal import alarms
-from sealgate.cli import demo
 from sealgate.schema import metadata
+from tests import demo_snapshot
 from tests.conftest import PG_ENV, T0
-from tests.web.conftest import csrf_of, password, sign_in, subsidy
+from tests.web.conftest import password, sign_in, subsidy
 from workflow.models import Notification, OutboxMessage
 
 ANONYMOUS = "anonymous"
@@ -69,11 +69,6 @@ class World:
         browser = TestClient(self.app, raise_server_exceptions=False, follow_redirects=False)
         self.csrf[username] = sign_in(browser, username)
         self.browsers[username] = browser
-
-    def fresh_browser(self) -> tuple[TestClient, str]:
-        """A browser that has only opened the sign-in form: its CSRF token, and no session."""
-        browser = TestClient(self.app, raise_server_exceptions=False, follow_redirects=False)
-        return browser, csrf_of(browser.get("/login").text)
 
 
 def _empty(engine: Engine) -> None:
@@ -221,10 +216,7 @@ def world(
             blobs=FileBlobStore(settings.blob_dir),
             clock=ManualClock(T0),
         )
-        with runtime.sessions() as session:
-            hierarchy.initialise(session, runtime.keystore, runtime.settings, runtime.clock.now(), "test")
-            session.commit()
-            demo.load(session, runtime.clock.now())
+        demo_snapshot.load(runtime)
         samples = _samples(runtime)
         LogService.open(runtime).integrator.run_until_idle()  # a checkpoint, and entries to prove
         app = create_app(runtime)
