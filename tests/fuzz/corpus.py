@@ -10,13 +10,16 @@ by count (the whole package runs in under two minutes on a CI worker), ``fuzz-lo
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from tests.workflow import pdfs
 
@@ -26,6 +29,21 @@ CORPUS = SHARED if SHARED.is_dir() else KEPT
 ROWS = list(csv.DictReader((CORPUS / "MANIFEST.tsv").open(encoding="utf-8"), delimiter="\t"))
 SIGNED = {row["file"]: (CORPUS / row["file"]).read_bytes() for row in ROWS if row["class"] == "clean"}
 OTHERS = {row["file"]: (CORPUS / row["file"]).read_bytes() for row in ROWS if row["class"] != "clean"}
+
+
+def _embedded_certificates(data: bytes) -> list[x509.Certificate]:
+    found: dict[bytes, x509.Certificate] = {}
+    for signature in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
+        for choice in signature.signed_data["certificates"]:
+            if choice.name == "certificate":
+                der = choice.chosen.dump()
+                found[der] = x509.load_der_x509_certificate(der)
+    return list(found.values())
+
+
+# The corpus comes from test PKIs: each seed's own certificates are the anchors its verification trusts, so an
+# unchanged seed can pass and the oracle (changed signed bytes never pass) has something to refuse.
+TRUST = {name: _embedded_certificates(data) for name, data in SIGNED.items()}
 UPLOAD = {"built/busy.pdf": pdfs.busy(), "built/one-page.pdf": pdfs.save(pdfs.one_page("证明"))}
 
 # Bounds on one case, wall clock, with room for a loaded machine: the upload check is bounded by its own object
