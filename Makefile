@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean setup screenshots
+.PHONY: run test lint bench clean setup screenshots schemathesis
 
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh scripts/packages.sh
 	scripts/bootstrap.sh
@@ -26,6 +26,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+
+schemathesis: $(STAMP)  # generated requests against `sealgate serve` on the demo, as an applicant and an administrator (also in make test)
+	$(BIN)/pytest -q tests/api/test_schemathesis.py
 
 screenshots: $(STAMP)  # every page at 375 px and desktop width, from the browser tests' journeys
 	scripts/packages.sh chromium
