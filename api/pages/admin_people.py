@@ -130,6 +130,9 @@ def user(request: Request, username: str, who: Admin, rt: RuntimeDep) -> Respons
     with rt.readers() as session:
         grants = [_grant(g, now) for g in admin.grants_of(session, who.principal, username, now)]
         account = admin.account(session, who.principal, username, now)
+        theirs = [a for a in admin.grant_requests_of(session, who.principal, now) if a.user_id == account.id]
+        names = grant_requests.names(session, theirs)
+        asked = [_asked(a, names, who.principal.user_id) for a in theirs]
         shown = {
             "username": account.username,
             "display_name": account.display_name,
@@ -143,6 +146,7 @@ def user(request: Request, username: str, who: Admin, rt: RuntimeDep) -> Respons
         "admin/user.html",
         account=shown,
         grants=grants,
+        asked=asked,
         tree=tree,
         posts=[str(p) for p in Post],
     )

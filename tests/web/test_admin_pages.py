@@ -87,7 +87,9 @@ def test_a_post_waits_on_the_users_page_until_a_second_administrator_approves_it
     assert found is not None
     own = browser.post(f"/admin/grant-requests/{found.group(1)}/approve", data={"csrf": csrf})
     assert own.status_code == 403
-    assert "in force" not in browser.get("/admin/users/sn.resident", params={"lang": "en"}).text
+    theirs = browser.get("/admin/users/sn.resident", params={"lang": "en"}).text
+    assert "in force" not in theirs
+    assert f'id="grant-request-{found.group(1)}"' in theirs
 
     csrf = sign_in(browser, "yz.admin2")
     waiting = browser.get("/admin/users").text
