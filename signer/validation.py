@@ -135,7 +135,10 @@ def _whole(
         raise NotSigned("the PDF has no signature")
     anchors = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in trust]
     if trust_embedded:
-        anchors += [c for sig in embedded for c in _certificates(sig)]
+        try:
+            anchors += [c for sig in embedded for c in _certificates(sig)]
+        except (ValueError, KeyError, TypeError) as exc:  # asn1crypto parses the certificates only when asked
+            raise UnreadablePdf(f"a signature's certificates cannot be read: {_message(exc)}") from None
     contexts = functools.partial(_context, reader, anchors)
     dss = _dss(reader)
     whole = [found for found in (structure.trailing(data), structure.disagreement(reader, data)) if found]
