@@ -33,6 +33,8 @@ from sealgate.schema import metadata
 from tests import demo_snapshot
 from tests.conftest import PG_ENV, T0
 from tests.web.conftest import password, sign_in, subsidy
+from workflow import execution, review
+from workflow.execution import Executors
 from workflow.models import Notification, OutboxMessage
 
 ANONYMOUS = "anonymous"
@@ -200,6 +202,31 @@ def _samples(runtime: Runtime) -> dict[str, str]:
         }
 
 
+def _sealed(runtime: Runtime, executors: Executors) -> int:
+    """A subsidy approved at its three levels and sealed: its result is queued for the agriculture bureau (and
+    not delivered, as nobody runs the deliveries)."""
+    request = subsidy(runtime)
+    now = runtime.clock.now()
+    with runtime.sessions() as session:
+        for username, level in (("sn.g1.leader", 1), ("sn.secretary", 2), ("sn.sealadmin", 3)):
+            user = directory.user(session, username)
+            actor = review.Actor(user.id, user.username)
+            review.decide(
+                session,
+                request.id,
+                actor,
+                level=level,
+                verdict=review.Verdict.APPROVE,
+                comment="",
+                to_level=None,
+                now=now,
+            )
+        session.commit()
+    ran = execution.run_pending(runtime.sessions, executors, runtime.clock)
+    assert ran.completed == 1, ran
+    return request.id
+
+
 @contextmanager
 def world(
     tmp: Path, database_url: str, engine: Engine, keystore: Keystore, principals: tuple[str, ...]
@@ -216,10 +243,11 @@ def world(
             blobs=FileBlobStore(settings.blob_dir),
             clock=ManualClock(T0),
         )
-        demo_snapshot.load(runtime)
+        demo_snapshot.load(runtime, seals=True)
         samples = _samples(runtime)
-        LogService.open(runtime).integrator.run_until_idle()  # a checkpoint, and entries to prove
         app = create_app(runtime)
+        samples["sealed_id"] = str(_sealed(runtime, app.state.workers.executors))
+        LogService.open(runtime).integrator.run_until_idle()  # a checkpoint, and entries to prove
         with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as api:
             size = int(api.get("/log/checkpoint").text.splitlines()[1])
             samples["path"] = f"0/000.p/{size}" if size < 256 else "0/000"

@@ -61,8 +61,8 @@ APPROVERS = frozenset({STAFF, LEADER, SECRETARY, COMMITTEE, SEAL_ADMIN, OUTSIDER
 KEEPERS = frozenset({ADMIN, CUSTODIAN, INSPECTOR, SEAL_ADMIN})
 # Who sees a request of 水南村: its applicant, every post of the village, the inspectors and administrators above.
 SEES_IT = frozenset({RESIDENT, STAFF, LEADER, SECRETARY, COMMITTEE, SEAL_ADMIN, CUSTODIAN, INSPECTOR, ADMIN})
-# Who reads its document while it waits at the group leader: the applicant and the approver of the open step.
-READS_IT = frozenset({RESIDENT, LEADER})
+# Who takes the document of the sealed one: its applicant, its three approvers and the bureau it is sent to.
+TAKES_IT = frozenset({RESIDENT, LEADER, SECRETARY, SEAL_ADMIN, BUREAU})
 
 
 def of(*names: str) -> frozenset[str]:
@@ -124,16 +124,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "POST /requests/new/preview": SIGNED_IN,
     # One request of 水南村's group 1: its applicant, its approvers, and those who oversee the village.
     "GET /api/v1/requests/{request_id}": SEES_IT,
-    "GET /api/v1/requests/{request_id}/document": READS_IT,
+    "GET /api/v1/requests/{request_id}/document": TAKES_IT,
     "GET /api/v1/requests/{request_id}/sheet": NOBODY,  # an electronic seal has no sheet: 404 for all
-    "GET /api/v1/requests/{request_id}/receipt": NOBODY,  # a receipt is for a seal: none yet, 404 for all
+    "GET /api/v1/requests/{request_id}/receipt": SEES_IT | {BUREAU},
     "POST /api/v1/requests/{request_id}/withdraw": of(RESIDENT),
     "POST /api/v1/requests/{request_id}/resubmit": of(RESIDENT),
     "POST /api/v1/requests/{request_id}/decisions": of(LEADER),
     "POST /api/v1/requests/{request_id}/retry": of(SEAL_ADMIN, ADMIN),
     "GET /requests/{request_id}": SEES_IT,
-    "GET /requests/{request_id}/document": READS_IT,
-    "GET /requests/{request_id}/pages/{number}": READS_IT,
+    "GET /requests/{request_id}/document": TAKES_IT,
+    "GET /requests/{request_id}/pages/{number}": TAKES_IT,
     "GET /requests/{request_id}/sheet": NOBODY,  # as above
     "GET /requests/{request_id}/photos/{sha256}": NOBODY,  # no photo in the demo: 404 for all
     "POST /requests/{request_id}/withdraw": of(RESIDENT),
@@ -251,6 +251,10 @@ KNOWN: list[Known] = [
 
 # Path parameters that name something else than the sample of their name, for a route that changes it.
 PATHS: dict[str, dict[str, str]] = {
+    "GET /api/v1/requests/{request_id}/document": {"request_id": "sealed_id"},
+    "GET /api/v1/requests/{request_id}/receipt": {"request_id": "sealed_id"},
+    "GET /requests/{request_id}/document": {"request_id": "sealed_id"},
+    "GET /requests/{request_id}/pages/{number}": {"request_id": "sealed_id"},
     "POST /api/v1/requests/{request_id}/withdraw": {"request_id": "withdrawn_id"},
     "POST /requests/{request_id}/withdraw": {"request_id": "withdrawn_id"},
     "POST /api/v1/requests/{request_id}/decisions": {"request_id": "decided_id"},
