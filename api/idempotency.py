@@ -218,7 +218,8 @@ class _Claim:
 
     def finish(self, status: int, headers: dict[str, str], body: bytes) -> None:
         with self.runtime.sessions() as session:
-            idempotency.finish(session, self.caller, self.key, status, headers, body, claim=self.at, secret=self.secret)
+            secret = self.secret and status < 400  # a refusal hands out nothing: it is replayed as usual
+            idempotency.finish(session, self.caller, self.key, status, headers, body, claim=self.at, secret=secret)
 
     def abandon(self) -> None:
         with self.runtime.sessions() as session:

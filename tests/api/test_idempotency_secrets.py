@@ -19,7 +19,7 @@ from core.idempotency import TAKEOVER, IdempotencyRecord
 from core.runtime import Runtime
 from ledger.service import LogService
 from sealgate.cli import demo
-from tests.api.conftest import PASSWORDS
+from tests.api.conftest import PASSWORDS, token
 
 MACHINE = "shuinan-1"
 
@@ -136,3 +136,12 @@ def test_an_answer_that_hands_out_a_secret_keeps_only_its_status(runtime: Runtim
     assert len(records) == 2
     assert not any(_holds(r, code) or _holds(r, credential) for r in records)
     assert all(r.body is None and r.headers is None and r.status == 200 for r in records)
+
+
+def test_a_refusal_on_a_route_that_hands_out_secrets_is_replayed(client: TestClient, cast: dict[str, str]) -> None:
+    headers = {**token(client, "admin"), "Idempotency-Key": "code-for-nothing"}
+    first = client.post("/api/v1/machines/no-such-machine/enrolment-code", headers=headers)
+    assert 400 <= first.status_code < 500
+    again = client.post("/api/v1/machines/no-such-machine/enrolment-code", headers=headers)
+    assert again.status_code == first.status_code
+    assert again.headers["idempotent-replayed"] == "true"
