@@ -282,6 +282,13 @@ def test_a_physical_seal_shows_its_sheet_its_stamps_and_their_photos(
     sheet = browser.get(f"/requests/{request_id}/sheet")
     assert sheet.content.startswith(b"%PDF")
     assert sheet.headers["content-disposition"].startswith("inline")
+    sign_in(browser, "sn.custodian1")  # a custodian of the machine authorised prints and checks the sheet
+    assert browser.get(f"/requests/{request_id}/sheet").content.startswith(b"%PDF")
+    assert browser.get(f"/requests/{request_id}/document").status_code == 200
+    sign_in(browser, "yz.inspector")  # follows the request, takes nothing of its document
+    assert browser.get(f"/requests/{request_id}").status_code == 200
+    for path in ("/sheet", "/document", "/document?original=true"):
+        assert browser.get(f"/requests/{request_id}{path}").status_code == 403, path
     sign_in(browser, "bl.resident")
     assert browser.get(link).status_code == 404
 
