@@ -171,5 +171,8 @@ def test_generated_requests_get_documented_answers_and_no_server_error(site: str
             stacklevel=1,
         )
     assert findings.cases > 400
+    for role, token in tokens.items():  # each role was itself to the end (no generated request disabled it)
+        me = httpx.get(f"{site}/api/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert me.status_code == 200, f"the {role} was signed out during the run: {me.text}"
     report = "\n".join(findings.failures.values())
     assert not findings.failures, f"{len(findings.failures)} findings in {findings.cases} requests:\n{report}"
