@@ -135,7 +135,7 @@ class Seats:
         if actor_id in eligible:
             return Authority(actor_id, None)
         for holder, deputy in self.delegations[(step.organisation_id, step.post)]:
-            if deputy == actor_id and holder in eligible:
+            if deputy == actor_id and holder in eligible and fits(self.session, deputy, step.organisation_id, self.at):
                 return Authority(actor_id, holder)
         raise NotAnApprover(f"you do not decide '{step.label}' (level {step.level}) of this request")
 

@@ -110,6 +110,33 @@ def test_a_deputy_from_another_village_decides_nothing(client: TestClient, villa
     assert decide(client, "secretary", rid, 2).status_code == 200
 
 
+def test_a_deputy_below_the_post_sees_the_request_but_does_not_decide_it(client: TestClient, village: Village) -> None:
+    """A group's leader sees the group's requests, yet holds no post in the village or above it: a delegation of
+    the village secretary's post, made before the rule, does not make them the secretary's deputy."""
+    runtime = village.runtime
+    now = runtime.clock.now()
+    with runtime.sessions() as s:
+        s.add(
+            Delegation(
+                organisation=directory.organisation(s, "yz.sn"),
+                post=str(Post.SECRETARY),
+                holder=directory.user(s, "secretary"),
+                deputy=directory.user(s, "leader2"),
+                valid_from=now,
+                valid_until=now + dt.timedelta(days=3),
+                created_at=now,
+            )
+        )
+        s.commit()
+    rid = submit(client).json()["id"]
+    assert decide(client, "leader", rid, 1).status_code == 200
+    assert client.get(f"/api/v1/requests/{rid}", headers=login(client, "leader2")).status_code == 200
+    assert client.get("/api/v1/approvals/inbox", headers=login(client, "leader2")).json() == []
+    refused = decide(client, "leader2", rid, 2)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"] == "/problems/not-an-approver"
+
+
 def test_a_deputy_of_the_parent_organisation_sees_and_decides(client: TestClient, village: Village) -> None:
     """Staff of the district see no village's requests by their post; acting for the secretary, they see and
     decide the secretary's level, and take the document, while the delegation is in force."""
