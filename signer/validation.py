@@ -49,6 +49,8 @@ _COVERAGE = {
 }
 _WHOLE = ("entire_file", "entire_revision")
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+# What pyHanko raises on a damaged file; AttributeError where it finds a null in place of a dictionary or stream.
+_PARSER_ERRORS = (PdfError, ValueError, KeyError, TypeError, AttributeError, AssertionError, RecursionError)
 
 
 class VerifyError(ValueError):
@@ -129,7 +131,7 @@ def _whole(
     reader = _reader(data)
     try:
         embedded = list(reader.embedded_signatures)
-    except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
+    except _PARSER_ERRORS as exc:
         raise UnreadablePdf(f"a signature cannot be read: {_message(exc)}") from None
     if not embedded:
         raise NotSigned("the PDF has no signature")
@@ -152,7 +154,7 @@ def _whole(
             if report.kind == "signature":
                 report.revocation = _revocation(reader, sig, report, anchors, moment, sources)
             signatures.append(_judged(report))
-        except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
+        except _PARSER_ERRORS as exc:
             raise UnreadablePdf(f"signature {sig.field_name} cannot be read: {_message(exc)}") from None
     return _overall(signatures, visual.overlapping(data) + active_content.warnings(data))
 
@@ -162,7 +164,7 @@ def _dss(reader: PdfFileReader) -> DocumentSecurityStore | None:
     stream raises AttributeError) makes the file unreadable past its signed revision, like any other damage."""
     try:
         return DocumentSecurityStore.read_dss(reader) if "/DSS" in reader.root else None
-    except (PdfError, ValueError, KeyError, TypeError, AttributeError, AssertionError, RecursionError) as exc:
+    except _PARSER_ERRORS as exc:
         raise UnreadablePdf(f"the document security store cannot be read: {_message(exc)}") from None
 
 
@@ -200,7 +202,7 @@ def _reader(data: bytes) -> PdfFileReader:
             raise UnreadablePdf("the PDF is encrypted")
         _ = reader.root
         return reader
-    except (PdfError, ValueError, KeyError, TypeError, AssertionError, RecursionError) as exc:
+    except _PARSER_ERRORS as exc:
         raise UnreadablePdf(f"the PDF cannot be read: {_message(exc)}") from None
 
 

@@ -57,3 +57,21 @@ def test_certificates_that_cannot_be_parsed_are_a_named_error(caplog: pytest.Log
     caplog.set_level(logging.CRITICAL, logger="pyhanko")
     with pytest.raises(UnreadablePdf, match="certificates cannot be read"):
         validate(data, trust_embedded=True)
+
+
+def test_a_null_where_pyhanko_wants_a_dictionary_fails_the_signature(caplog: pytest.LogCaptureFixture) -> None:
+    """Six flipped bytes in hello_signed_INCSAVE_signed.pdf leave a null in the page tree; pyHanko's modification
+    analysis raised AttributeError ('NullObject' has no attribute 'get') out of the verifier."""
+    data = _flipped(
+        "dss/hello_signed_INCSAVE_signed.pdf",
+        (103494, 92),
+        (85303, 185),
+        (130173, 37),
+        (132782, 147),
+        (195847, 75),
+        (193765, 100),
+    )
+    caplog.set_level(logging.CRITICAL, logger="pyhanko")
+    report = validate(data)
+    assert report.indication == FAILED
+    assert any("NullObject" in p for s in report.signatures for p in s.problems)
