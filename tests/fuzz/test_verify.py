@@ -2,7 +2,8 @@
 
 Every case ends, within VERIFY_SECONDS, in a report (TOTAL-PASSED, TOTAL-FAILED or INDETERMINATE) or the named
 error UnverifiablePdf; the command exits 0, 1 or 2 with a report, or 3 with one line saying why, and never with a
-traceback. A case that changed a byte some signature of its seed covers is never TOTAL-PASSED.
+traceback. A case that changed a byte some signature of its seed covers is never TOTAL-PASSED. The verification
+is also fuzzed in this process, where an exception the child would hide shows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hypothesis import given
 from typer.testing import CliRunner
 
 from sealgate.cli import app
-from signer.validation import FAILED, INDETERMINATE, PASSED
+from signer.validation import FAILED, INDETERMINATE, PASSED, Report, VerifyError, validate
 from signer.verification import UnverifiablePdf, bureau_report, exit_code
 from tests.fuzz.corpus import SIGNED, TRUST, VERIFY_SECONDS, Case, cases, changes_signed_bytes, profile, signed_ranges
 
@@ -46,6 +47,24 @@ def test_the_verifier_reports_or_names_its_error(case: Case) -> None:
     assert outcome["indication"] in INDICATIONS, case
     if changes_signed_bytes(case):
         assert outcome["indication"] != PASSED, f"{case!r} changed signed bytes and passed"
+
+
+@profile(examples=400)
+@given(case=cases(SIGNED))
+def test_the_parsers_raise_only_named_errors(case: Case) -> None:
+    """The verification itself, in this process: the child the service runs it in would turn any other exception
+    into an opaque error, so an escape is caught here, where it happens."""
+    start = time.monotonic()
+    try:
+        outcome: Report | VerifyError = validate(case.data, trust=TRUST[case.seed])
+    except VerifyError as error:
+        outcome = error
+    seconds = time.monotonic() - start
+    assert seconds < VERIFY_SECONDS, f"{case!r} took {seconds:.1f} s"
+    if isinstance(outcome, VerifyError):
+        assert str(outcome), case
+    elif changes_signed_bytes(case):
+        assert outcome.indication != PASSED, f"{case!r} changed signed bytes and passed"
 
 
 @profile(examples=15)
