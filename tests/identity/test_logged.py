@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from core.runtime import Runtime
-from identity import directory
+from identity import auth, directory, grant_requests
 from identity.logcheck import missing_entries
 from identity.models import Organisation
 from identity.posts import OrgKind, Post
-from ledger.models import Entry, PersonalDatum
+from ledger.models import Entry, PendingEntry, PersonalDatum
 from ledger.service import LogService
 from tests.conftest import T0
 
@@ -87,3 +87,28 @@ def test_a_row_that_bypassed_the_log_is_found(runtime: Runtime, log: LogService)
         s.execute(insert(Organisation).values(code="ghost", name="幽灵村", kind="village", created_at=T0))
         s.commit()
         assert list(missing_entries(s)) == ["organisation ghost has no org.created entry"]
+
+
+def test_a_post_asked_for_and_decided_is_in_the_log(runtime: Runtime, log: LogService) -> None:
+    with runtime.sessions() as s:
+        directory.create_organisation(
+            s, code="yz", name="崖州区", kind=OrgKind.DISTRICT, parent_code=None, uscc_code=None, now=T0, actor="cli"
+        )
+        for username in ("admin", "admin2", "chen"):
+            directory.create_user(
+                s, username=username, display_name=username, password="pass-word-1", home_code=None, now=T0, actor="cli"
+            )
+        for username in ("admin", "admin2"):
+            directory.grant_post(
+                s, username=username, org_code="yz", post=Post.ADMIN, valid_from=T0, now=T0, actor="cli"
+            )
+        asker, approver = (auth.principal_of(s, directory.user(s, u), T0) for u in ("admin", "admin2"))
+        asked = grant_requests.ask(
+            s, asker, username="chen", post=Post.INSPECTOR, organisation="yz", valid_from=T0, valid_until=None, now=T0
+        )
+        grant_requests.approve(s, approver, asked.id, T0)
+        s.commit()
+        assert list(missing_entries(s)) == []
+        s.execute(delete(PendingEntry).where(PendingEntry.type == "post.grant.approved"))
+        s.execute(delete(Entry).where(Entry.type == "post.grant.approved"))
+        assert list(missing_entries(s)) == [f"post grant request {asked.id} has no post.grant.approved entry"]
