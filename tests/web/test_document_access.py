@@ -4,12 +4,18 @@ goes to someone who works where the post does, from now on."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from core.runtime import Runtime
+from ledger.models import Entry, PendingEntry
+from sealgate.cli import demo
 from tests.web.conftest import sign_in, subsidy
+from tests.web.test_bureaus import complete, submit
+from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY
 
 pytestmark = pytest.mark.usefixtures("demo_data")
 
@@ -60,3 +66,24 @@ def test_the_delegation_form_refuses_a_deputy_from_elsewhere_and_a_start_in_the_
     assert "cannot start in the past" in late.text
     made = browser.post("/delegations", data={**seat, "deputy": "sn.staff"})
     assert made.status_code == 303
+
+
+def test_a_sealed_request_leaves_in_the_log_neither_its_applicant_nor_its_matter(
+    browser: TestClient, runtime: Runtime
+) -> None:
+    """Through the electronic sealing too: the seal's entry holds the matter as a commitment."""
+    with runtime.sessions() as session:  # the villages' electronic seals, with their certificates
+        demo.load(session, runtime.clock.now(), settings=runtime.settings, keystore=runtime.keystore)
+    request_id = submit(browser, WINTER_VEGETABLE_SUBSIDY)
+    complete(browser, request_id)
+    subject = f"request:{request_id}"
+    with runtime.readers() as session:
+        bodies = list(session.scalars(select(PendingEntry.body).where(PendingEntry.subject == subject)))
+        bodies += list(session.scalars(select(Entry.body).where(Entry.subject == subject)))
+    entries = [json.loads(body) for body in bodies]
+    [sealed] = [e for e in entries if e["type"] == "seal.applied"]
+    assert sealed["data"]["matter"].startswith("sha256:")
+    text = json.dumps(entries, ensure_ascii=False)
+    for said in ("agri.winter-vegetable-subsidy", "sn.resident", "符阿妹"):
+        assert said not in text, said
+    assert "user:sn.g1.leader" in text  # who decided stays named
