@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from core.runtime import Runtime
-from identity import directory
+from identity import admin, auth, directory
 from identity.models import PostGrant, User
 from identity.posts import OrgKind, Post
 from tests.api.on_demo import add_user, api, ask_post, bearer, seal_of
@@ -268,3 +268,24 @@ def test_a_seal_fits_its_organisation_in_kind_and_name(api: TestClient) -> None:
     ]:
         added = api.post("/api/v1/seals", json=right, headers=one)
         assert added.status_code == 201, (right, added.text)
+
+
+def test_a_township_administrator_lists_only_people_of_the_township(api: TestClient, runtime: Runtime) -> None:
+    _township(runtime)
+    now = runtime.clock.now()
+    with runtime.sessions() as s:
+        directory.create_user(
+            s, username="both", display_name="两地", password="pass-word-1", home_code=None, now=now, actor="cli"
+        )
+        for org in ("yazhou.t.v", "yazhou.beiling"):
+            directory.grant_post(
+                s, username="both", org_code=org, post=Post.STAFF, valid_from=now, now=now, actor="cli"
+            )
+        s.commit()
+        township = auth.principal_of(s, directory.user(s, "t.admin"), now)
+        listed = {u.username for u in admin.users(s, township, now)}
+        district = {u.username for u in admin.users(s, auth.principal_of(s, directory.user(s, "yz.admin"), now), now)}
+    assert "tv.resident" in listed
+    assert not listed & {"both", "bl.resident", "bl.secretary", "yz.admin"}
+    assert {"both", "bl.resident", "tv.resident"} <= district
+    assert api.get("/api/v1/admin/users/both/posts", headers=bearer(api, "t.admin")).status_code == 403
