@@ -11,7 +11,7 @@ import datetime as dt
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from core.errors import NotFound
+from core.errors import Forbidden, NotFound
 from identity import directory, grant_requests, scope
 from identity.auth import Principal
 from identity.models import GrantRequest, Organisation, PostGrant, User
@@ -152,6 +152,8 @@ def end_grant(
 
 def set_active(session: Session, actor: Principal, *, username: str, active: bool, now: dt.datetime) -> User:
     target = directory.user(session, username)
+    if target.id == actor.user_id and not active:
+        raise Forbidden("nobody disables their own account")
     scope.require_reach(session, actor, target, now)
     directory.set_active(session, username, active, now, _actor(actor))
     session.commit()

@@ -127,9 +127,20 @@ def set_password(session: Session, username: str, password: str, now: dt.datetim
 
 
 def set_active(session: Session, username: str, active: bool, now: dt.datetime, actor: str) -> None:
+    """Disabling the last enabled administrator of an organisation is refused, as ending their post is."""
     target = user(session, username)
     if target.active == active:
         return
+    if not active:
+        held = session.scalars(
+            select(PostGrant).where(
+                PostGrant.user_id == target.id, PostGrant.post == str(Post.ADMIN), PostGrant.in_force(now)
+            )
+        )
+        for grant in held:
+            if not _other_admins(session, grant, now):
+                code = grant.organisation.code
+                raise Conflict(f"{username} is the last administrator of {code}: grant the post to another first")
     target.active = active
     session.flush()
     kind = "user.enabled" if active else "user.disabled"

@@ -191,6 +191,15 @@ def test_the_last_administrator_post_is_not_ended(api: TestClient, runtime: Runt
     assert "last administrator" in last.json()["detail"]
 
 
+def test_no_administrator_disables_themselves(api: TestClient) -> None:
+    """yz.admin2 is there to take over, so only the rule on oneself refuses it."""
+    admin = bearer(api, "yz.admin")
+    refused = api.post("/api/v1/admin/users/yz.admin/disable", headers=admin)
+    assert refused.status_code == 403, refused.text
+    assert "own account" in refused.json()["detail"]
+    assert api.get("/api/v1/me", headers=admin).status_code == 200
+
+
 def test_a_post_does_not_start_in_the_past(api: TestClient, runtime: Runtime) -> None:
     admin = bearer(api, "yz.admin")
     now = runtime.clock.now()

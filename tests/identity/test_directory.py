@@ -233,6 +233,21 @@ def test_the_last_administrator_of_an_organisation_stays(session: Session) -> No
         directory.end_post(session, username="lin", org_code="yz", post=Post.ADMIN, at=later, now=later, actor="cli")
 
 
+def test_the_last_enabled_administrator_is_not_disabled(session: Session) -> None:
+    """Disabling the account would leave the organisation as headless as ending the post."""
+    directory.grant_post(session, username="chen", org_code="yz", post=Post.ADMIN, valid_from=T0, now=T0, actor="cli")
+    with pytest.raises(Conflict, match="last administrator"):
+        directory.set_active(session, "chen", False, T0, "cli")
+    assert directory.user(session, "chen").active
+    directory.create_user(
+        session, username="lin", display_name="林", password="pass-word-2", home_code=None, now=T0, actor="test"
+    )
+    directory.grant_post(session, username="lin", org_code="yz", post=Post.ADMIN, valid_from=T0, now=T0, actor="cli")
+    directory.set_active(session, "chen", False, T0, "cli")
+    with pytest.raises(Conflict, match="last administrator"):
+        directory.set_active(session, "lin", False, T0, "cli")
+
+
 def test_an_account_records_the_administrator_who_made_it(session: Session) -> None:
     made = directory.create_user(
         session, username="lin", display_name="林", password="pass-word-2", home_code=None, now=T0, actor="user:chen"
