@@ -79,9 +79,9 @@ def test_a_delegation_cannot_start_in_the_past(client: TestClient, village: Vill
     assert skewed.status_code == 201, skewed.text
 
 
-def test_a_deputy_from_another_village_decides_nothing(client: TestClient, village: Village) -> None:
-    """A delegation made before deputies had to work where the post does: it gives the deputy nothing."""
-    _people(village, ("bl.secretary", None, [(Post.SECRETARY, "yz.bl")]))
+def _delegated_before_the_rule(village: Village, deputy: str) -> None:
+    """The village secretary's post handed to ``deputy`` for three days from now, as rows written before a
+    deputy had to work where the post does."""
     runtime = village.runtime
     now = runtime.clock.now()
     with runtime.sessions() as s:
@@ -90,13 +90,19 @@ def test_a_deputy_from_another_village_decides_nothing(client: TestClient, villa
                 organisation=directory.organisation(s, "yz.sn"),
                 post=str(Post.SECRETARY),
                 holder=directory.user(s, "secretary"),
-                deputy=directory.user(s, "bl.secretary"),
+                deputy=directory.user(s, deputy),
                 valid_from=now,
                 valid_until=now + dt.timedelta(days=3),
                 created_at=now,
             )
         )
         s.commit()
+
+
+def test_a_deputy_from_another_village_decides_nothing(client: TestClient, village: Village) -> None:
+    """A delegation made before deputies had to work where the post does: it gives the deputy nothing."""
+    _people(village, ("bl.secretary", None, [(Post.SECRETARY, "yz.bl")]))
+    _delegated_before_the_rule(village, "bl.secretary")
     rid = submit(client).json()["id"]
     assert decide(client, "leader", rid, 1).status_code == 200
     assert client.get(f"/api/v1/requests/{rid}", headers=login(client, "bl.secretary")).status_code == 404
@@ -113,21 +119,7 @@ def test_a_deputy_from_another_village_decides_nothing(client: TestClient, villa
 def test_a_deputy_below_the_post_sees_the_request_but_does_not_decide_it(client: TestClient, village: Village) -> None:
     """A group's leader sees the group's requests, yet holds no post in the village or above it: a delegation of
     the village secretary's post, made before the rule, does not make them the secretary's deputy."""
-    runtime = village.runtime
-    now = runtime.clock.now()
-    with runtime.sessions() as s:
-        s.add(
-            Delegation(
-                organisation=directory.organisation(s, "yz.sn"),
-                post=str(Post.SECRETARY),
-                holder=directory.user(s, "secretary"),
-                deputy=directory.user(s, "leader2"),
-                valid_from=now,
-                valid_until=now + dt.timedelta(days=3),
-                created_at=now,
-            )
-        )
-        s.commit()
+    _delegated_before_the_rule(village, "leader2")
     rid = submit(client).json()["id"]
     assert decide(client, "leader", rid, 1).status_code == 200
     assert client.get(f"/api/v1/requests/{rid}", headers=login(client, "leader2")).status_code == 200
