@@ -10,21 +10,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from ca import hierarchy
 from ca.models import Seal
 from core.runtime import Runtime
 from identity.models import Organisation
-from sealgate.cli import demo
+from tests import demo_snapshot
 
 PUPPET_PASSWORD = "puppet-pass-2026"
 
 
 @pytest.fixture
 def api(runtime: Runtime) -> Iterator[TestClient]:
-    with runtime.sessions() as session:
-        hierarchy.initialise(session, runtime.keystore, runtime.settings, runtime.clock.now(), "test")
-        session.commit()
-        demo.load(session, runtime.clock.now(), settings=runtime.settings, keystore=runtime.keystore)
+    demo_snapshot.load(runtime, seals=True)
     with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
         yield client
 

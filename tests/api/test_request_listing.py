@@ -14,6 +14,7 @@ from bench.ports import free_port
 from ca import hierarchy
 from core.runtime import Runtime
 from sealgate.cli import demo
+from tests import demo_snapshot
 
 SUBSIDY = {
     "matter": "agri.winter-vegetable-subsidy",
@@ -28,8 +29,7 @@ _TOKENS: WeakKeyDictionary[TestClient, dict[str, str]] = WeakKeyDictionary()
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with runtime.sessions() as session:
-        demo.load(session, runtime.clock.now())
+    demo_snapshot.load(runtime)
     with TestClient(create_app(runtime)) as client:
         yield client
 
