@@ -31,7 +31,11 @@ def _sign_in(client: TestClient, username: str) -> None:
 def _page_paths(app: FastAPI) -> list[str]:
     """The pages one can open without naming anything in the path, found from the routes."""
     return sorted(
-        {r.path for r in _routes(app.routes) if "GET" in r.methods and "{" not in r.path and is_page_path(r.path)}
+        {
+            r.path
+            for r in _routes(app.routes)
+            if "GET" in (r.methods or ()) and "{" not in r.path and is_page_path(r.path)
+        }
     )
 
 

@@ -23,7 +23,8 @@ def _metrics(runtime: Runtime, address: str, headers: dict[str, str] | None = No
         assert "sealgate_http_requests_total" in answer.text
     else:
         assert answer.headers["content-type"] == PROBLEM
-    return answer.status_code
+    status: int = answer.status_code
+    return status
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
