@@ -139,7 +139,7 @@ def _whole(
     if trust_embedded:
         try:
             anchors += [c for sig in embedded for c in _certificates(sig)]
-        except (ValueError, KeyError, TypeError) as exc:  # asn1crypto parses the certificates only when asked
+        except _PARSER_ERRORS as exc:  # asn1crypto parses the certificates only when asked
             raise UnreadablePdf(f"a signature's certificates cannot be read: {_message(exc)}") from None
     contexts = functools.partial(_context, reader, anchors)
     dss = _dss(reader)

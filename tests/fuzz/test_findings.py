@@ -75,3 +75,13 @@ def test_a_null_where_pyhanko_wants_a_dictionary_fails_the_signature(caplog: pyt
     report = validate(data)
     assert report.indication == FAILED
     assert any("NullObject" in p for s in report.signatures for p in s.problems)
+
+
+def test_a_certificate_asn1crypto_half_parses_is_a_named_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Three flipped bytes in doc-firmado.pdf leave a certificate whose parts asn1crypto cannot name: asked to trust
+    the embedded certificates in the signed revision (tried when the whole file cannot be read), the verifier
+    raised its AttributeError ('InstanceOf' has no attribute 'native')."""
+    data = _flipped("dss/doc-firmado.pdf", (8971, 10), (40543, 93), (68189, 207))
+    caplog.set_level(logging.CRITICAL, logger="pyhanko")
+    with pytest.raises(UnreadablePdf):  # the whole file's error: its signed revision, tried next, failed so
+        validate(data, trust_embedded=True)
