@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,8 @@ async def runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
+# A row's id in a path: a database holds 64 bits, so a larger number is refused as input, not sent to it.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a positive 64-bit integer")]
 
 
 def db_session(rt: RuntimeDep) -> Iterator[Session]:

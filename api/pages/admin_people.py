@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from api.deps import RuntimeDep
+from api.deps import RowId, RuntimeDep
 from api.i18n import CHINA
 from api.pages.administrators import PeopleAdmin as Admin
 from api.pages.base import N_, FormDep, Viewer, redirect, render, text
@@ -95,14 +95,14 @@ def _asked(asked: GrantRequest, names: dict[int, str], me: int) -> dict[str, Any
 
 
 @router.post("/admin/grant-requests/{request_id}/approve")
-def approve(request_id: int, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
+def approve(request_id: RowId, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
     with rt.sessions() as session:
         admin.decide(session, who.principal, request_id=request_id, approve=True, now=rt.clock.now())
     return redirect("/admin/users", done=N_("Approved: the post was granted."))
 
 
 @router.post("/admin/grant-requests/{request_id}/reject")
-def reject(request_id: int, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
+def reject(request_id: RowId, who: Admin, form: FormDep, rt: RuntimeDep) -> Response:
     with rt.sessions() as session:
         admin.decide(session, who.principal, request_id=request_id, approve=False, now=rt.clock.now())
     return redirect("/admin/users", done=N_("The post asked for was rejected."))

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import CaDep, RuntimeDep
+from api.deps import CaDep, RowId, RuntimeDep
 from api.pages.administrators import CertAdmin, SealsAdmin
 from api.pages.base import N_, FormDep, redirect, render, text
 from ca import administration, operations, seals
@@ -110,7 +110,7 @@ def add_seal(who: CertAdmin, form: FormDep, rt: RuntimeDep) -> Response:
 
 
 @router.post("/admin/seals/{seal_id}/operations")
-def ask_operation(seal_id: int, who: CertAdmin, form: FormDep, rt: RuntimeDep) -> Response:
+def ask_operation(seal_id: RowId, who: CertAdmin, form: FormDep, rt: RuntimeDep) -> Response:
     try:
         kind = operations.Kind(text(form, "kind"))
     except ValueError:
@@ -152,7 +152,7 @@ def _operation(op: Operation, names: dict[int, str], seals_by_id: dict[int, dict
 
 
 @router.post("/admin/certificates/{operation_id}/approve")
-def approve(operation_id: int, who: CertAdmin, form: FormDep, rt: RuntimeDep, ca: CaDep) -> Response:
+def approve(operation_id: RowId, who: CertAdmin, form: FormDep, rt: RuntimeDep, ca: CaDep) -> Response:
     with rt.sessions() as session:
         operations.approve(session, who.principal, operation_id, rt.keystore, ca.authority, rt.settings, rt.clock.now())
         session.commit()
@@ -161,7 +161,7 @@ def approve(operation_id: int, who: CertAdmin, form: FormDep, rt: RuntimeDep, ca
 
 
 @router.post("/admin/certificates/{operation_id}/reject")
-def reject(operation_id: int, who: CertAdmin, form: FormDep, rt: RuntimeDep) -> Response:
+def reject(operation_id: RowId, who: CertAdmin, form: FormDep, rt: RuntimeDep) -> Response:
     with rt.sessions() as session:
         operations.reject(session, who.principal, operation_id, rt.clock.now())
         session.commit()

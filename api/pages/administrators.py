@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api.deps import RuntimeDep
+from api.deps import RowId, RuntimeDep
 from api.pages.base import N_, Administrator, FormDep, Requires, Viewer, redirect, render
 from workflow import administration
 from workflow.models import OutboxMessage
@@ -74,7 +74,7 @@ def _message(message: OutboxMessage) -> dict[str, Any]:
 
 
 @router.post("/admin/outbox/{message_id}/retry")
-def retry(message_id: int, who: PeopleAdmin, form: FormDep, rt: RuntimeDep) -> Response:
+def retry(message_id: RowId, who: PeopleAdmin, form: FormDep, rt: RuntimeDep) -> Response:
     with rt.sessions() as session:
         administration.redeliver(session, who.principal, message_id, rt.clock.now())
         session.commit()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
-from api.deps import RuntimeDep
+from api.deps import RowId, RuntimeDep
 from api.pages import schema_form
 from api.pages.base import N_, FormDep, SignedIn, Viewer, redirect, render, text
 from api.routers.requests import document_file, sheet_file
@@ -311,7 +311,7 @@ async def _upload(form: FormData, max_bytes: int) -> bytes | None:
 
 
 @router.get("/requests/{request_id}")
-async def request_page(request: Request, who: SignedIn, rt: RuntimeDep, request_id: int) -> Response:
+async def request_page(request: Request, who: SignedIn, rt: RuntimeDep, request_id: RowId) -> Response:
     context = await run_in_threadpool(_request, rt, who, request_id, None, None)
     return render(request, who, "applicants/request.html", **context)
 
@@ -373,7 +373,7 @@ def _has_sheet(session: Session, found: SealRequest, who: Viewer, now: dt.dateti
 
 
 @router.get("/requests/{request_id}/document")
-def document(who: SignedIn, rt: RuntimeDep, request_id: int, original: bool = False) -> FileResponse:
+def document(who: SignedIn, rt: RuntimeDep, request_id: RowId, original: bool = False) -> FileResponse:
     """The sealed PDF once sealed, else (or with ``original=true``) the document as submitted; as the API."""
     with rt.readers() as session:
         return document_file(rt, session, request_id, who.principal, original=original, now=rt.clock.now())
@@ -381,7 +381,7 @@ def document(who: SignedIn, rt: RuntimeDep, request_id: int, original: bool = Fa
 
 @router.get("/requests/{request_id}/pages/{number}")
 def page_picture(
-    who: SignedIn, rt: RuntimeDep, request_id: int, number: Annotated[int, Path(ge=1, le=MAX_PAGES)]
+    who: SignedIn, rt: RuntimeDep, request_id: RowId, number: Annotated[int, Path(ge=1, le=MAX_PAGES)]
 ) -> Response:
     """A page of the document as a picture, for phones that show no PDF inline."""
     with rt.readers() as session:
@@ -391,14 +391,14 @@ def page_picture(
 
 
 @router.get("/requests/{request_id}/sheet")
-def sheet(who: SignedIn, rt: RuntimeDep, request_id: int) -> FileResponse:
+def sheet(who: SignedIn, rt: RuntimeDep, request_id: RowId) -> FileResponse:
     """What the seal machine stamps: the approved document with its record's QR code; as the API."""
     with rt.readers() as session:
         return sheet_file(rt, session, request_id, who.principal, rt.clock.now())
 
 
 @router.get("/requests/{request_id}/photos/{sha256}")
-def photo(who: SignedIn, rt: RuntimeDep, request_id: int, sha256: str) -> Response:
+def photo(who: SignedIn, rt: RuntimeDep, request_id: RowId, sha256: str) -> Response:
     """A seal machine's photo of a sheet it stamped for the request, for anyone who may see the request."""
     with rt.readers() as session:
         found = requests.visible(session, request_id, who.principal, rt.clock.now())
@@ -407,7 +407,7 @@ def photo(who: SignedIn, rt: RuntimeDep, request_id: int, sha256: str) -> Respon
 
 
 @router.post("/requests/{request_id}/withdraw")
-def withdraw(who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: int) -> Response:
+def withdraw(who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: RowId) -> Response:
     with rt.sessions() as session:
         requests.withdraw(
             session, request_id, who.principal, reason=text(form, "reason")[:MAX_REASON], now=rt.clock.now()
@@ -417,7 +417,7 @@ def withdraw(who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: int) -> R
 
 
 @router.post("/requests/{request_id}/resubmit")
-async def resubmit(request: Request, who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: int) -> Response:
+async def resubmit(request: Request, who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: RowId) -> Response:
     document = await _upload(form, rt.settings.workflow.max_upload_bytes)
     context = await run_in_threadpool(_resubmit, rt, who, request_id, form, document)
     if context is None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from api.deps import RuntimeDep
+from api.deps import RowId, RuntimeDep
 from api.i18n import CHINA
 from api.pages.base import N_, ROLES, Approvers, FormDep, Viewer, redirect, render, text
 from core.errors import DomainError, Invalid
@@ -37,7 +37,7 @@ def inbox(request: Request, who: Approvers, rt: RuntimeDep) -> Response:
 
 
 @router.get("/inbox/{request_id}")
-def case(request_id: int, request: Request, who: Approvers, rt: RuntimeDep) -> Response:
+def case(request_id: RowId, request: Request, who: Approvers, rt: RuntimeDep) -> Response:
     now = rt.clock.now()
     with rt.readers() as session:
         opened = desk.case(session, request_id, who.principal, now)
@@ -49,7 +49,7 @@ def case(request_id: int, request: Request, who: Approvers, rt: RuntimeDep) -> R
 
 
 @router.post("/inbox/{request_id}")
-def decide(request_id: int, who: Approvers, form: FormDep, rt: RuntimeDep) -> Response:
+def decide(request_id: RowId, who: Approvers, form: FormDep, rt: RuntimeDep) -> Response:
     """The decision of ``POST /api/v1/requests/{id}/decisions``, from the form of the request's page."""
     try:
         verdict = review.Verdict(text(form, "decision"))
@@ -112,7 +112,7 @@ def delegate(request: Request, who: Approvers, form: FormDep, rt: RuntimeDep) ->
 
 
 @router.post("/delegations/{delegation_id}/end")
-def end(delegation_id: int, who: Approvers, form: FormDep, rt: RuntimeDep) -> Response:
+def end(delegation_id: RowId, who: Approvers, form: FormDep, rt: RuntimeDep) -> Response:
     with rt.sessions() as session:
         delegation.end(
             session,

@@ -8,7 +8,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api.deps import RuntimeDep
+from api.deps import RowId, RuntimeDep
 from api.pages.base import N_, FormDep, Keepers, redirect, render, text
 from physical_seal import alarms
 from workflow import machine_board
@@ -68,7 +68,7 @@ def machine_page(
 
 
 @router.post("/alarms/{alarm_id}/acknowledge")
-def acknowledge(who: Keepers, alarm_id: int, form: FormDep, rt: RuntimeDep) -> Response:
+def acknowledge(who: Keepers, alarm_id: RowId, form: FormDep, rt: RuntimeDep) -> Response:
     with rt.sessions() as session:
         alarm = alarms.acknowledge(session, alarm_id, who.principal, text(form, "comment"), rt.clock.now())
         session.commit()

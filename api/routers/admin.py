@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import PrincipalDep, ReadSessionDep, RowId, RuntimeDep, SessionDep
 from api.schemas import EndGrantIn, GrantIn, GrantOut, OrganisationIn, OrganisationOut, UserIn, UserOut
 from api.schemas_admin import GrantRequestOut
 from identity import admin, grant_requests
@@ -123,19 +123,19 @@ def grant_request_list(
 
 
 @router.post("/grant-requests/{request_id}/approve", response_model=GrantRequestOut)
-def approve_grant(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> GrantRequestOut:
+def approve_grant(request_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> GrantRequestOut:
     """The second administrator's approval: the post is granted."""
     return _asked(admin.decide(session, who, request_id=request_id, approve=True, now=rt.clock.now()))
 
 
 @router.post("/grant-requests/{request_id}/reject", response_model=GrantRequestOut)
-def reject_grant(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> GrantRequestOut:
+def reject_grant(request_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> GrantRequestOut:
     return _asked(admin.decide(session, who, request_id=request_id, approve=False, now=rt.clock.now()))
 
 
 @router.post("/users/{username}/posts/{grant_id}/end", response_model=GrantOut)
 def end_grant(
-    username: str, grant_id: int, body: EndGrantIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
+    username: str, grant_id: RowId, body: EndGrantIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
 ) -> GrantOut:
     now = rt.clock.now()
     ended = admin.end_grant(session, who, username=username, grant_id=grant_id, at=body.at or now, now=now)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import PrincipalDep, ReadSessionDep, RowId, RuntimeDep, SessionDep
 from api.schemas_workflow import InboxItem, NotificationOut, OverdueOut
 from workflow import notify, sla, views
 from workflow.models import Notification
@@ -48,7 +48,7 @@ def notifications(who: PrincipalDep, session: ReadSessionDep, unread: bool = Fal
 
 
 @router.post("/api/v1/notifications/{notification_id}/read", response_model=NotificationOut)
-def mark_read(notification_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> Notification:
+def mark_read(notification_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> Notification:
     note = notify.mark_read(session, who.user_id, notification_id, rt.clock.now())
     session.commit()
     return note

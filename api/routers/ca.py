@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Ca, CaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import Ca, CaDep, PrincipalDep, ReadSessionDep, RowId, RuntimeDep, SessionDep
 from ca import administration, crl, operations, seals, tsa
 from ca.models import Certificate, Operation, Seal
 from ca.seals import SealForm
@@ -163,7 +163,7 @@ def add_seal(body: SealIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDe
 
 
 @router.post("/api/v1/seals/{seal_id}/suspend", tags=["certificates"], status_code=202)
-def suspend_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+def suspend_seal(seal_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """Ask to stop a seal's use (a lost machine, a dispute); it stops when a second certificate administrator
     approves. Its certificate stays valid; revocation is an operation of its own."""
     op = operations.ask(session, who, operations.Kind.SUSPEND, seal_id, rt.clock.now())
@@ -172,7 +172,7 @@ def suspend_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: Sessi
 
 
 @router.post("/api/v1/seals/{seal_id}/resume", tags=["certificates"], status_code=202)
-def resume_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+def resume_seal(seal_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     """Ask to resume a suspended seal; it resumes when a second certificate administrator approves."""
     op = operations.ask(session, who, operations.Kind.RESUME, seal_id, rt.clock.now())
     session.commit()
@@ -180,7 +180,7 @@ def resume_seal(seal_id: int, who: PrincipalDep, rt: RuntimeDep, session: Sessio
 
 
 @router.get("/api/v1/seals/{seal_id}", tags=["certificates"])
-def get_seal(seal_id: int, who: PrincipalDep, session: ReadSessionDep) -> dict[str, Any]:
+def get_seal(seal_id: RowId, who: PrincipalDep, session: ReadSessionDep) -> dict[str, Any]:
     return _seal_view(*seals.with_certificate(session, seal_id))
 
 
@@ -207,7 +207,9 @@ def ask_operation(body: OperationIn, who: PrincipalDep, rt: RuntimeDep, session:
 
 
 @router.post("/api/v1/certificates/operations/{op_id}/approve", tags=["certificates"])
-def approve_operation(op_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep, ca: CaDep) -> dict[str, Any]:
+def approve_operation(
+    op_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep, ca: CaDep
+) -> dict[str, Any]:
     op = operations.approve(session, who, op_id, rt.keystore, ca.authority, rt.settings, rt.clock.now())
     session.commit()
     ca.responder.book.invalidate()
@@ -215,7 +217,7 @@ def approve_operation(op_id: int, who: PrincipalDep, rt: RuntimeDep, session: Se
 
 
 @router.post("/api/v1/certificates/operations/{op_id}/reject", tags=["certificates"])
-def reject_operation(op_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+def reject_operation(op_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     op = operations.reject(session, who, op_id, rt.clock.now())
     session.commit()
     return _operation_view(op)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import PrincipalDep, ReadSessionDep, RowId, RuntimeDep, SessionDep
 from api.schemas_workflow import DelegationIn, DelegationOut
 from identity import delegation
 from identity.models import Delegation
@@ -50,7 +50,7 @@ def mine(who: PrincipalDep, session: ReadSessionDep) -> list[DelegationOut]:
 
 
 @router.post("/{delegation_id}/end", response_model=DelegationOut)
-def end(delegation_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> DelegationOut:
+def end(delegation_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> DelegationOut:
     ended = delegation.end(
         session, delegation_id, now=rt.clock.now(), actor=f"user:{who.username}", by_user_id=who.user_id
     )

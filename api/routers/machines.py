@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CaDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import CaDep, PrincipalDep, ReadSessionDep, RowId, RuntimeDep, SessionDep
 from api.schemas_machines import (
     AcknowledgeIn,
     AlarmOut,
@@ -109,7 +109,7 @@ def alarm_list(
 
 @router.post("/api/v1/alarms/{alarm_id}/acknowledge", response_model=AlarmOut)
 def acknowledge(
-    alarm_id: int, body: AcknowledgeIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
+    alarm_id: RowId, body: AcknowledgeIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     alarm = alarms.acknowledge(session, alarm_id, who, body.comment, rt.clock.now())
     session.commit()

@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.deps import PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep
+from api.deps import PrincipalDep, ReadSessionDep, RowId, RuntimeDep, SessionDep
 from workflow import administration
 from workflow.models import OutboxMessage
 
@@ -33,7 +33,7 @@ def messages(who: PrincipalDep, session: ReadSessionDep, status: str = "dead") -
 
 
 @router.post("/{message_id}/retry", response_model=MessageOut)
-def retry(message_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> OutboxMessage:
+def retry(message_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> OutboxMessage:
     message = administration.redeliver(session, who, message_id, rt.clock.now())
     session.commit()
     return message

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import LogDep, PrincipalDep, ReadSessionDep, RuntimeDep, SessionDep, TokenDep, authenticate
+from api.deps import LogDep, PrincipalDep, ReadSessionDep, RowId, RuntimeDep, SessionDep, TokenDep, authenticate
 from api.schemas_workflow import (
     DecidedOut,
     DecisionIn,
@@ -114,14 +114,14 @@ def listed(
 
 
 @router.get("/{request_id}", response_model=RequestOut)
-def get(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> dict[str, Any]:
+def get(request_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> dict[str, Any]:
     now = rt.clock.now()
     return views.request_view(session, requests.visible(session, request_id, who, now), who, now)
 
 
 @router.get("/{request_id}/document", response_class=FileResponse)
 def document(
-    request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep, original: bool = False
+    request_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep, original: bool = False
 ) -> FileResponse:
     """The sealed PDF once the request is sealed, else (or with ``original=true``) the document as submitted: to
     its applicant, its approvers, the custodians who stamp it and the bureau receiving it; 403 to others who may
@@ -138,7 +138,7 @@ def document_file(
 
 
 @router.get("/{request_id}/sheet", response_class=FileResponse)
-def sheet(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> FileResponse:
+def sheet(request_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: ReadSessionDep) -> FileResponse:
     """For a physical seal, what is printed and stamped: the approved document with its record's QR code."""
     return sheet_file(rt, session, request_id, who, rt.clock.now())
 
@@ -158,7 +158,7 @@ def _pdf(rt: Runtime, sha256: str, name: str) -> FileResponse:
 
 
 @router.get("/{request_id}/receipt", response_class=Response)
-def receipt(request_id: int, who: PrincipalDep, log: LogDep, session: ReadSessionDep) -> Response:
+def receipt(request_id: RowId, who: PrincipalDep, log: LogDep, session: ReadSessionDep) -> Response:
     """The log's receipt for the request's seal: a C2SP tlog-proof with the log entry as its extra data."""
     request = requests.visible(session, request_id, who)
     text = records.receipt(session, log.reader, records.latest(session, history.subject(request.id)))
@@ -171,7 +171,7 @@ def receipt(request_id: int, who: PrincipalDep, log: LogDep, session: ReadSessio
 
 @router.post("/{request_id}/withdraw", response_model=RequestOut)
 def withdraw(
-    request_id: int, body: WithdrawIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
+    request_id: RowId, body: WithdrawIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     now = rt.clock.now()
     request = requests.withdraw(session, request_id, who, reason=body.reason, now=now)
@@ -182,7 +182,7 @@ def withdraw(
 
 @router.post("/{request_id}/resubmit", response_model=RequestOut)
 def resubmit(
-    request_id: int, body: ResubmitIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
+    request_id: RowId, body: ResubmitIn, who: PrincipalDep, rt: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     now = rt.clock.now()
     request = requests.resubmit(
@@ -202,7 +202,7 @@ def resubmit(
 
 
 @router.post("/{request_id}/decisions", response_model=DecidedOut, responses={403: {}, 409: {}})
-async def decide(request_id: int, body: DecisionIn, token: TokenDep, rt: RuntimeDep) -> dict[str, Any]:
+async def decide(request_id: RowId, body: DecisionIn, token: TokenDep, rt: RuntimeDep) -> dict[str, Any]:
     """Async, with the caller's lookup and the decision in one worker thread and one session: a sync route with
     principal and session dependencies costs three more hand-offs between threads and a second connection, which
     on the approvals benchmark weighed more than the decision itself."""
@@ -236,7 +236,7 @@ def _decide(rt: Runtime, token: str | None, request_id: int, body: DecisionIn) -
 
 
 @router.post("/{request_id}/retry", response_model=RequestOut)
-def retry(request_id: int, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+def retry(request_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: SessionDep) -> dict[str, Any]:
     now = rt.clock.now()
     request = execution.retry(session, request_id, who, now)
     view = views.request_view(session, request, who, now)
