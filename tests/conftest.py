@@ -89,17 +89,22 @@ def migrated(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def engine(migrated: Engine) -> Iterator[Engine]:
-    """The migrated database, emptied after the test."""
-    yield migrated
-    with migrated.begin() as conn:
+def empty(engine: Engine) -> None:
+    """Every table emptied, as each test leaves the database."""
+    with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             names = ", ".join(t.name for t in metadata.sorted_tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
+
+
+@pytest.fixture
+def engine(migrated: Engine) -> Iterator[Engine]:
+    """The migrated database, emptied after the test."""
+    yield migrated
+    empty(migrated)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 from api import create_app
 from ca import operations, seals
@@ -31,7 +31,7 @@ from ledger.service import LogService
 from physical_seal import alarms
 from sealgate.schema import metadata
 from tests import demo_snapshot
-from tests.conftest import PG_ENV, T0
+from tests.conftest import PG_ENV, T0, empty
 from tests.web.conftest import password, sign_in, subsidy
 from workflow import execution, review
 from workflow.execution import Executors
@@ -71,16 +71,6 @@ class World:
         browser = TestClient(self.app, raise_server_exceptions=False, follow_redirects=False)
         self.csrf[username] = sign_in(browser, username)
         self.browsers[username] = browser
-
-
-def _empty(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(table.delete())
 
 
 def _samples(runtime: Runtime) -> dict[str, str]:
@@ -260,5 +250,5 @@ def world(
             made.bearer[ANONYMOUS] = {}
             yield made
     finally:
-        _empty(engine)
+        empty(engine)
         os.environ.update(saved)
