@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cbor2
 
+from core.private import make_directory, private_files
 from physical_seal.structures import Authorisation, read
 
 ANSWERS_KEPT = 256
@@ -67,11 +68,13 @@ class Store:
     """Reads and writes of the machine's state; writes happen inside ``transaction()``."""
 
     def __init__(self, directory: Path, machine_id: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(directory / "machine.sqlite3", isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        # The state holds the machine's private key: 0700 and 0600, whatever umask the machine runs under.
+        make_directory(directory)
+        with private_files():
+            self._db = sqlite3.connect(directory / "machine.sqlite3", isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
         # A state directory is one machine's for good: its key and counter mean nothing under another id.
         with self.transaction():
             known = self.get("machine")

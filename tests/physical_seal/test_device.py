@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -373,3 +374,21 @@ def test_the_photo_shows_the_sheet_when_there_is_one(tmp_path: Path) -> None:
             assert image.width == 600
         assert len(png) < 150_000
     assert shown != generated
+
+
+def test_the_state_of_a_machine_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The state holds the machine's private key."""
+    state = tmp_path / "var" / "machine"
+    before = os.umask(0o022)
+    try:
+        store = Store(state, MACHINE)
+        with store.transaction():
+            store.put("key", b"secret")
+        store.close()
+    finally:
+        os.umask(before)
+    made = [state.parent, state, *state.iterdir()]
+    assert len(made) >= 3
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in made} == {
+        p.name: "0o700" if p.is_dir() else "0o600" for p in made
+    }
