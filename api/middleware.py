@@ -28,11 +28,11 @@ errors = logging.getLogger("sealgate.api")
 HEADER = b"x-request-id"
 _ACCEPTABLE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 
-# Scripts come from the service's own files only (htmx, Swagger UI and its starter live under /static), so an
-# injected inline script does not run; no page may be framed (clickjacking). Inline styles stay allowed: pages
-# carry a few style attributes, which cannot run code.
+# Scripts and styles come from the service's own files only (htmx, Swagger UI and its starter live under /static),
+# so an injected inline script does not run and injected markup cannot restyle a page (to hide or fake a part of
+# it); no page may be framed (clickjacking).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (

@@ -1,5 +1,6 @@
-"""Every HTML page says what a browser may do with it: scripts from the service only (no inline script), no
-framing, no sniffing, no referrer to other sites; every answer of the API is not sniffed or framed either."""
+"""Every HTML page says what a browser may do with it: scripts and styles from the service only (no inline script,
+no inline style), no framing, no sniffing, no referrer to other sites; every answer of the API is not sniffed or
+framed either."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.web.test_every_page import _routes
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>", re.I)
 _HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
+_INLINE_STYLE = re.compile(r"<style\b|\sstyle\s*=", re.I)
 
 
 def _sign_in(client: TestClient, username: str) -> None:
@@ -50,6 +52,8 @@ def _assert_protected(path: str, answer_headers: dict[str, str]) -> None:
     assert answer_headers["referrer-policy"] in {"same-origin", "no-referrer", "strict-origin-when-cross-origin"}
     policy = _policy(answer_headers["content-security-policy"])
     assert policy["script-src"] == ["'self'"], path  # no 'unsafe-inline', no 'unsafe-eval', no other site
+    assert policy["style-src"] == ["'self'"], path  # injected markup cannot restyle the page
+    assert "'unsafe-inline'" not in answer_headers["content-security-policy"], path
     assert policy["frame-ancestors"] == ["'none'"], path
     assert policy["object-src"] == ["'none'"], path
     assert policy["default-src"] == ["'self'"], path
@@ -61,7 +65,7 @@ def browser(app: FastAPI, cast: dict[str, str]) -> TestClient:
 
 
 @pytest.mark.parametrize("username", [None, "admin", "fu"])
-def test_every_page_carries_the_policy_and_no_inline_script(
+def test_every_page_carries_the_policy_and_no_inline_script_or_style(
     app: FastAPI, browser: TestClient, username: str | None
 ) -> None:
     with browser:
@@ -77,6 +81,7 @@ def test_every_page_carries_the_policy_and_no_inline_script(
             _assert_protected(path, dict(answer.headers))
             assert not _INLINE_SCRIPT.search(answer.text), f"{path} has an inline script"
             assert not _HANDLER.search(answer.text), f"{path} has an inline event handler"
+            assert not _INLINE_STYLE.search(answer.text), f"{path} has an inline style"
             assert "javascript:" not in answer.text.lower(), path
         assert html >= (3 if username is None else 10)
 
@@ -87,6 +92,7 @@ def test_the_api_docs_start_from_a_file_not_an_inline_script(browser: TestClient
         assert answer.status_code == 200
         _assert_protected("/docs", dict(answer.headers))
         assert not _INLINE_SCRIPT.search(answer.text)
+        assert not _INLINE_STYLE.search(answer.text)  # Swagger UI sets its styles from script, which CSP allows
         assert '<script src="/static/swagger-init.js"></script>' in answer.text
         starter = browser.get("/static/swagger-init.js")
         assert starter.status_code == 200
