@@ -29,7 +29,7 @@ from workflow.models import SealRequest
 from workflow.notify import notify
 from workflow.requests import visible
 from workflow.review import matter_of
-from workflow.states import State, check
+from workflow.states import State, check, require
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def retry(session: Session, request_id: int, who: Principal, now: dt.datetime) -
     request = session.get(SealRequest, request_id, with_for_update=True)
     if request is None:
         raise NotFound(f"no request {request_id}")
-    check(request.state, State.APPROVED, "retry")
+    require(request.state, State.FAILED, "retry")
     request.state, request.updated_at = State.APPROVED, now
     history.record(session, request, "retried", f"user:{who.username}", {"failure": request.failure}, now)
     return request

@@ -23,7 +23,7 @@ from workflow.case import Case
 from workflow.catalog import Chain, Matter, SealForm
 from workflow.models import SealRequest, Step
 from workflow.review import chain_of, check_routable, matter_of, start_level
-from workflow.states import State, check
+from workflow.states import State, check, require
 from workflow.visibility import can_see, may_download
 
 SEAT_KINDS = frozenset({OrgKind.VILLAGE, OrgKind.COMMUNITY})
@@ -257,7 +257,7 @@ def resubmit(
     replaces the document; one rendered from the matter's template is rendered again from the changed form."""
     request = _locked(session, request_id, who, now)
     _owned(request, who)
-    check(request.state, State.IN_REVIEW, "resubmit")
+    require(request.state, State.RETURNED, "resubmit")
     matter = matter_of(session, request)
     if form is not None:
         request.form = forms.prepare(matter, form, profile_of(session, request.applicant))

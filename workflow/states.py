@@ -55,3 +55,10 @@ def check(current: str, target: State, what: str) -> None:
     state = State(current)
     if target not in TRANSITIONS[state]:
         raise StateConflict(f"cannot {what} a request that is {state}", state=str(state))
+
+
+def require(current: str, expected: State, what: str) -> None:
+    """Refuse ``what`` unless the request is ``expected``. Moves that share a target are told apart by where they
+    start: a retry and the last approval both lead to approved, a resubmission and a decision to in review."""
+    if current != expected:
+        raise StateConflict(f"cannot {what} a request that is {current}", state=current)

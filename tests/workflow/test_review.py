@@ -276,6 +276,22 @@ def test_failed_execution_is_retried(client: TestClient, village: Village) -> No
     assert client.get(f"/api/v1/requests/{rid}", headers=login(client, "resident")).json()["state"] == "completed"
 
 
+def test_only_a_failed_request_is_retried_and_only_a_returned_one_resubmitted(
+    client: TestClient, village: Village
+) -> None:
+    """A retry leads to approved as the last approval does: on a request in review it skipped every level left."""
+    rid = submit(client).json()["id"]
+    for who in ("sealadmin", "admin"):
+        retried = client.post(f"/api/v1/requests/{rid}/retry", headers=login(client, who))
+        assert retried.status_code == 409, retried.text
+    resubmitted = client.post(f"/api/v1/requests/{rid}/resubmit", headers=login(client, "resident"), json={})
+    assert resubmitted.status_code == 409, resubmitted.text
+    seen = client.get(f"/api/v1/requests/{rid}", headers=login(client, "resident")).json()
+    assert (seen["state"], seen["level"]) == ("in_review", 1)
+    decide(client, "leader", rid, 1)
+    assert client.get(f"/api/v1/requests/{rid}", headers=login(client, "resident")).json()["level"] == 2
+
+
 def test_notifications_reach_the_inbox(client: TestClient) -> None:
     rid = submit(client).json()["id"]
     notes = client.get("/api/v1/notifications", headers=login(client, "leader")).json()
