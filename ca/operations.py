@@ -143,8 +143,11 @@ def approve(
     return op
 
 
-def listed(session: Session, state: State | None) -> list[Operation]:
-    """Operations in the order they were asked for, or only those in ``state``."""
+def listed(session: Session, who: Principal, state: State | None) -> list[Operation]:
+    """Operations in the order they were asked for, or only those in ``state``: which seal, who asked and why a
+    certificate is revoked are for the certificate administrators who decide and the administrators who look."""
+    if not (who.holds(Post.CERT_ADMIN) or who.holds(Post.ADMIN)):
+        raise Forbidden("only certificate administrators and administrators see certificate operations")
     query = select(Operation).order_by(Operation.id)
     if state is not None:
         query = query.where(Operation.state == state)

@@ -124,7 +124,7 @@ def ask_operation(seal_id: RowId, who: CertAdmin, form: FormDep, rt: RuntimeDep)
 @router.get("/admin/certificates")
 def certificate_operations(request: Request, who: SealsAdmin, rt: RuntimeDep) -> Response:
     with rt.readers() as session:
-        asked = operations.listed(session, None)
+        asked = operations.listed(session, who.principal, None)
         pending = [op for op in asked if op.state == operations.State.PENDING]
         decided = [op for op in reversed(asked) if op.state != operations.State.PENDING][:HISTORY]
         names = operations.people(session, pending + decided)

@@ -227,4 +227,4 @@ def reject_operation(op_id: RowId, who: PrincipalDep, rt: RuntimeDep, session: S
 def list_operations(
     who: PrincipalDep, session: ReadSessionDep, state: operations.State | None = None
 ) -> list[dict[str, Any]]:
-    return [_operation_view(op) for op in operations.listed(session, state)]
+    return [_operation_view(op) for op in operations.listed(session, who, state)]

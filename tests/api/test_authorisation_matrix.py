@@ -239,14 +239,7 @@ class Known:
     reason: str
 
 
-KNOWN: list[Known] = [
-    Known(
-        ("GET /api/v1/certificates/operations",),
-        SIGNED_IN - {CERT_ADMIN, ADMIN},
-        "the API lists pending certificate operations (which seal, who asked, a revocation's reason) to anyone "
-        "signed in, where the page of the same list is for administrators",
-    ),
-]
+KNOWN: list[Known] = []  # none today
 
 
 # Path parameters that name something else than the sample of their name, for a route that changes it.
