@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from bench import approvals, ca, internals, keystore, ledger, machines, sign
+from bench import approvals, ca, flow, internals, keystore, ledger, machines, sign
 from bench.report import document
 
 BENCHMARKS = {
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "ca": ca.run,
     "sign": sign.run,
     "approvals": approvals.run,
+    "flow": flow.run,
     "machines": machines.run,
     "internals": internals.run,
 }
