@@ -23,7 +23,7 @@ from identity.auth import Principal
 from identity.posts import Post
 from physical_seal.machines import LIVE
 from physical_seal.models import Authorisation
-from workflow import delivery, history
+from workflow import delivery, history, wakeup
 from workflow.catalog import SealForm
 from workflow.models import SealRequest
 from workflow.notify import notify
@@ -220,6 +220,7 @@ def retry(session: Session, request_id: int, who: Principal, now: dt.datetime) -
         raise NotFound(f"no request {request_id}")
     require(request.state, State.FAILED, "retry")
     request.state, request.updated_at = State.APPROVED, now
+    wakeup.on_commit(session)
     history.record(session, request, "retried", f"user:{who.username}", {"failure": request.failure}, now)
     return request
 

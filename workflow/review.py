@@ -25,7 +25,7 @@ from identity.auth import principal_of
 from identity.models import Organisation, User
 from identity.posts import Post
 from workflow import case as cases
-from workflow import catalogs, history, visibility
+from workflow import catalogs, history, visibility, wakeup
 from workflow.case import Case, OpenStep
 from workflow.catalog import Chain, Matter, Mode
 from workflow.models import Decision, SealRequest, Step
@@ -251,6 +251,7 @@ def decide(
     if outcome is Verdict.APPROVE and level == len(chain.levels):
         check(case.state, State.APPROVED, "approve")
         changes |= {"state": State.APPROVED, "level": None}
+        wakeup.on_commit(session)
     elif outcome is Verdict.REJECT:
         changes |= {"state": State.REJECTED, "level": None, "finished_at": now}
     elif outcome is Verdict.RETURN:

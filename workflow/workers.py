@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.runtime import Runtime
-from workflow import expiry, physical, sla
+from workflow import expiry, physical, sla, wakeup
 from workflow.execution import Executors, run_pending
 
 log = logging.getLogger(__name__)
+BATCH = 20  # approved requests executed in one pass, before the other jobs get theirs
 
 
 @dataclass
@@ -28,10 +29,12 @@ class Workers:
     sla_every: float = 30.0
     _last_sla: float = field(default=0.0, init=False)
 
-    def once(self) -> None:
-        """One pass of every job (tests call this directly)."""
+    def once(self) -> bool:
+        """One pass of every job (tests call this directly); whether approved requests may still wait, the pass
+        having executed as many as it takes."""
         settings = self.runtime.settings.workflow
-        run_pending(self.runtime.sessions, self.executors, self.runtime.clock, webhook=settings.notification_webhook)
+        webhook = settings.notification_webhook
+        ran = run_pending(self.runtime.sessions, self.executors, self.runtime.clock, limit=BATCH, webhook=webhook)
         if self.deliver is not None:
             self.deliver()
         if time.monotonic() - self._last_sla >= self.sla_every:
@@ -41,12 +44,13 @@ class Workers:
                     session,
                     self.runtime.clock.now(),
                     remind_every=dt.timedelta(hours=settings.reminder_hours),
-                    webhook=settings.notification_webhook,
+                    webhook=webhook,
                 )
             with self.runtime.sessions() as session:
                 days = self.runtime.settings.ca.expiry_warning_days
-                expiry.scan(session, self.runtime.clock.now(), days, settings.notification_webhook)
+                expiry.scan(session, self.runtime.clock.now(), days, webhook)
             self.machines()
+        return ran.completed + ran.failed >= BATCH
 
     def machines(self) -> None:
         """Authorisations past their window, machines gone silent, stamps without their photo."""
@@ -64,12 +68,18 @@ class Workers:
             )
 
     def run(self, stop: threading.Event) -> None:
+        """Passes one after another while approved requests wait; otherwise a pass every ``interval``, or as soon
+        as a request is approved in this process. (Cleared before the pass: an approval committed during it
+        starts the next one at once.)"""
         while not stop.is_set():
+            wakeup.approved.clear()
+            busy = False
             try:
-                self.once()
+                busy = self.once()
             except Exception:
                 log.exception("a workflow job failed; it runs again")
-            stop.wait(self.interval)
+            if not busy:
+                wakeup.approved.wait(self.interval)
 
     def start(self) -> tuple[threading.Thread, threading.Event]:
         stop = threading.Event()
