@@ -1,0 +1,89 @@
+"""The log's share of an approval decision: the same decisions with the log append and with it replaced by a
+no-op (in this process only), alternating in one run on one PostgreSQL database.
+
+Each decision is a group leader approving level 1 of a demo residence-certificate request, ``review.decide``
+and the COMMIT, as the HTTP route runs them, less HTTP and token lookup. The integrator runs in this process's
+thread as `sealgate serve` runs it, so the log's side pays for sequencing and integrating its entries too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+from bench import approvals
+from bench.internals import alternate
+from bench.ledger import _drop, _fresh_postgres
+from identity import directory
+from ledger.append import Appended
+from ledger.entry import Event
+from ledger.service import LogService
+from workflow import history, review
+
+GOAL_SHARE = 0.10
+
+
+def _no_log(session: object, event: Event, *, fresh: bool = False) -> Appended:
+    """The append left out: nothing queued, no head locked, no round trip."""
+    return Appended(event.id, b"", duplicate=False)
+
+
+def _spread(values: list[float], per: int) -> str:
+    scale = 1e3 / per
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return f"{median * scale:.2f} ms [{q1 * scale:.2f}–{q3 * scale:.2f}]"
+
+
+def rows(quick: bool) -> list[str]:
+    what = "approval decision (`review.decide` + COMMIT, PostgreSQL, integrator running)"
+    fresh = _fresh_postgres()
+    if fresh is None:
+        return [f"| {what} | not measured: no PostgreSQL reachable | |"]
+    burst, rounds = (10, 6) if quick else (20, 20)
+    admin_url, url = fresh
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            runtime = approvals.demo_runtime(url, Path(tmp) / "var")
+            thread, stop = LogService.open(runtime).integrator.start()
+            try:
+                queue = iter(approvals.submitted(runtime, 2 * (rounds + 1) * burst))
+                with runtime.sessions() as session:
+                    leader = directory.user(session, "sn.g1.leader")
+                    actor = review.Actor(leader.id, leader.username)
+
+                def decide_burst() -> None:
+                    for _ in range(burst):
+                        with runtime.sessions() as session:
+                            review.decide(
+                                session,
+                                next(queue),
+                                actor,
+                                level=1,
+                                verdict=review.Verdict.APPROVE,
+                                comment="",
+                                to_level=None,
+                                now=runtime.clock.now(),
+                            )
+                            session.commit()
+
+                def unlogged() -> None:
+                    with mock.patch.object(history, "append", _no_log):
+                        decide_burst()
+
+                logged, without = alternate(decide_burst, unlogged, rounds)
+            finally:
+                stop.set()
+                thread.join()
+                runtime.close()
+    finally:
+        _drop(admin_url, url)
+    share = statistics.median(logged) / statistics.median(without) - 1
+    verdict = "met" if share <= GOAL_SHARE else f"NOT met by {share - GOAL_SHARE:.0%} of a decision"
+    return [
+        f"| {what}, log append replaced by a no-op (baseline); median [quartiles] of {rounds} bursts of {burst} "
+        f"| {_spread(without, burst)} | baseline |",
+        f"| the same decisions with the log append | {_spread(logged, burst)} "
+        f"| log's share {share:+.1%} (goal at most {GOAL_SHARE:.0%}: {verdict}) |",
+    ]
