@@ -52,7 +52,6 @@ from ca.signing import token_key
 from core import deferred
 from core.keystore import KeyKind, open_keystore
 from core.settings import CaSettings, Settings
-from identity import directory
 from signer import validation
 from signer.appearance import round_seal
 from signer.cms import SealTemplate
@@ -281,27 +280,7 @@ def decisions(quick: bool) -> Compared | str:
             runtime = approvals.demo_runtime(url, var)
             try:
                 ids = approvals.submitted(runtime, 2 * (ROUNDS + 1) * burst)
-                from workflow import review
-
-                with runtime.sessions() as session:
-                    leader = directory.user(session, "sn.g1.leader")
-                    actor = review.Actor(leader.id, leader.username)
-                queue = iter(ids)
-
-                def decide_burst() -> None:
-                    for _ in range(burst):
-                        with runtime.sessions() as session:
-                            review.decide(
-                                session,
-                                next(queue),
-                                actor,
-                                level=1,
-                                verdict=review.Verdict.APPROVE,
-                                comment="",
-                                to_level=None,
-                                now=runtime.clock.now(),
-                            )
-                            session.commit()
+                decide_burst = approvals.level_one_decisions(runtime, iter(ids), burst)
 
                 def at_once() -> None:
                     with mock.patch.object(deferred, "write", _immediate):

@@ -16,11 +16,10 @@ from unittest import mock
 from bench import approvals
 from bench.internals import alternate
 from bench.ledger import _drop, _fresh_postgres
-from identity import directory
 from ledger.append import Appended
 from ledger.entry import Event
 from ledger.service import LogService
-from workflow import history, review
+from workflow import history
 
 GOAL_SHARE = 0.10
 
@@ -49,24 +48,7 @@ def rows(quick: bool) -> list[str]:
             thread, stop = LogService.open(runtime).integrator.start()
             try:
                 queue = iter(approvals.submitted(runtime, 2 * (rounds + 1) * burst))
-                with runtime.sessions() as session:
-                    leader = directory.user(session, "sn.g1.leader")
-                    actor = review.Actor(leader.id, leader.username)
-
-                def decide_burst() -> None:
-                    for _ in range(burst):
-                        with runtime.sessions() as session:
-                            review.decide(
-                                session,
-                                next(queue),
-                                actor,
-                                level=1,
-                                verdict=review.Verdict.APPROVE,
-                                comment="",
-                                to_level=None,
-                                now=runtime.clock.now(),
-                            )
-                            session.commit()
+                decide_burst = approvals.level_one_decisions(runtime, queue, burst)
 
                 def unlogged() -> None:
                     with mock.patch.object(history, "append", _no_log):
