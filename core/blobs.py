@@ -2,8 +2,8 @@
 
 ``FileBlobStore`` keeps blobs under ``var/blobs/ab/cd/<sha256>``; writes go to a temporary file in the same
 directory, are fsynced and renamed into place, so a reader never sees half a blob. Blobs are 0600 and their
-directories 0700: an uploaded document is personal data. An S3-compatible store
-implements the same ``BlobStore`` protocol.
+directories 0700: an uploaded document is personal data. ``core.database_blobs`` keeps them in the database
+instead, for several hosts, behind the same ``BlobStore`` protocol. A blob read whole is checked against its name.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ class BlobTooLarge(Invalid):
     problem = "blob-too-large"
 
 
+class CorruptBlob(Exception):
+    """Stored bytes that no longer hash to their name: the store was damaged, never the caller's fault."""
+
+
 class BlobStore(Protocol):
     def put(self, data: bytes) -> BlobRef: ...
 
@@ -49,6 +53,8 @@ class BlobStore(Protocol):
 
     def size(self, sha256: str) -> int: ...
 
+    def close(self) -> None: ...
+
 
 def check_digest(sha256: str) -> str:
     if not _DIGEST.match(sha256):
@@ -61,12 +67,13 @@ class FileBlobStore:
         self.root = root
         make_directory(root)
 
-    def _path(self, sha256: str) -> Path:
+    def location(self, sha256: str) -> Path:
+        """Where the blob's file is, or would be."""
         check_digest(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put(self, data: bytes) -> BlobRef:
-        return self._store(iter((data,)))
+        return self.put_chunks(iter((data,)))
 
     def put_stream(self, stream: BinaryIO, max_size: int | None = None) -> BlobRef:
         """Store a stream without holding it in memory; refuse it past ``max_size`` bytes."""
@@ -79,9 +86,10 @@ class FileBlobStore:
                     raise BlobTooLarge(f"more than {max_size} bytes", max_size=max_size)
                 yield chunk
 
-        return self._store(chunks())
+        return self.put_chunks(chunks())
 
-    def _store(self, chunks: Iterator[bytes]) -> BlobRef:
+    def put_chunks(self, chunks: Iterator[bytes], expected: str | None = None) -> BlobRef:
+        """Stage, then rename into place; with ``expected``, bytes that hash otherwise are dropped, not kept."""
         digest = hashlib.sha256()
         size = 0
         staging = self.root / "tmp"
@@ -97,7 +105,9 @@ class FileBlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             ref = BlobRef(digest.hexdigest(), size)
-            final = self._path(ref.sha256)
+            if expected is not None and ref.sha256 != expected:
+                raise CorruptBlob(f"bytes stored as {expected} hash to {ref.sha256}")
+            final = self.location(ref.sha256)
             if final.exists():
                 tmp.unlink()
             else:
@@ -111,29 +121,35 @@ class FileBlobStore:
 
     def get(self, sha256: str) -> bytes:
         with self.open(sha256) as f:
-            return f.read()
+            data = f.read()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise CorruptBlob(f"the file of blob {sha256} holds other bytes")
+        return data
 
     def open(self, sha256: str) -> BinaryIO:
         try:
-            return self._path(sha256).open("rb")
+            return self.location(sha256).open("rb")
         except FileNotFoundError:
             raise NotFound(f"no blob {sha256}") from None
 
     def exists(self, sha256: str) -> bool:
-        return self._path(sha256).is_file()
+        return self.location(sha256).is_file()
 
     def path(self, sha256: str) -> Path:
         """A local file holding the blob, for readers that seek (PDF parsers)."""
-        found = self._path(sha256)
+        found = self.location(sha256)
         if not found.is_file():
             raise NotFound(f"no blob {sha256}")
         return found
 
     def size(self, sha256: str) -> int:
         try:
-            return self._path(sha256).stat().st_size
+            return self.location(sha256).stat().st_size
         except FileNotFoundError:
             raise NotFound(f"no blob {sha256}") from None
+
+    def close(self) -> None:
+        """Nothing to release: files are opened per call."""
 
 
 def _fsync_dir(path: Path) -> None:

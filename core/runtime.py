@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import db, migrate
 from core.blobs import BlobStore, FileBlobStore
 from core.clock import Clock, SystemClock
+from core.database_blobs import DatabaseBlobStore
 from core.errors import ConfigError
 from core.keystore import Keystore, open_keystore
 from core.private import make_directory, private_files
@@ -56,10 +57,16 @@ class Runtime:
         check_writable(settings.blob_dir, blob_setting)
         engine = open_database(settings, migrations=None)
         try:
+            blobs = open_blobs(settings, engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        try:
             keystore = open_keystore(settings)
             if migrations is not None:
                 upgrade_database(engine, settings, migrations)
         except BaseException:
+            blobs.close()
             engine.dispose()
             raise
         return cls(
@@ -67,13 +74,31 @@ class Runtime:
             engine=engine,
             sessions=db.session_factory(engine),
             keystore=keystore,
-            blobs=FileBlobStore(settings.blob_dir),
+            blobs=blobs,
             clock=clock or SystemClock(),
         )
 
     def close(self) -> None:
         self.keystore.close()
+        self.blobs.close()
         self.engine.dispose()
+
+
+def open_blobs(settings: Settings, engine: Engine) -> BlobStore:
+    """The blob store the settings name. Blobs go in the database only on PostgreSQL: SQLite lets one
+    transaction write at a time, and a blob is stored while the caller's own transaction holds that lock."""
+    if settings.blobs.backend == "files":
+        return FileBlobStore(settings.blob_dir)
+    if engine.dialect.name != "postgresql":
+        raise ConfigError(
+            env_name("blobs", "backend"), f"blobs go in the database only on PostgreSQL ({_database_setting(settings)})"
+        )
+    own = db.create_db_engine(
+        settings.database_url,
+        pool_size=settings.blobs.pool_size,
+        connect_timeout=settings.database.connect_timeout_seconds,
+    )
+    return DatabaseBlobStore(own, settings.blob_dir)
 
 
 def check_writable(directory: Path, setting: str) -> None:

@@ -60,7 +60,12 @@ class KeystoreSettings(_Section):
 
 
 class BlobSettings(_Section):
+    backend: Literal["files", "database"] = Field(
+        default="files",
+        description="Where blobs are kept: files under `path`, or the database (PostgreSQL; `path` is then a cache).",
+    )
     path: Path | None = Field(default=None, description="Directory of the file blob store; unset: var/blobs.")
+    pool_size: int = Field(default=4, ge=1, le=64, description="connections of the database blob store")
 
 
 class AuthSettings(_Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ca.models  # noqa: F401  (the imports register the tables)
+import core.database_blobs
 import core.idempotency  # noqa: F401
 import identity.models  # noqa: F401
 import ledger.models  # noqa: F401
