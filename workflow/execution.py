@@ -71,17 +71,20 @@ def run_pending(
     completed = failed = 0
     _recover_stale(sessions, clock)
     for _ in range(limit):
-        claimed = _claim(sessions, executors, clock)
-        if claimed is None:
+        ran = _run_one(sessions, executors, clock, webhook)
+        if ran is None:
             break
-        if _execute(sessions, executors, claimed, clock, webhook):
+        if ran:
             completed += 1
         else:
             failed += 1
     return Ran(completed, failed)
 
 
-def _claim(sessions: sessionmaker[Session], executors: Executors, clock: Clock) -> int | None:
+def _run_one(sessions: sessionmaker[Session], executors: Executors, clock: Clock, webhook: str | None) -> bool | None:
+    """Claim the oldest approved request and carry it out in the same transaction: the claim is the row lock, so a
+    process that dies while executing leaves the request approved (its lock gone with its connection) and another
+    process takes it at once; nothing of a half-made seal is committed. None: nothing waits."""
     forms = [str(f) for f in executors.by_form]
     if not forms:
         return None
@@ -95,37 +98,31 @@ def _claim(sessions: sessionmaker[Session], executors: Executors, clock: Clock) 
         )
         if request is None:
             return None
-        now = clock.now()
-        request.state, request.updated_at = State.EXECUTING, now
-        history.record(session, request, "executing", "system", {"seal_form": request.seal_form}, now)
-        session.commit()
-        return request.id
-
-
-def _execute(
-    sessions: sessionmaker[Session], executors: Executors, request_id: int, clock: Clock, webhook: str | None
-) -> bool:
-    with sessions() as session:
-        request = session.get(SealRequest, request_id, with_for_update=True)
-        assert request is not None, "the request was claimed by this executor, and requests are never deleted"
+        request_id, number = request.id, request.number
         executor = executors.by_form[SealForm(request.seal_form)]
+        _start(session, request, clock.now())
         try:
             result = dict(executor.execute(session, request, clock.now()))
         except (ExecutionFailed, DomainError) as exc:
-            session.rollback()
-            _fail(sessions, request_id, str(exc), clock, webhook)
-            return False
+            reason = str(exc)
         except Exception as exc:
-            log.exception("executing request %s failed", request.number)
-            session.rollback()
-            _fail(sessions, request_id, f"the executor failed: {type(exc).__name__}", clock, webhook)
-            return False
-        if executor.completes:
-            complete(session, request, "system", result, clock.now(), webhook)
+            log.exception("executing request %s failed", number)
+            reason = f"the executor failed: {type(exc).__name__}"
         else:
-            _hand_over(session, request, result, clock.now(), webhook)
-        session.commit()
-        return True
+            if executor.completes:
+                complete(session, request, "system", result, clock.now(), webhook)
+            else:
+                _hand_over(session, request, result, clock.now(), webhook)
+            session.commit()
+            return True
+        session.rollback()
+    _fail(sessions, request_id, State.APPROVED, reason, clock, webhook)
+    return False
+
+
+def _start(session: Session, request: SealRequest, now: dt.datetime) -> None:
+    request.state, request.updated_at = State.EXECUTING, now
+    history.record(session, request, "executing", "system", {"seal_form": request.seal_form}, now)
 
 
 def complete(
@@ -166,10 +163,18 @@ def _hand_over(
     )
 
 
-def _fail(sessions: sessionmaker[Session], request_id: int, reason: str, clock: Clock, webhook: str | None) -> None:
+def _fail(
+    sessions: sessionmaker[Session], request_id: int, found: State, reason: str, clock: Clock, webhook: str | None
+) -> None:
+    """Record the failure in a transaction of its own, once the executor's work is rolled back, if the request is
+    still as it was ``found``: another process may have taken it meanwhile, and carried it out."""
     with sessions() as session:
         request = session.get(SealRequest, request_id, with_for_update=True)
-        assert request is not None, "the request was claimed by this executor, and requests are never deleted"
+        assert request is not None, "requests are never deleted"
+        if request.state != found:
+            return
+        if found == State.APPROVED:
+            _start(session, request, clock.now())
         fail(session, request, "system", reason, clock.now(), webhook)
         session.commit()
 
@@ -194,8 +199,9 @@ def fail(
 
 
 def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
-    """A request left executing by a process that died is failed, so that it can be retried; one that is
-    executing because its seal machine is stamping under an authorisation is not stale, however long it takes."""
+    """A request an earlier version's executor left executing when its process died is failed, so that it can be
+    retried (the executor now commits a request's start with its result); one that is executing because its seal
+    machine is stamping under an authorisation is not stale, however long it takes."""
     now = clock.now()
     stamping = select(Authorisation.request_id).where(Authorisation.state.in_([str(s) for s in LIVE]))
     with sessions.begin() as session:  # ends in COMMIT, which keeps the connection's prepared statements
@@ -207,7 +213,7 @@ def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
             )
         ).all()
     for request_id in stale:
-        _fail(sessions, request_id, "execution was interrupted", clock, None)
+        _fail(sessions, request_id, State.EXECUTING, "execution was interrupted", clock, None)
 
 
 def retry(session: Session, request_id: int, who: Principal, now: dt.datetime) -> SealRequest:
