@@ -1,35 +1,47 @@
 """Timestamps and long-term validation: signature timestamps from the service's own TSA (B-T), revocation data in
 the document security store (B-LT) and a document timestamp over it all (B-LTA).
 
-The TSA answers in process, so sealing does not go through HTTP to itself. B-LT and B-LTA updates are written
-by pyHanko (``DocumentSecurityStore.add_dss``, ``PdfTimeStamper``): they are made once per document, after the
-signature, and their speed matters less than their agreement with what validators expect.
+The TSA answers in process, so sealing does not go through HTTP to itself. The B-LT and B-LTA revisions are
+incremental updates written with ``signer.incremental`` as the seal's own is: pyHanko's writer re-reads and
+re-serialises the file for each and took most of a seal's time. The document timestamp is hashed from the state
+of the sealed file's hash, so the file is not read again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from asn1crypto import crl as asn1_crl
-from asn1crypto import ocsp as asn1_ocsp
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+
 from asn1crypto import tsp
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.sign.signers import PdfTimeStamper
-from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pikepdf import Array, Dictionary, Name, Stream
 
 from ca import tsa as tsa_
 from ca.ocsp import Responder, Status
 from ca.tsa import TimeStampAuthority
+from signer import fields
+from signer.incremental import (
+    UnsealablePdf,
+    Update,
+    array_with,
+    changed,
+    dictionary,
+    open_original,
+    ref,
+    stream,
+    text_string,
+)
 
 _MARGIN = 32  # serial number and fractional seconds of genTime can grow past the sample's
 
@@ -53,17 +65,6 @@ class TsaTokens:
         return len(sample) + 2 * (key_bytes + 3) + _MARGIN
 
 
-class LocalTimestamper(TimeStamper):
-    """pyHanko's timestamper interface, answered by the service's TSA in process."""
-
-    def __init__(self, tsa: TimeStampAuthority) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # pyHanko leaves it unannotated
-        self.tsa = tsa
-
-    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        return tsp.TimeStampResp.load(tsa_.respond(self.tsa, req.dump()))
-
-
 @dataclass(frozen=True)
 class RevocationData:
     certificates: Sequence[x509.Certificate]
@@ -82,21 +83,93 @@ def ocsp_response(
     return response
 
 
-def add_revocation_data(path: Path, signature: bytes, data: RevocationData) -> None:
-    """Append a DSS update (B-LT) holding the certificates, OCSP responses and CRLs a verifier needs offline."""
-    with path.open("r+b") as f:
-        DocumentSecurityStore.add_dss(
-            f,
-            signature,
-            certs=[asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in data.certificates],
-            ocsps=[asn1_ocsp.OCSPResponse.load(r) for r in data.ocsp_responses],
-            crls=[asn1_crl.CertificateList.load(c) for c in data.crls],
-            force_write=True,
+def add_revocation_data(path: Path, signature: bytes, data: RevocationData, whole: Hash) -> None:
+    """Append a DSS update (B-LT) holding the certificates, OCSP responses and CRLs a verifier needs offline,
+    filed under the signature in /VRI as well (Adobe reads them there); ``whole`` (the file's SHA-256 so far)
+    takes the appended bytes."""
+    with open_original(path) as original:
+        update = Update(original)
+        root = original.root
+        assert isinstance(root, Dictionary), "qpdf opens only files whose catalog is a dictionary"
+        dss = root.get(Name.DSS)
+        if dss is not None and not isinstance(dss, Dictionary):
+            raise UnsealablePdf("the document's /DSS is not a dictionary")
+        entries: dict[str, bytes] = {}
+        vri: dict[str, bytes] = {}
+        for key, vri_name, ders in (
+            ("/Certs", "/Cert", [c.public_bytes(Encoding.DER) for c in data.certificates]),
+            ("/OCSPs", "/OCSP", list(data.ocsp_responses)),
+            ("/CRLs", "/CRL", list(data.crls)),
+        ):
+            found = dss.get(key) if dss is not None else None
+            held = found if isinstance(found, Array) else None
+            known = {bytes(s.read_bytes()): s.unparse() for s in held or () if isinstance(s, Stream)}
+            added = [_new_stream(update, der) for der in dict.fromkeys(ders) if der not in known]
+            entries[key] = array_with(held, *added)
+            vri[vri_name] = array_with(None, *(known[der] for der in dict.fromkeys(ders) if der in known), *added)
+        key = "/" + hashlib.sha1(signature).hexdigest().upper()  # noqa: S324  (the /VRI key ETSI EN 319 142-1 names)
+        held_vri = dss.get(Name.VRI) if dss is not None else None
+        entries["/VRI"] = (
+            changed(held_vri, {key: dictionary(vri)})
+            if isinstance(held_vri, Dictionary)
+            else dictionary({key: dictionary(vri)})
         )
+        number = update.new()
+        update.put(number, changed(dss, dict(entries)) if dss is not None else dictionary(entries))
+        update.replace(root, changed(root, {"/DSS": ref(number)}))
+        body, _ = update.write()
+    _append(path, body, whole)
 
 
-def add_document_timestamp(path: Path, tsa: TimeStampAuthority) -> None:
-    """Append a document timestamp (B-LTA) over the whole file, revocation data included."""
-    with path.open("r+b") as f:
-        writer = IncrementalPdfFileWriter(f, strict=False)
-        PdfTimeStamper(LocalTimestamper(tsa)).timestamp_pdf(writer, "sha256", in_place=True)
+def add_document_timestamp(path: Path, tokens: TsaTokens, whole: Hash) -> None:
+    """Append a document timestamp (B-LTA) over the whole file, revocation data included: an invisible field on
+    the first page whose /Contents is an RFC 3161 token over the update's byte ranges."""
+    with open_original(path) as original:
+        update = Update(original)
+        pages = original.pdf.pages
+        if not pages:
+            raise UnsealablePdf("the PDF has no pages")
+        page = pages[0].obj
+        signature, widget = update.new(), update.new()
+        entries = {
+            "/Type": b"/DocTimeStamp",
+            "/Filter": b"/Adobe.PPKLite",
+            "/SubFilter": b"/ETSI.RFC3161",
+            **fields.hole(tokens.max_token_size),
+        }
+        update.put(signature, dictionary(entries))
+        name = fields.field_name(fields.form_fields(update), "DocTimeStamp")
+        widget_entries = {
+            "/Type": b"/Annot",
+            "/Subtype": b"/Widget",
+            "/FT": b"/Sig",
+            "/T": text_string(name),
+            "/V": ref(signature),
+            "/F": b"132",  # Print and Locked
+            "/P": ref(*page.objgen),
+            "/Rect": b"[0 0 0 0]",
+        }
+        update.put(widget, dictionary(widget_entries))
+        annots = fields.annots_with(update, page, widget)
+        if annots is not None:
+            update.replace(page, changed(page, {"/Annots": annots}))
+        fields.register(update, widget)
+        body, _ = update.write()
+        start, end, _ = fields.fill_byte_range(body, original.size)
+    digest = whole.copy()
+    digest.update(body[:start])
+    digest.update(body[end:])
+    fields.fill_contents(body, start, end, tokens.token(digest.digest(), "sha256"))
+    _append(path, body, whole)
+
+
+def _new_stream(update: Update, data: bytes) -> bytes:
+    number = update.new()
+    update.put(number, stream({}, data))
+    return ref(number)
+
+
+def _append(path: Path, body: bytes | bytearray, whole: Hash) -> None:
+    with path.open("ab") as f:
+        f.write(body)
+    whole.update(body)

@@ -18,11 +18,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from pikepdf import Array, Dictionary, Name, Page
 
 from core.keystore import Keystore
+from signer import fields
 from signer.appearance import MM, paging_slices, qr_code
 from signer.cms import SealTemplate, signature_sha256
 from signer.incremental import (
@@ -40,8 +41,10 @@ from signer.incremental import (
     text_string,
 )
 
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+
 CHUNK = 1 << 20
-_BYTE_RANGE = b"/ByteRange [0 0000000000 0000000000 0000000000]"
 _SEAL_RESOURCE = "/SealgateSeal"
 _INK = "/SealgateInk"  # the graphics state that multiplies the seal's colours with the page under it
 _INK_STATES = dictionary({_INK: dictionary({"/Type": b"/ExtGState", "/BM": b"/Multiply"})})
@@ -99,6 +102,8 @@ class Sealed:
     signature_sha256: str  # of the CMS, as the log names it
     field: str
     byte_range: tuple[int, int, int, int]
+    contents: bytes  # the whole /Contents hole, zero padding included, as the DSS's /VRI key hashes it
+    whole: Hash  # the sealed file's running SHA-256, for updates appended after it
 
 
 @dataclass
@@ -165,12 +170,7 @@ class Sealer:
         field_name: str,
         options: Options,
     ) -> Sealed:
-        start = body.index(b"/Contents <", body.index(_BYTE_RANGE)) + len(b"/Contents ")
-        end = body.index(b">", start) + 1
-        byte_range = (0, size + start, size + end, len(body) - end)
-        filled = b"/ByteRange [0 %d %d %d]" % byte_range[1:]
-        at = body.index(_BYTE_RANGE)
-        body[at : at + len(_BYTE_RANGE)] = filled.ljust(len(_BYTE_RANGE))
+        start, end, byte_range = fields.fill_byte_range(body, size)
 
         digest = self.template.digest()
         whole = hashlib.sha256() if digest.name != "sha256" else None
@@ -193,13 +193,15 @@ class Sealer:
             imprint = hashlib.new(self.template.hash_name, signature).digest()
             token = self.timestamper.token(imprint, self.template.hash_name)
         contents = self.template.content_info(attributes, signature, token)
-        room = end - start - 2
-        if 2 * len(contents) > room:
-            raise SealingRefused(f"the signature ({len(contents)} bytes) outgrew its reserved {room // 2} bytes")
-        body[start + 1 : start + 1 + 2 * len(contents)] = contents.hex().upper().encode()
+        try:
+            fields.fill_contents(body, start, end, contents)
+        except ValueError as exc:
+            raise SealingRefused(str(exc)) from None
         whole.update(body)
         out.write(body)
-        return Sealed(whole.hexdigest(), size + len(body), signature_sha256(contents), field_name, byte_range)
+        hole = bytes.fromhex(body[start + 1 : end - 1].decode())
+        sha256 = whole.hexdigest()
+        return Sealed(sha256, size + len(body), signature_sha256(contents), field_name, byte_range, hole, whole)
 
 
 @dataclass
@@ -224,9 +226,8 @@ class _Layout:
         if not -len(pages) <= page_index < len(pages):
             raise SealingRefused(f"page {page_index + 1} is not in a document of {len(pages)} pages")
         page = pages[page_index].obj
-        acroform = self.original.root.get(Name.AcroForm)
-        fields = acroform.get(Name.Fields) if isinstance(acroform, Dictionary) else None
-        if self.options.certify and _signed(fields):
+        existing = fields.form_fields(update)
+        if self.options.certify and _signed(existing):
             raise SealingRefused("only the first seal on a document may certify it")
 
         signature, widget = update.new(), update.new()
@@ -240,11 +241,11 @@ class _Layout:
             if art_ref is None:
                 raise SealingRefused("a visible seal needs the seal's appearance")
             rect, appearance = self._appearance(update, page, placement, art_ref)
-        self.field_name = _field_name(fields)
+        self.field_name = fields.field_name(existing, "Seal")
         update.put(widget, self._widget(signature, page, rect, appearance, self.field_name))
 
         page_changes: dict[tuple[int, int], dict[str, bytes | None]] = {}
-        annots = self._annots(update, page, widget)
+        annots = fields.annots_with(update, page, widget)
         if annots is not None:  # None: the page's own indirect /Annots array took the widget, the page is unchanged
             page_changes.setdefault(page.objgen, {})["/Annots"] = annots
         if paging:
@@ -253,7 +254,7 @@ class _Layout:
         for p in pages:
             if p.obj.objgen in page_changes:
                 update.replace(p.obj, changed(p.obj, page_changes[p.obj.objgen]))
-        self._catalog(update, acroform, fields, widget, signature)
+        fields.register(update, widget, self._certification(signature))
         return update
 
     def _signature_dictionary(self) -> bytes:
@@ -261,8 +262,7 @@ class _Layout:
             "/Type": b"/Sig",
             "/Filter": b"/Adobe.PPKLite",
             "/SubFilter": b"/ETSI.CAdES.detached",
-            "/ByteRange": _BYTE_RANGE[len("/ByteRange ") :],
-            "/Contents": b"<" + b"0" * (2 * self.reserve) + b">",
+            **fields.hole(self.reserve),
             "/M": date_string(self.now),
         }
         if self.options.reason:
@@ -327,13 +327,6 @@ class _Layout:
             entries["/AP"] = dictionary({"/N": ref(appearance)})
         return dictionary(entries)
 
-    def _annots(self, update: Update, page: Dictionary, widget: int) -> bytes | None:
-        annots = page.get(Name.Annots)
-        if isinstance(annots, Array) and annots.is_indirect:
-            update.replace(annots, array_with(annots, ref(widget)))
-            return None if Name.Annots in page else ref(*annots.objgen)
-        return array_with(annots, ref(widget))
-
     def _paging(
         self,
         update: Update,
@@ -363,30 +356,14 @@ class _Layout:
             entry["/Contents"] = array_with(None, ref(opening), *(c.unparse() for c in existing or []), ref(closing))
             entry["/Resources"] = _with_xobject(inherited(obj, Name.Resources), _SEAL_RESOURCE, ref(art_ref))
 
-    def _catalog(self, update: Update, acroform: object, fields: object, widget: int, signature: int) -> None:
-        root = self.original.root
-        catalog: dict[str, bytes | None] = {}
-        fields_value = array_with(fields, ref(widget))  # type: ignore[arg-type]
-        if isinstance(fields, Array) and fields.is_indirect:
-            update.replace(fields, fields_value)
-            fields_value = ref(*fields.objgen)
-        form_changes = {"/Fields": fields_value, "/SigFlags": b"3"}
-        if isinstance(acroform, Dictionary) and acroform.is_indirect:
-            update.replace(acroform, changed(acroform, form_changes))
-        elif isinstance(acroform, Dictionary):
-            catalog["/AcroForm"] = changed(acroform, form_changes)
-        else:
-            catalog["/AcroForm"] = dictionary({"/Fields": fields_value, "/SigFlags": b"3"})
-        if self.options.certify:
-            perms = root.get(Name.Perms)
-            catalog["/Perms"] = (
-                changed(perms, {"/DocMDP": ref(signature)})
-                if isinstance(perms, Dictionary)
-                else dictionary({"/DocMDP": ref(signature)})
-            )
-        if catalog:
-            assert isinstance(root, Dictionary)
-            update.replace(root, changed(root, catalog))
+    def _certification(self, signature: int) -> dict[str, bytes | None]:
+        """The catalog's /Perms naming the signature as the DocMDP one, when the seal certifies."""
+        if not self.options.certify:
+            return {}
+        perms = self.original.root.get(Name.Perms)
+        if isinstance(perms, Dictionary):
+            return {"/Perms": changed(perms, {"/DocMDP": ref(signature)})}
+        return {"/Perms": dictionary({"/DocMDP": ref(signature)})}
 
 
 def _right_edge(page: Dictionary) -> float:
@@ -416,13 +393,6 @@ def _signed(fields: object) -> bool:
         if isinstance(kids, Array):
             stack.extend(kids)
     return False
-
-
-def _field_name(fields: object) -> str:
-    names = (
-        {str(f.get(Name.T, "")) for f in fields if isinstance(f, Dictionary)} if isinstance(fields, Array) else set()
-    )
-    return next(f"Seal{i}" for i in range(1, len(names) + 2) if f"Seal{i}" not in names)
 
 
 def _with_xobject(resources: object, name: str, value: bytes) -> bytes:

@@ -12,13 +12,13 @@ import datetime as dt
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca import crl
 from ca.hierarchy import Authority
 from ca.models import Certificate, Seal
 from ca.ocsp import Responder, Status
@@ -36,6 +36,7 @@ from signer.incremental import open_original
 from signer.models import Sealing
 from signer.pades import Options, Placement, Sealer, SealingRefused, is_signed
 from signer.placement import find_anchor, seal_box
+from signer.revinfo import RevinfoCache
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 MARGIN = 56.7  # 20 mm from the page edges for a seal placed without an anchor
@@ -92,13 +93,22 @@ class Office:
                 assert certificate.key_label is not None, "a usable certificate has its key in the token"
                 template = SealTemplate(x509.load_der_x509_certificate(certificate.der), self.authority.chain)
                 art = round_seal(seal.name, purpose=purpose)
-                found = Sealer(self.keystore, certificate.key_label, template, art, ltv.TsaTokens(self.tsa))
+                found = Sealer(self.keystore, certificate.key_label, template, art, self._tokens)
                 self._sealers[(certificate.sha256, purpose)] = found
             return found
+
+    @cached_property
+    def _tokens(self) -> ltv.TsaTokens:
+        return ltv.TsaTokens(self.tsa)
+
+    @cached_property
+    def _revinfo(self) -> RevinfoCache:
+        return RevinfoCache(self.responder)
 
     def seal(self, session: Session, seal: Seal, request: Request, now: dt.datetime) -> Sealed:
         certificate = _usable_certificate(session, self.keystore, seal, now)
         sealer = self.sealer(seal, certificate, request.purpose)
+        tsa_status = _tsa_status(session, self.tsa.certificate) if self.level != "B-B" else None
         source = self.blobs.path(request.document_sha256)
         options = Options(
             placement=_placement(source, request.anchor, sealer.size, sealer.width(request.qr_url is not None)),
@@ -115,13 +125,16 @@ class Office:
             with target.open("wb") as out:
                 done = sealer.seal(source, out, options, now)
             if self.level in ("B-LT", "B-LTA"):
-                contents = _contents(target, done.byte_range)
-                ltv.add_revocation_data(target, contents, self._revocation_data(session, sealer, now))
+                assert tsa_status is not None
+                data = self.revocation_data(session, sealer, _status(certificate), tsa_status, now)
+                ltv.add_revocation_data(target, done.contents, data, done.whole)
             if self.level == "B-LTA":
-                ltv.add_document_timestamp(target, self.tsa)
+                ltv.add_document_timestamp(target, self._tokens, done.whole)
             with target.open("rb") as f:
                 stored = self.blobs.put_stream(f)
-        data: dict[str, object] = {
+        if stored.sha256 != done.whole.hexdigest():
+            raise SealingRefused("the sealed file changed on disk while it was being stored")
+        details: dict[str, object] = {
             **request.details,
             "seal": seal.id,
             "certificate": certificate.serial,
@@ -131,7 +144,7 @@ class Office:
             "field": done.field,
             "level": self.level,
         }
-        entry = append(session, Event("seal.applied", request.subject, request.actor, data, now))
+        entry = append(session, Event("seal.applied", request.subject, request.actor, details, now))
         sealing = Sealing(
             subject=request.subject,
             seal_id=seal.id,
@@ -147,7 +160,9 @@ class Office:
         session.flush()
         return Sealed(sealing, entry, certificate.serial)
 
-    def _revocation_data(self, session: Session, sealer: Sealer, now: dt.datetime) -> ltv.RevocationData:
+    def revocation_data(
+        self, session: Session, sealer: Sealer, seal_status: Status, tsa_status: Status, now: dt.datetime
+    ) -> ltv.RevocationData:
         """Everything a verifier trusting the root alone needs offline: every certificate of the seal's and the
         TSA's paths and the OCSP responder's, OCSP responses for the seal and the TSA, the issuing CA's CRL, and
         the root's ARL for the issuing CA."""
@@ -155,26 +170,32 @@ class Office:
         seal_certificate = sealer.template.certificate
         tsa_certificate = self.tsa.certificate
         responses = [
-            ltv.ocsp_response(self.responder, c, issuing, _status(session, c), now)
-            for c in (seal_certificate, tsa_certificate)
+            self._revinfo.ocsp(seal_certificate, issuing, seal_status, now),
+            self._revinfo.ocsp(tsa_certificate, issuing, tsa_status, now),
         ]
         return ltv.RevocationData(
             certificates=[seal_certificate, tsa_certificate, self.authority.ocsp.certificate, *self.authority.chain],
             ocsp_responses=responses,
-            crls=[
-                crl.current(session, issuer, now, commit=False)
-                for issuer in (self.authority.crl_issuer(self.ca_settings), self.authority.arl_issuer(self.ca_settings))
-            ],
+            crls=self._revinfo.crls(session, self.authority.revocation_issuers(self.ca_settings), now),
         )
 
 
-def _status(session: Session, certificate: x509.Certificate) -> Status:
-    """The certificate's revocation status as this transaction sees it (the OCSP responder's book reads the
-    database on its own connection, which a writing transaction on SQLite would block)."""
+def _status(row: Certificate) -> Status:
+    return Status(row.revoked_at, row.revocation_reason, True)
+
+
+def _tsa_status(session: Session, certificate: x509.Certificate) -> Status:
+    """The TSA certificate's revocation status as this transaction sees it (the OCSP responder's book reads the
+    database on its own connection, which a writing transaction on SQLite would block). A revoked TSA stamps no
+    seal: its timestamps would prove nothing."""
     row = session.scalar(select(Certificate).where(Certificate.serial == f"{certificate.serial_number:x}"))
     if row is None:
         return Status(None, None, False)
-    return Status(row.revoked_at, row.revocation_reason, True)
+    if row.revoked_at is not None:
+        raise SealingRefused(
+            f"the timestamp authority's certificate was revoked on {row.revoked_at:%Y-%m-%d}: {row.revocation_reason}"
+        )
+    return _status(row)
 
 
 def _usable_certificate(session: Session, keystore: Keystore, seal: Seal, now: dt.datetime) -> Certificate:
@@ -210,10 +231,3 @@ def _placement(source: Path, anchor: str | None, size: float, width: float) -> P
         page, x, y = seal_box(found, size)
         return Placement(page, x, y)
     return Placement(-1, x1 - MARGIN - width, y0 + MARGIN)
-
-
-def _contents(path: Path, byte_range: tuple[int, int, int, int]) -> bytes:
-    """The signature's /Contents, from between its byte ranges."""
-    with path.open("rb") as f:
-        f.seek(byte_range[1] + 1)
-        return bytes.fromhex(f.read(byte_range[2] - byte_range[1] - 2).decode())
