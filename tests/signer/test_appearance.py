@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pikepdf
 import pytest
-import segno
+import zxingcpp
 from PIL import Image, ImageChops, ImageDraw
 
-from signer.appearance import MM, QR_BORDER, SealArt, dark_runs, paging_slices, qr_code, round_seal
+from signer.appearance import MM, QR_BORDER, SealArt, dark_runs, paging_slices, qr_code, qr_matrix, round_seal
 from signer.outlines import Face, PathPen, default_face, load_font, number
 
 A4 = (595.28, 841.89)
@@ -222,8 +222,9 @@ def test_dark_runs_merge_neighbouring_modules() -> None:
 
 
 @pytest.mark.parametrize("under", ["blank", "grey"])
-def test_qr_code_renders_segnos_matrix(tmp_path: Path, under: str) -> None:
-    """Dark modules dark, light ones whatever the page has there: white paper, or the grey of what it prints."""
+def test_qr_code_renders_its_matrix_and_reads_back(tmp_path: Path, under: str) -> None:
+    """Dark modules dark, light ones whatever the page has there: white paper, or the grey of what it prints; and a
+    reader finds the URL in the rendered page."""
     url = "https://sealgate.example/verify?request=2026-000123"
     size, at = 300.0, (100.0, 300.0)
     content = qr_code(url, size)
@@ -232,7 +233,9 @@ def test_qr_code_renders_segnos_matrix(tmp_path: Path, under: str) -> None:
     page_with(pdf, f"{backdrop}q 1 0 0 1 {at[0]} {at[1]} cm /QR Do Q".encode(), {"/QR": form(pdf, content, size)})
     image = render(pdf, tmp_path)[0].convert("L")
     light = 255 if under == "blank" else 128
-    expected = [list(row) for row in segno.make(url, error="m", micro=False).matrix_iter(border=QR_BORDER)]
+    matrix = qr_matrix(url)
+    quiet = [0] * (len(matrix) + 2 * QR_BORDER)
+    expected = [quiet] * QR_BORDER + [[0] * QR_BORDER + row + [0] * QR_BORDER for row in matrix] + [quiet] * QR_BORDER
     modules = len(expected)
     scale = float(content.split(b" cm")[0].split()[-6])
     assert size / scale == pytest.approx(modules, abs=0.01)
@@ -244,6 +247,9 @@ def test_qr_code_renders_segnos_matrix(tmp_path: Path, under: str) -> None:
             assert isinstance(value, int | float)
             assert value == (0 if expected[row][col] else pytest.approx(light, abs=2)), (row, col)
     assert content.count(b" re") == sum(len(dark_runs(row)) for row in expected)
+    (found,) = zxingcpp.read_barcodes(image)
+    assert found.text == url
+    assert found.ec_level == "M"
 
 
 def test_paging_slices_put_strip_i_of_the_seal_at_the_right_edge_of_page_i(art: SealArt, tmp_path: Path) -> None:
