@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from bench import approvals, ca, flow, internals, keystore, ledger, machines, sign
+from bench import approvals, ca, flow, internals, keystore, ledger, machines, render, sign
 from bench.report import document
 
 BENCHMARKS = {
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "flow": flow.run,
     "machines": machines.run,
     "internals": internals.run,
+    "render": render.run,
 }
 
 

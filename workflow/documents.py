@@ -10,7 +10,9 @@ nothing only printers use): ``signer.active_content`` finds all of these, for th
 addresses and within the document are allowed: they act only when clicked, and do not change what the pages show.
 
 Rendering is Jinja2 (autoescaped; an undefined variable is an error) to HTML, then WeasyPrint to PDF with subsets
-of the CJK fonts embedded, so the text stays text and reads the same on any machine.
+of the CJK fonts embedded, so the text stays text and reads the same on any machine. WeasyPrint lays out each shape
+of a template once; ``workflow.layout`` fills later requests of that shape into its layout, and hands anything it
+cannot place exactly as WeasyPrint would back to WeasyPrint.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pikepdf import Dictionary, Name, PasswordError, Pdf, PikepdfError, String, 
 
 from core.errors import Invalid
 from signer import active_content
+from workflow import layout
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"
 MAX_CONTAINER = 1_000_000  # items qpdf reads into one dictionary or array
@@ -88,8 +91,17 @@ def render(template: str, context: Mapping[str, Any], *, templates: Path = TEMPL
     Fonts come from fontconfig by the names the template's CSS asks for ("Noto Serif CJK SC" and so on); WeasyPrint
     embeds a subset of each. Only file: and data: URLs are fetched, so a template never makes a network request.
     """
-    html = _environment(templates).get_template(template).render(context)
-    return _html_to_pdf(html, base_url=str(templates))
+    return layout.render(html(template, context, templates=templates), str(templates), reference_layout)
+
+
+def render_reference(template: str, context: Mapping[str, Any], *, templates: Path = TEMPLATES) -> bytes:
+    """``render`` by WeasyPrint alone: what every rendering must look like, and read like."""
+    return reference_layout(html(template, context, templates=templates), str(templates))[0]
+
+
+def html(template: str, context: Mapping[str, Any], *, templates: Path = TEMPLATES) -> str:
+    """The HTML ``render`` lays out."""
+    return _environment(templates).get_template(template).render(context)
 
 
 @functools.cache
@@ -101,12 +113,13 @@ def _environment(templates: Path) -> Environment:
     )
 
 
-def _html_to_pdf(html: str, *, base_url: str) -> bytes:
-    """The one call into WeasyPrint, which ships no type information."""
+def reference_layout(source: str, base_url: str) -> tuple[bytes, Any]:
+    """The one call into WeasyPrint, which ships no type information: the PDF, and the laid-out document."""
     import weasyprint  # slow to import; only rendering needs it
 
     fetcher = weasyprint.urls.URLFetcher(allowed_protocols={"file", "data"})
-    return cast(bytes, weasyprint.HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf())
+    document = weasyprint.HTML(string=source, base_url=base_url, url_fetcher=fetcher).render()
+    return cast(bytes, document.write_pdf()), document
 
 
 class _Upload(io.BytesIO):
