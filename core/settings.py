@@ -110,6 +110,9 @@ class WorkflowSettings(_Section):
     notification_webhook: str | None = Field(default=None, description="URL that receives every notification")
     notification_webhook_secret: SecretStr | None = Field(default=None, description="HMAC key signing the webhook")
     workers: bool = Field(default=True, description="Run execution, delivery and time limits inside `serve`.")
+    executor_threads: int = Field(
+        default=4, ge=1, le=32, description="threads of each `serve` executing approved requests (one on SQLite)"
+    )
 
 
 OID_PATTERN = r"^[0-2](\.(0|[1-9][0-9]*))+$"  # a dotted object identifier

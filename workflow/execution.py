@@ -65,11 +65,19 @@ class Ran:
 
 
 def run_pending(
-    sessions: sessionmaker[Session], executors: Executors, clock: Clock, *, limit: int = 20, webhook: str | None = None
+    sessions: sessionmaker[Session],
+    executors: Executors,
+    clock: Clock,
+    *,
+    limit: int = 20,
+    webhook: str | None = None,
+    recover: bool = True,
 ) -> Ran:
-    """Execute approved requests whose seal form has an executor, one transaction each."""
+    """Execute approved requests whose seal form has an executor, one transaction each; with ``recover``, first
+    fail those left executing by a process that died (one of a process's executing threads does)."""
     completed = failed = 0
-    _recover_stale(sessions, clock)
+    if recover:
+        _recover_stale(sessions, clock)
     for _ in range(limit):
         ran = _run_one(sessions, executors, clock, webhook)
         if ran is None:

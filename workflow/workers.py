@@ -70,16 +70,41 @@ class Workers:
     def run(self, stop: threading.Event) -> None:
         """Passes one after another while approved requests wait; otherwise a pass every ``interval``, or as soon
         as a request is approved in this process. (Cleared before the pass: an approval committed during it
-        starts the next one at once.)"""
+        starts the next one at once.) Beside it, ``executor_threads`` - 1 threads only execute approved requests,
+        so that one request's waits (the database, the disk, the token) do not hold up the next."""
+        helpers = [
+            threading.Thread(target=self._loop, args=(stop, self._execute), name=f"workflow-executor-{n}", daemon=True)
+            for n in range(1, self._executor_threads())
+        ]
+        for helper in helpers:
+            helper.start()
+        self._loop(stop, self.once)
+        for helper in helpers:
+            helper.join(timeout=30)
+
+    def _loop(self, stop: threading.Event, work: Callable[[], bool]) -> None:
         while not stop.is_set():
             wakeup.approved.clear()
             busy = False
             try:
-                busy = self.once()
+                busy = work()
             except Exception:
                 log.exception("a workflow job failed; it runs again")
             if not busy:
                 wakeup.approved.wait(self.interval)
+
+    def _execute(self) -> bool:
+        webhook = self.runtime.settings.workflow.notification_webhook
+        ran = run_pending(
+            self.runtime.sessions, self.executors, self.runtime.clock, limit=BATCH, webhook=webhook, recover=False
+        )
+        return ran.completed + ran.failed >= BATCH
+
+    def _executor_threads(self) -> int:
+        """As the settings ask; one on SQLite, whose one writer at a time would only make the threads queue."""
+        if self.runtime.engine.dialect.name == "sqlite":
+            return 1
+        return self.runtime.settings.workflow.executor_threads
 
     def start(self) -> tuple[threading.Thread, threading.Event]:
         stop = threading.Event()
