@@ -378,7 +378,8 @@ def _place(slot: _Slot, face: Face, text: str) -> tuple[float, list[Glyph], floa
 
 def _runs(text: str, face: Face) -> Iterator[tuple[str, str]]:
     """``text`` in runs of one script, as Pango itemises it: characters common to all scripts (digits,
-    punctuation) join the run they are in. A script of "" means the text has what slots do not handle."""
+    punctuation) join the run they are in. A script of "" means the text has what slots do not handle, which
+    includes brackets and quotes in a text of two scripts: Pango gives a closing one its opening one's script."""
     runs: list[list[str]] = []  # [script, text]
     for char in text:
         script = _script(char, face)
@@ -391,6 +392,9 @@ def _runs(text: str, face: Face) -> Iterator[tuple[str, str]]:
             runs[-1][1] += char
         else:
             runs.append([script, char])
+    if len(runs) > 1 and any(unicodedata.category(char) in ("Ps", "Pe", "Pi", "Pf") for char in text):
+        yield text, ""
+        return
     for script, run in runs:
         yield run, script
 

@@ -143,7 +143,7 @@ FORMS = {
     ),
     "latin and digits": (
         _subsidy(ssn="AB12345678XYZ", id_number="46020019900101123X", crop="圣女果", cycles=3),
-        {"organisation": "梅山镇ABC村民委员会", "today": "2027年1月31日"},
+        {"organisation": "梅山镇新村村民委员会", "number": "YZ-2027-42", "today": "2027年1月31日"},
     ),
     "other crop and rate": (_subsidy(crop="甜玉米", cycles=1, area=0.5, amount=75.0), {"number": "A-1"}),
 }
@@ -164,11 +164,12 @@ def test_the_subsidy_form_filled_is_what_weasyprint_renders(warm: None, case: st
     [
         {"location": "水南村东洋" * 12},  # wraps onto a second line
         {"applicant": "Ⅻ"},  # a letter of no script the fast path shapes
+        {"location": "东洋（A区）"},  # brackets around a change of script
         {"applicant": "José Müller"},  # a space, and Latin letters outside ASCII
         {"applicant": "王小明😀"},  # a character the font has not
         {"purpose": "申请 补贴"},
     ],
-    ids=["wraps", "numeral", "space", "emoji", "space-in-purpose"],
+    ids=["wraps", "numeral", "brackets", "space", "emoji", "space-in-purpose"],
 )
 def test_a_value_that_does_not_fit_falls_back_to_weasyprint(warm: None, values: dict[str, Any]) -> None:
     purpose = values.pop("purpose", "申请2026年冬季瓜菜种植补贴")
