@@ -36,7 +36,6 @@ from http_message_signatures import (
 )
 from http_message_signatures.algorithms import HMAC_SHA256
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock
@@ -44,6 +43,7 @@ from core.errors import Conflict, Invalid, NotFound, Unauthorized
 from core.settings import WorkflowSettings
 from identity import directory
 from identity.models import Organisation
+from ledger.sql import insert_for
 from workflow import history
 from workflow.models import DeliveryEndpoint, OutboxMessage, SealRequest
 
@@ -78,25 +78,26 @@ def enqueue(
         raise Invalid("a delivery target is 1 to 500 characters")
     if not key or len(key) > 80:
         raise Invalid("an idempotency key is 1 to 80 characters")
-    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
-    if existing is not None:
-        return existing
-    message = OutboxMessage(
-        kind=kind,
-        target=target,
-        request_id=request_id,
-        payload=payload,
-        idempotency_key=key,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+    # One statement: a concurrent enqueue of the same key that commits first makes this one insert nothing.
+    statement = (
+        insert_for(session, OutboxMessage)
+        .values(
+            kind=kind,
+            target=target,
+            request_id=request_id,
+            payload=payload,
+            idempotency_key=key,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[OutboxMessage.idempotency_key])
+        .returning(OutboxMessage)
     )
-    try:
-        with session.begin_nested():  # a concurrent enqueue of the same key may commit first
-            session.add(message)
-    except IntegrityError:
-        return session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).one()
+    message = session.scalars(statement).first()
+    if message is None:
+        message = session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).one()
     return message
 
 
