@@ -24,7 +24,7 @@ from collections.abc import Iterable, Set
 import pikepdf
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PdfReadError
-from pyhanko.pdf_utils.reader import HistoricalResolver, RawPdfPath, process_data_at_eof
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader, RawPdfPath, process_data_at_eof
 from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, ModificationLevel, StandardDiffPolicy
 from pyhanko.sign.diff_analysis.form_rules_api import FormUpdatingRule
 from pyhanko.sign.diff_analysis.rules.form_field_rules import (
@@ -256,3 +256,204 @@ def _appearance(field: pikepdf.Dictionary, kids: object) -> bytes | None:
             parts.extend(s.read_raw_bytes() for s in normal.values() if isinstance(s, pikepdf.Stream))
             parts.append(bytes(widget.get(pikepdf.Name.AS, pikepdf.Name.Off).unparse()))
     return b"\0".join(parts) if parts else None
+
+
+# the store, the extension level and version it declares, and the form with a timestamp's field in it
+_CATALOG_ADDITIONS = frozenset({"/DSS", "/Extensions", "/Version", "/AcroForm"})
+_FORM_ADDITIONS = frozenset({"/Fields", "/SigFlags"})
+_MOST_NODES = 100_000
+
+
+def draws_as_signed(reader: PdfFileReader, revision: int) -> bool:
+    """Whether the final file draws every page as ``revision`` does, judged from what the revisions after it
+    contain, whoever wrote them: then rendering both to compare them (``signer.visual``) cannot find a difference.
+
+    True only when every object written after ``revision`` is one of:
+
+    - new (a number past that revision's /Size) and referred to by nothing of that revision: pyHanko's map of
+      the references in the signed revision (built for the difference analysis, dangling ones included) has no
+      path to it; that map leaves out /Parent entries, so the /Parent chains of every page, page tree node and
+      annotation of the revision must reach only objects it defines. A DSS, its streams, a timestamp's
+      signature dictionary and its field are new objects of this kind;
+    - the catalog, changed in /DSS, /Extensions, /Version and /AcroForm only; an /AcroForm changed in /Fields and
+      /SigFlags only, the old fields still first in /Fields and every added one a new, parentless signature field;
+    - a page, changed in /Annots only, keeping the old annotations and adding only widgets of new, parentless
+      signature fields with no appearance and a rectangle of no area: they draw nothing;
+    - the document information dictionary, reached only from the trailer's /Info.
+
+    Anything else, an object of the signed revision rewritten in place, a freed object, an added annotation
+    that could draw, an object the signed revision pointed to before it existed, is not explained here and the
+    pages are rendered and compared as before. What the pages show is all this judges: the page count, the
+    overlapping annotations and rewritten appearances are still checked by ``signer.visual.differences``.
+    """
+    try:
+        return _draws_as_signed(reader, revision)
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, AssertionError, RecursionError):
+        return False  # what cannot be read here is rendered
+
+
+def _draws_as_signed(reader: PdfFileReader, revision: int) -> bool:
+    xrefs = reader.xrefs
+    last = xrefs.total_revisions - 1
+    old, new = reader.get_historical_resolver(revision), reader.get_historical_resolver(last)
+    written: set[generic.Reference] = set()
+    for later in range(revision + 1, last + 1):
+        if xrefs.refs_freed_in_revision(later):
+            return False
+        written |= set(xrefs.explicit_refs_in_revision(later))
+    old._load_reverse_xref_cache()  # type: ignore[no-untyped-call]  # the difference analysis built it
+    if old.root_ref != new.root_ref or not _parents_defined(old):
+        return False
+    root = old.root_ref
+    info = old.trailer_view.raw_get("/Info") if "/Info" in old.trailer_view else None
+    pages = _page_refs(old)
+    form = old.root.raw_get("/AcroForm") if "/AcroForm" in old.root else None
+    for ref in written:
+        if old.is_ref_unassignable(ref):
+            if old._get_usages_of_ref(ref):
+                return False
+        elif ref == root:
+            if not _catalog_alike(old, new):
+                return False
+        elif isinstance(form, generic.IndirectObject) and ref == form.reference:
+            if not _form_alike(old, new, old(ref), new(ref)):
+                return False
+        elif ref in pages:
+            if not _page_alike(old, new, old(ref), new(ref)):
+                return False
+        elif not (isinstance(info, generic.IndirectObject) and ref == info.reference and _only_info(old, ref)):
+            return False
+    return True
+
+
+def _catalog_alike(old: HistoricalResolver, new: HistoricalResolver) -> bool:
+    before, after = old.root, new.root
+    if not _same_but(before, after, _CATALOG_ADDITIONS):
+        return False
+    old_form, new_form = _entry(before, "/AcroForm"), _entry(after, "/AcroForm")
+    if isinstance(old_form, generic.IndirectObject) or isinstance(new_form, generic.IndirectObject):
+        # the same form object, whose own changes are judged as it is written
+        return isinstance(old_form, generic.IndirectObject) and old_form == new_form
+    if old_form is None:
+        return new_form is None or (
+            isinstance(new_form, generic.DictionaryObject) and _form_alike(old, new, None, new_form)
+        )
+    return isinstance(new_form, generic.DictionaryObject) and _form_alike(old, new, old_form, new_form)
+
+
+def _form_alike(old: HistoricalResolver, new: HistoricalResolver, before: object, after: object) -> bool:
+    """The form as it was, with new signature fields after the old ones in /Fields."""
+    if not isinstance(after, generic.DictionaryObject):
+        return False
+    if before is None:
+        before = generic.DictionaryObject()  # type: ignore[no-untyped-call]
+    if not isinstance(before, generic.DictionaryObject) or not _same_but(before, after, _FORM_ADDITIONS):
+        return False
+    old_fields, new_fields = _entry(before, "/Fields"), _entry(after, "/Fields")
+    if old_fields is None:
+        old_fields = generic.ArrayObject()
+    if not isinstance(old_fields, generic.ArrayObject) or not isinstance(new_fields, generic.ArrayObject):
+        return False
+    return _appended(old, new, list(old_fields), list(new_fields))  # list(): the references, raw
+
+
+def _page_alike(old: HistoricalResolver, new: HistoricalResolver, before: object, after: object) -> bool:
+    """The page as it was, with annotations that draw nothing added after its own."""
+    if not isinstance(before, generic.DictionaryObject) or not isinstance(after, generic.DictionaryObject):
+        return False
+    if not _same_but(before, after, frozenset({"/Annots"})):
+        return False
+    old_annots, new_annots = _entry(before, "/Annots"), _entry(after, "/Annots")
+    if old_annots is None:
+        old_annots = generic.ArrayObject()
+    if not isinstance(old_annots, generic.ArrayObject) or not isinstance(new_annots, generic.ArrayObject):
+        return False  # an indirect /Annots array rewritten in place is not explained here
+    return _appended(old, new, list(old_annots), list(new_annots))
+
+
+def _appended(old: HistoricalResolver, new: HistoricalResolver, before: list[object], after: list[object]) -> bool:
+    """``after`` is ``before`` followed by drawless signature fields only."""
+    if after[: len(before)] != before:
+        return False
+    return all(_drawless_signature_field(old, new, entry) for entry in after[len(before) :])
+
+
+def _drawless_signature_field(old: HistoricalResolver, new: HistoricalResolver, entry: object) -> bool:
+    """A new object, a signature field merged with its widget, with no parent, no kids, no appearance and a
+    rectangle of no area: a timestamp's or an invisible signature's field, which draws nothing."""
+    if not isinstance(entry, generic.IndirectObject) or not old.is_ref_unassignable(entry.reference):
+        return False
+    field = new(entry.reference)
+    if not isinstance(field, generic.DictionaryObject) or any(k in field for k in ("/Parent", "/Kids", "/AP")):
+        return False
+    if field.get("/FT") != "/Sig" or field.get("/Subtype") != "/Widget":
+        return False
+    rect = field.get("/Rect")
+    if not isinstance(rect, generic.ArrayObject) or len(rect) != 4:
+        return False
+    x0, y0, x1, y1 = (float(v) for v in rect)
+    return x0 == x1 or y0 == y1
+
+
+def _only_info(old: HistoricalResolver, ref: generic.Reference) -> bool:
+    """The information dictionary, which no viewer draws, if nothing but the trailer's /Info reaches it."""
+    return {str(path) for path in old._get_usages_of_ref(ref)} == {str(RawPdfPath("/Info"))}
+
+
+def _same_but(before: generic.DictionaryObject, after: generic.DictionaryObject, keys: Set[str]) -> bool:
+    return all(_entry(before, key) == _entry(after, key) for key in (set(before) | set(after)) - keys)
+
+
+def _page_refs(old: HistoricalResolver) -> set[generic.Reference]:
+    """The leaves of the revision's page tree, by reference."""
+    found: set[generic.Reference] = set()
+    stack: list[object] = [old.root.raw_get("/Pages")]
+    seen: set[generic.Reference] = set()
+    while stack and len(seen) < _MOST_NODES:
+        node = stack.pop()
+        if not isinstance(node, generic.IndirectObject) or node.reference in seen:
+            continue
+        seen.add(node.reference)
+        value = old(node.reference)
+        if not isinstance(value, generic.DictionaryObject):
+            continue
+        kids = value.get("/Kids") if value.get("/Type") == "/Pages" else None
+        if isinstance(kids, generic.ArrayObject):
+            stack.extend(kids)  # list iteration: references, raw
+        else:
+            found.add(node.reference)
+    return found
+
+
+def _parents_defined(old: HistoricalResolver) -> bool:
+    """Every /Parent chain from the revision's page tree and its pages' annotations reaches only objects the
+    revision defines (pyHanko's reference map skips /Parent, and pages and fields inherit through it)."""
+    size = old.reader.xrefs.get_xref_container_info(old.revision).size
+    stack: list[object] = [old.root.raw_get("/Pages")]
+    seen: set[generic.Reference] = set()
+    visited = 0
+    while stack:
+        visited += 1
+        if visited > _MOST_NODES:
+            return False
+        node = stack.pop()
+        if isinstance(node, generic.IndirectObject):
+            if node.reference.idnum >= size:
+                return False
+            if node.reference in seen:
+                continue
+            seen.add(node.reference)
+            node = old(node.reference)
+        if not isinstance(node, generic.DictionaryObject):
+            continue
+        for key in ("/Parent", "/Kids", "/Annots"):
+            item = node.raw_get(key) if key in node else None
+            if isinstance(item, generic.IndirectObject) and key != "/Parent":
+                if item.reference.idnum >= size:
+                    return False
+                item = old(item.reference)
+            if isinstance(item, generic.ArrayObject):
+                stack.extend(item)  # list iteration: references, raw
+            elif item is not None:
+                stack.append(item)
+    return True

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
@@ -67,18 +67,39 @@ PASS = Verdict(None, None, None, False)
 NO_SOURCES = Sources()
 
 
-def gathered(reader: PdfFileReader, sig: EmbeddedPdfSignature, sources: Sources) -> Revinfo:
+@dataclass(frozen=True)
+class Stored:
+    """What a document security store holds, parsed once for a verification: every validation context and the
+    revocation check then share the same certificate objects, and what asn1crypto works out about them (names
+    prepared for comparison, fingerprints) is worked out once."""
+
+    certificates: list[asn1_x509.Certificate]
+    ocsps: list[asn1_ocsp.OCSPResponse]
+    crls: list[asn1_crl.CertificateList]
+
+    @classmethod
+    def read(cls, dss: DocumentSecurityStore) -> Stored:
+        """As ``DocumentSecurityStore.as_validation_context`` reads them."""
+        ocsps = [ref.get_object().read_data(DecodePurpose.OCSP_RESPONSE) for ref in dss.ocsps]
+        crls = [ref.get_object().read_data(DecodePurpose.CRL) for ref in dss.crls]
+        return cls(
+            certificates=list(dss.load_certs()),
+            ocsps=[asn1_ocsp.OCSPResponse.load(der) for der in ocsps],
+            crls=[asn1_crl.CertificateList.load(der) for der in crls],
+        )
+
+
+def gathered(stored: Stored | None, sig: EmbeddedPdfSignature, sources: Sources) -> Revinfo:
     """The document's DSS, the signature's own revocation values and the caller's, together."""
     found = Revinfo(
         crls=[asn1_crl.CertificateList.load(der) for der in sources.crls],
         ocsps=[asn1_ocsp.OCSPResponse.load(der) for der in sources.ocsps],
         certificates=[c.chosen for c in sig.signed_data["certificates"] or []],
     )
-    if "/DSS" in reader.root:
-        dss = DocumentSecurityStore.read_dss(reader)
-        found.crls.extend(asn1_crl.CertificateList.load(ref.get_object().data) for ref in dss.crls)
-        found.ocsps.extend(asn1_ocsp.OCSPResponse.load(ref.get_object().data) for ref in dss.ocsps)
-        found.certificates.extend(dss.load_certs())
+    if stored is not None:
+        found.crls.extend(stored.crls)
+        found.ocsps.extend(stored.ocsps)
+        found.certificates.extend(stored.certificates)
     for attribute in sig.signer_info["signed_attrs"] or []:
         if attribute["type"].native != _REVINFO_ATTRIBUTE:
             continue

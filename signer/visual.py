@@ -5,6 +5,8 @@ revision, or arrives as an object an update merely points to), and a whole other
 a signed one. Comparing renderings catches what difference analysis lets through: each page of the signed
 revision and of the final file is rendered with PDFium at low resolution and compared, after masking the
 widgets of later signatures and timestamps. Annotations added after the seal may not overlap the ones it covered.
+Pages are not rendered where the revisions after the seal cannot change what they draw (a DSS, a document
+timestamp's invisible field: ``modification_policy.draws_as_signed``).
 """
 
 from __future__ import annotations
@@ -25,16 +27,25 @@ CHANGED_PIXELS = 0.002  # share of a page's pixels that may differ (antialiasing
 Rect = tuple[float, float, float, float]
 
 
-def differences(signed: bytes, final: bytes, allowed_fields: Set[str]) -> list[str]:
-    """What the final file shows that the signed revision did not, in words; empty when nothing."""
+def differences(signed: bytes, final: bytes, allowed_fields: Set[str], *, drawn_alike: bool = False) -> list[str]:
+    """What the final file shows that the signed revision did not, in words; empty when nothing.
+
+    ``drawn_alike``: the caller has shown, from what the later revisions contain
+    (``modification_policy.draws_as_signed``), that every page draws as signed; the pages are then not rendered,
+    unless qpdf warned reading either file (a damaged cross-reference table it had to rebuild, an object not
+    where the table says), since a reader that repairs a file, PDFium too, may read other objects than the ones
+    that showing rests on. Everything else is checked all the same. qpdf reads each file once for these checks."""
     try:
         with _opened(signed) as before, _opened(final) as after:
             found = _page_count(before, after)
             if found:
                 return found
-            masks = _widgets(final, allowed_fields)
-            found += _overlaps(signed, final)
-            found += _rewritten_appearances(signed, final)
+            with pikepdf.open(io.BytesIO(final)) as now, pikepdf.open(io.BytesIO(signed)) as then:
+                masks = _widgets(now, allowed_fields)
+                found += _overlaps(then, now)
+                found += _rewritten_appearances(then, now)
+                if drawn_alike and not then.get_warnings() and not now.get_warnings():
+                    return found
             for index in range(min(len(before), MAX_PAGES)):
                 if _page_differs(before[index], after[index], masks.get(index, [])):
                     found.append(f"page {index + 1} looks different from what was signed")
@@ -79,45 +90,42 @@ def _page_differs(before: pdfium.PdfPage, after: pdfium.PdfPage, masks: list[Rec
     return changed > CHANGED_PIXELS * new.size[0] * new.size[1]
 
 
-def _widgets(final: bytes, allowed_fields: Set[str]) -> dict[int, list[Rect]]:
+def _widgets(final: pikepdf.Pdf, allowed_fields: Set[str]) -> dict[int, list[Rect]]:
     """Per page, the rectangles of the widgets of later signatures and timestamps: those may appear."""
     masks: dict[int, list[Rect]] = {}
-    with pikepdf.open(io.BytesIO(final)) as pdf:
-        for index, page in enumerate(pdf.pages[:MAX_PAGES]):
-            for annot in page.obj.get(pikepdf.Name.Annots, pikepdf.Array()):
-                if isinstance(annot, pikepdf.Dictionary) and _field_name(annot) in allowed_fields:
-                    masks.setdefault(index, []).append(_rect(annot))
+    for index, page in enumerate(final.pages[:MAX_PAGES]):
+        for annot in page.obj.get(pikepdf.Name.Annots, pikepdf.Array()):
+            if isinstance(annot, pikepdf.Dictionary) and _field_name(annot) in allowed_fields:
+                masks.setdefault(index, []).append(_rect(annot))
     return masks
 
 
-def _overlaps(signed: bytes, final: bytes) -> list[str]:
+def _overlaps(before: pikepdf.Pdf, after: pikepdf.Pdf) -> list[str]:
     """Annotations added after the signature whose rectangle overlaps one the signed revision had."""
-    with pikepdf.open(io.BytesIO(signed)) as before, pikepdf.open(io.BytesIO(final)) as after:
-        found = []
-        for index in range(min(len(before.pages), len(after.pages), MAX_PAGES)):
-            old = {a.objgen: _rect(a) for a in _annotations(before.pages[index])}
-            for annot in _annotations(after.pages[index]):
-                if annot.objgen in old:
-                    continue
-                rect = _rect(annot)
-                if any(_intersect(rect, other) for other in old.values()):
-                    found.append(f"an annotation added after this signature covers another on page {index + 1}")
-                    break
-        return found
+    found = []
+    for index in range(min(len(before.pages), len(after.pages), MAX_PAGES)):
+        old = {a.objgen: _rect(a) for a in _annotations(before.pages[index])}
+        for annot in _annotations(after.pages[index]):
+            if annot.objgen in old:
+                continue
+            rect = _rect(annot)
+            if any(_intersect(rect, other) for other in old.values()):
+                found.append(f"an annotation added after this signature covers another on page {index + 1}")
+                break
+    return found
 
 
-def _rewritten_appearances(signed: bytes, final: bytes) -> list[str]:
+def _rewritten_appearances(before: pikepdf.Pdf, after: pikepdf.Pdf) -> list[str]:
     """Appearance streams of fields the signed revision had, rewritten in place afterwards: filling a field may
     add a new appearance, but one that was signed must still look as it did."""
     found = []
-    with pikepdf.open(io.BytesIO(signed)) as before, pikepdf.open(io.BytesIO(final)) as after:
-        for name, stream in _appearances(before).items():
-            try:
-                now = after.get_object(stream.objgen)
-            except (pikepdf.PdfError, ValueError):
-                continue
-            if isinstance(now, pikepdf.Stream) and now.read_raw_bytes() != stream.read_raw_bytes():
-                found.append(f"the appearance of field {name}, as signed, was rewritten after this signature")
+    for name, stream in _appearances(before).items():
+        try:
+            now = after.get_object(stream.objgen)
+        except (pikepdf.PdfError, ValueError):
+            continue
+        if isinstance(now, pikepdf.Stream) and now.read_raw_bytes() != stream.read_raw_bytes():
+            found.append(f"the appearance of field {name}, as signed, was rewritten after this signature")
     return found
 
 
