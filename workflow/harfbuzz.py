@@ -52,6 +52,7 @@ def _declare() -> None:
         (_hb, "hb_face_destroy", None, [p]),
         (_hb, "hb_face_get_upem", c_uint, [p]),
         (_hb, "hb_font_create", p, [p]),
+        (_hb, "hb_font_set_scale", None, [p, c_int, c_int]),
         (_hb, "hb_font_get_nominal_glyph", c_int, [p, c_uint32, POINTER(c_uint32)]),
         (_hb, "hb_font_get_glyph_h_advance", c_int32, [p, c_uint32]),
         (_hb, "hb_buffer_create", p, []),
@@ -60,6 +61,8 @@ def _declare() -> None:
         (_hb, "hb_buffer_set_direction", None, [p, c_int]),
         (_hb, "hb_buffer_set_script", None, [p, c_uint32]),
         (_hb, "hb_script_from_string", c_uint32, [c_char_p, c_int]),
+        (_hb, "hb_buffer_set_language", None, [p, p]),
+        (_hb, "hb_language_from_string", p, [c_char_p, c_int]),
         (_hb, "hb_shape", None, [p, p, p, c_uint]),
         (_hb, "hb_buffer_get_glyph_infos", POINTER(_GlyphInfo), [p, POINTER(c_uint)]),
         (_hb, "hb_buffer_get_glyph_positions", POINTER(_GlyphPosition), [p, POINTER(c_uint)]),
@@ -89,7 +92,7 @@ _declare()
 @dataclass(frozen=True)
 class Glyph:
     gid: int
-    advance: int  # font units
+    advance: int  # in units of the scale it was shaped at
     text: str  # the characters this glyph stands for
 
 
@@ -106,6 +109,7 @@ class Face:
     def __init__(self, face_address: int) -> None:
         self._face = _hb.hb_face_reference(face_address)
         self._font = _hb.hb_font_create(self._face)
+        self._scaled: dict[int, int] = {}
         self.upem = int(_hb.hb_face_get_upem(self._face))
         self._prepared: int | None = None
         self.covered: frozenset[int] = frozenset()
@@ -140,19 +144,31 @@ class Face:
         glyph = c_uint32()
         return bool(_hb.hb_font_get_nominal_glyph(self._font, ord(char), ctypes.byref(glyph)))
 
-    def advance(self, gid: int) -> int:
-        return int(_hb.hb_font_get_glyph_h_advance(self._font, gid))
+    def _at(self, scale: int) -> int:
+        """The face as a font of ``scale`` units to the em: Pango shapes at the size in 1/1024 px, and its
+        rounding of each advance to that unit is part of where WeasyPrint puts the next glyph."""
+        font = self._scaled.get(scale)
+        if font is None:
+            font = _hb.hb_font_create(self._face)
+            _hb.hb_font_set_scale(font, scale, scale)
+            font = self._scaled.setdefault(scale, font)
+        return font
 
-    def shape(self, text: str, script: str) -> list[Glyph] | None:
-        """Glyphs for ``text`` set left to right in one script, or None when shaping did more than map each
-        character to one glyph with its advance (ligatures, marks, offsets): then only WeasyPrint lays it out."""
+    def advance(self, gid: int, scale: int) -> int:
+        return int(_hb.hb_font_get_glyph_h_advance(self._at(scale), gid))
+
+    def shape(self, text: str, script: str, language: str, scale: int) -> list[Glyph] | None:
+        """Glyphs for ``text`` set left to right in one script and language (a BCP 47 tag), or None when shaping did
+        more than map each character to one glyph with its advance (ligatures, marks, offsets): then only
+        WeasyPrint lays it out."""
         codepoints = (c_uint32 * len(text))(*map(ord, text))
         buffer = _hb.hb_buffer_create()
         try:
             _hb.hb_buffer_add_utf32(buffer, codepoints, len(text), 0, len(text))
             _hb.hb_buffer_set_direction(buffer, _DIRECTION_LTR)
             _hb.hb_buffer_set_script(buffer, _hb.hb_script_from_string(script.encode(), -1))
-            _hb.hb_shape(self._font, buffer, None, 0)
+            _hb.hb_buffer_set_language(buffer, _hb.hb_language_from_string(language.encode(), -1))
+            _hb.hb_shape(self._at(scale), buffer, None, 0)
             count = c_uint()
             infos = _hb.hb_buffer_get_glyph_infos(buffer, ctypes.byref(count))
             positions = _hb.hb_buffer_get_glyph_positions(buffer, None)

@@ -42,8 +42,12 @@ _SHAPES = 64  # shapes kept; a template has a handful (which optional fields are
 _REFERENCES = 4  # renderings kept per shape: values that wrap in one fit in another
 _SUBSETS = 256  # font subsets kept, for fonts whose glyphs repeat (a fixed heading)
 _EPSILON = 0.01  # CSS px: positions WeasyPrint writes to 6 decimals, widths summed from font units
+_PANGO_SCALE = 1024  # Pango's units to the px
 _NARROWEST = 0.1  # em: no glyph a slot may take is narrower
 _BFCHAR = re.compile(rb"<([0-9a-fA-F]+)>\s*<([0-9a-fA-F]*)>")
+# Pango shapes a run in the text's language when that language is written in the run's script, else in the
+# script's sample language: Latin in a Chinese document is shaped as English (and the font's Latin digits differ).
+_LATIN = "en"
 _SCRIPTS = {"LATIN": "Latn", "CJK UNIFIED IDEOGRAPH": "Hani", "CJK COMPATIBILITY IDEOGRAPH": "Hani"}
 
 Reference = Callable[[str, str], tuple[bytes, Any]]  # (html, base_url) -> (pdf, WeasyPrint document)
@@ -79,6 +83,7 @@ class _Slot:
     left: float
     width: float  # of the line
     align: str  # start, center, end
+    language: str = ""  # the text's (the lang attribute's)
     title: bool = False
 
 
@@ -339,7 +344,12 @@ def _slot(
     if face is None:
         return None
     left, width, align = block.content_box_x(), block.width, _alignment(style)
-    slot = _Slot(number, piece["tm"], piece["tj"][0], font, size, piece["at"][1], left, width, align or "")
+    language = style["lang"]
+    if not language:
+        return None  # Pango would take the locale's language
+    slot = _Slot(
+        number, piece["tm"], piece["tj"][0], font, size, piece["at"][1], left, width, align or "", str(language).lower()
+    )
     placed = _place(slot, face, text)
     if placed is None or abs(placed[0] - piece["at"][0]) > _EPSILON or abs(placed[2] - box.width) > _EPSILON:
         return None
@@ -365,15 +375,20 @@ def _place(slot: _Slot, face: Face, text: str) -> tuple[float, list[Glyph], floa
     for run, script in _runs(text, face):
         if script == "":
             return None
-        shaped = face.shape(run, script)
+        shaped = face.shape(run, script, slot.language if script != "Latn" else _LATIN, _scale(slot))
         if shaped is None:
             return None
         glyphs += shaped
-    width = sum(glyph.advance for glyph in glyphs) * slot.size / face.upem
+    width = sum(glyph.advance for glyph in glyphs) / _PANGO_SCALE
     if width > slot.width - _EPSILON:
         return None
     offset = {"start": 0.0, "center": (slot.width - width) / 2, "end": slot.width - width}[slot.align]
     return slot.left + offset, glyphs, width
+
+
+def _scale(slot: _Slot) -> int:
+    """The units to the em Pango shapes the slot's text in: its size in 1/1024 px."""
+    return round(slot.size * _PANGO_SCALE)
 
 
 def _runs(text: str, face: Face) -> Iterator[tuple[str, str]]:
@@ -436,13 +451,14 @@ def _fill(shape: _Shape, texts: list[str]) -> bytes | None:
         if placed is None or any(glyph.gid not in face.covered for glyph in placed[1]):
             return None
         x, run, _ = placed
+        scale = _scale(slot)
         font_widths, font_unicode = widths[slot.font], unicode[slot.font]
         items: list[list[int] | float] = []
         for glyph in run:
-            font_widths.setdefault(glyph.gid, round(face.advance(glyph.gid) * 1000 / face.upem))
+            font_widths.setdefault(glyph.gid, round(face.advance(glyph.gid, scale) * 1000 / scale))
             font_unicode.setdefault(glyph.gid, glyph.text)
             items.append([glyph.gid])
-            kerning = int(font_widths[glyph.gid] - glyph.advance * 1000 / face.upem)
+            kerning = int(font_widths[glyph.gid] - glyph.advance * 1000 / scale)  # truncated, as WeasyPrint does
             if kerning:
                 items.append(float(kerning))
         page = pages[slot.page]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import random
 import re
 import shutil
 import subprocess
@@ -157,6 +158,35 @@ def test_the_subsidy_form_filled_is_what_weasyprint_renders(warm: None, case: st
     fast = layout.render(html, str(TEMPLATES), reference)
     assert reference.calls == 0  # filled, not rendered by WeasyPrint
     assert_same(fast, documents.reference_layout(html, str(TEMPLATES))[0])
+
+
+_HANZI = [bytes((high, low)).decode("gb2312") for high in range(0xB0, 0xD7) for low in range(0xA1, 0xFF)]
+_LATIN = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_MARKS = "，。：；、！？·—-/#%.,:;'"
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_forms_filled_are_what_weasyprint_renders(warm: None, seed: int) -> None:
+    """Names, places and numbers drawn at random from common hanzi, Latin letters, digits and punctuation, short
+    enough to stay on their lines: each is filled, exactly as WeasyPrint renders it."""
+    rng = random.Random(seed)
+
+    def draw(low: int, high: int, alphabet: str | list[str]) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(low, high)))
+
+    form = _subsidy(
+        applicant=draw(2, 6, _HANZI),
+        location=draw(1, 14, _HANZI + list(_LATIN[:20]) + list(_MARKS)),
+        ssn=draw(9, 20, _LATIN[:36] + _LATIN[36:40]),
+        phone=draw(11, 11, _LATIN[:10]),
+        bank_account=draw(12, 30, _LATIN[:10]),
+    )
+    request = {"number": draw(1, 18, _LATIN + _MARKS), "purpose": draw(1, 24, _HANZI + list(_LATIN[:10]))}
+    html = _html(SUBSIDY, _context(SUBSIDY, form, **request))
+    reference = Counting()
+    pdf = layout.render(html, str(TEMPLATES), reference)
+    assert reference.calls == 0
+    assert_same(pdf, documents.reference_layout(html, str(TEMPLATES))[0])
 
 
 @pytest.mark.parametrize(
