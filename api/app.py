@@ -55,6 +55,7 @@ from core.errors import NotFound
 from core.runtime import Runtime
 from core.version import VERSION
 from ledger.service import LogService
+from signer import outlines
 from workflow import catalogs
 from workflow.catalog import SealForm
 from workflow.delivery import Deliverer
@@ -187,7 +188,10 @@ def _executors(runtime: Runtime, authority: CertificateAuthority) -> Executors:
 
 def _warm(runtime: Runtime) -> None:
     """Parse the catalogue in force at startup, not in the first requests (it is checked as a whole, which takes
-    a while, and every request of every matter needs it). Best effort: a database that is down is for /readyz
-    to report."""
+    a while, and every request of every matter needs it), and read the face every seal is drawn with (a fraction
+    of a second the first seal would wait). Best effort: a database that is down is for /readyz to report, and a
+    missing font for the seal that needs it."""
     with suppress(NotFound, SQLAlchemyError), runtime.readers() as session:
         catalogs.current(session)
+    with suppress(LookupError, OSError):
+        outlines.load_font()
