@@ -25,8 +25,8 @@ GOAL_SHARE = 0.10
 
 
 def _no_log(session: object, event: Event, *, fresh: bool = False) -> Appended:
-    """The append left out: nothing queued, no head locked, no round trip."""
-    return Appended(event.id, b"", duplicate=False)
+    """The append left out: nothing queued."""
+    return Appended(event.id, duplicate=False)
 
 
 def _spread(values: list[float], per: int) -> str:

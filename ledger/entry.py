@@ -1,6 +1,8 @@
 """What a log entry is: an event in RFC 8785 canonical JSON, linked to the previous entry of its subject.
 
 ``{"v":1,"id":...,"type":...,"time":...,"actor":...,"subject":...,"data":{...},"prev":<hex leaf hash>|null}``.
+An append queues the entry with ``prev`` null; the integrator, which alone knows the order of the tree, sets it
+with ``linked`` as it sequences the entry.
 Personal data never enters an entry in clear: ``commit`` stores the value under a random salt and returns
 ``sha256:<hex>`` of salt and value, which an inspector can later open by revealing both.
 """
@@ -25,6 +27,7 @@ from ledger.models import PersonalDatum
 
 VERSION = 1
 MAX_ENTRY_BYTES = 65_535  # entry bundles prefix each entry with a uint16 length
+_LINK_ROOM = len('"' + "00" * 32 + '"') - len("null")  # what setting ``prev`` adds to an entry
 _TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 
@@ -74,9 +77,29 @@ def encode(event: Event, prev: bytes | None) -> bytes:
         encoded = rfc8785.dumps(cast(Any, body))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidEvent(f"event {event.type} cannot be written as canonical JSON: {exc}") from None
-    if len(encoded) > MAX_ENTRY_BYTES:
-        raise InvalidEvent(f"event {event.type} is {len(encoded)} bytes; an entry holds at most {MAX_ENTRY_BYTES}")
+    size = len(encoded) + (_LINK_ROOM if prev is None else 0)  # as it will be once linked
+    if size > MAX_ENTRY_BYTES:
+        raise InvalidEvent(f"event {event.type} is {size} bytes; an entry holds at most {MAX_ENTRY_BYTES}")
     return encoded
+
+
+# The top-level ``prev`` member and the key after it. Inside a JSON string every quote is escaped (``\"``), so a
+# quote after ``,`` or ``v`` is structure: each match is a ``prev`` member followed by a ``subject`` one. RFC 8785
+# sorts members, and after the top-level ``prev`` come only the strings ``subject``, ``time``, ``type`` and the
+# number ``v``: so the last match is the top-level one, whatever objects ``data`` holds.
+_PREV = re.compile(rb',"prev":(?:null|"[0-9a-f]{64}"),"subject":')
+
+
+def linked(body: bytes, prev: bytes | None) -> bytes:
+    """The entry ``body`` (as ``encode`` made it) with ``prev`` set, byte for byte what ``encode`` gives with
+    that ``prev``: a splice, not a parse and re-encoding, for it runs on every entry the integrator sequences."""
+    found = None
+    for match in _PREV.finditer(body):
+        found = match
+    if found is None:
+        raise ValueError("not a log entry: no prev member")
+    link = b"null" if prev is None else b'"' + prev.hex().encode() + b'"'
+    return b"".join((body[: found.start()], b',"prev":', link, b',"subject":', body[found.end() :]))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class PendingEntry(Base):
-    """An entry written by a domain transaction and not yet given an index."""
+    """An entry written by a domain transaction and not yet given an index: its body has ``prev`` null and no
+    leaf hash yet, both fixed by the integrator as it sequences the entry."""
 
     __tablename__ = "ledger_pending"
 
@@ -23,7 +24,6 @@ class PendingEntry(Base):
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     type: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(200))
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -43,7 +43,7 @@ class Entry(Base):
 
 
 class SubjectHead(Base):
-    """The newest entry of a subject; locked by appends so that ``prev`` links form one chain per subject."""
+    """The leaf hash of the newest sequenced entry of a subject, the ``prev`` of its next; the integrator's own."""
 
     __tablename__ = "ledger_subject_heads"
 
