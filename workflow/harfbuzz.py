@@ -256,11 +256,13 @@ def identity_cids(font: bytes) -> tuple[bytes, list[int]]:
     position = _skip_index(cff, position)  # names
     top, position = _first_of_index(cff, position)
     operands = _dict(top)
+    if (12, 30) not in operands or 15 not in operands or 17 not in operands or operands[15][0] < 3:
+        raise ValueError("not a CID-keyed CFF font with its own charset")
     charset, charstrings = operands[15][0], operands[17][0]
     count = int.from_bytes(cff[charstrings : charstrings + 2], "big")
     cids = [0, *_charset(cff, charset, count)]
-    if (12, 30) not in operands or count < 2:
-        raise ValueError("not a CID-keyed CFF font")
+    if count < 2:
+        raise ValueError("a font of .notdef alone")
     fmt = cff[charset]
     if fmt == 0:
         new = bytes([0]) + b"".join(gid.to_bytes(2, "big") for gid in range(1, count))

@@ -22,6 +22,7 @@ from typing import Any, cast
 import pikepdf
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageChops
 
 from core.runtime import Runtime
@@ -269,3 +270,22 @@ def test_a_filled_subsidy_is_sealed_and_validates(warm: None, runtime: Runtime, 
     (tmp_path / "sealed.pdf").write_bytes(runtime.blobs.get(sealing.sealed_sha256))
     (status,) = validate_offline(tmp_path / "sealed.pdf", bench.office.authority.root, runtime.clock.now())
     assert (status.intact, status.valid, status.trusted) == (True, True, True)
+
+
+def test_each_embedded_glyph_is_named_alike_by_id_and_by_cid(warm: None) -> None:
+    """poppler and pdfium find a CIDFontType0's glyph by its id, the PDF specification by its CID: in a filled
+    document the two are the same number, so every viewer draws the glyph the page names."""
+    html = _html(SUBSIDY, _context(SUBSIDY, _subsidy(applicant="吴十一", bank_account="6217000011112222")))
+    reference = Counting()
+    pdf = layout.render(html, str(TEMPLATES), reference)
+    assert reference.calls == 0
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        fonts = list(document.pages[0].Resources.Font.values())
+        assert len(fonts) == 2
+        for font in fonts:
+            program = font.DescendantFonts[0].FontDescriptor.FontFile3.read_bytes()
+            with TTFont(io.BytesIO(program)) as opened:
+                order = opened.getGlyphOrder()
+                assert opened["CFF "].cff.topDictIndex[0].ROS == ("Adobe", "Identity", 0)
+            assert len(order) > 1
+            assert order[1:] == [f"cid{gid:05d}" for gid in range(1, len(order))]
