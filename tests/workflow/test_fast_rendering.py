@@ -22,7 +22,7 @@ from typing import Any, cast
 import pikepdf
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 import pytest
-from fontTools.ttLib import TTFont
+from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from PIL import Image, ImageChops
 
 from core.runtime import Runtime
