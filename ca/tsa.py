@@ -8,6 +8,7 @@ A bad request is answered, never raised: status rejection with the PKIFailureInf
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ca import der
 from ca.cms import SignerTemplate
 from ca.der import sequence
 from ca.signing import TokenKey
@@ -85,10 +87,11 @@ class TimeStampAuthority:
         return bytes(asn1_x509.GeneralName({"directory_name": subject}).dump())
 
     @cached_property
-    def _accuracy(self) -> dict[str, int] | None:
+    def _fixed(self) -> tuple[bytes, bytes]:
+        """TSTInfo's policy, and its accuracy (empty when zero), DER-encoded once."""
         seconds, millis = divmod(self.accuracy_ms, 1000)
-        fields = {"seconds": seconds, "millis": millis}
-        return {name: value for name, value in fields.items() if value} or None
+        accuracy = (der.integer(seconds) if seconds else b"") + (der.tlv(0x80, _signed(millis)) if millis else b"")
+        return bytes(core.ObjectIdentifier(self.policy).dump()), der.sequence(accuracy) if accuracy else b""
 
 
 def respond(tsa: TimeStampAuthority, request: bytes) -> bytes:
@@ -140,25 +143,39 @@ def rejection(failure: str, reason: str) -> bytes:
     return bytes(TimeStampResp({"status": status}).dump())
 
 
-def tst_info(tsa: TimeStampAuthority, req: Request) -> Any:
-    info: dict[str, Any] = {
-        "version": "v1",
-        "policy": tsa.policy,
-        "message_imprint": req.imprint,
-        # Random, so unique without state: 127 bits keep it positive and within RFC 3161's 160 (`or 1`: never 0).
-        "serial_number": secrets.randbits(127) or 1,
-        # GeneralizedTime with fractional seconds only when they are not zero, as RFC 3161 §2.4.2 asks.
-        "gen_time": tsa.clock.now(),
-        "accuracy": tsa._accuracy,
-        "nonce": req.nonce,
-        "tsa": asn1_x509.GeneralName.load(tsa._tsa_name),
-    }
-    return tsp.TSTInfo({name: value for name, value in info.items() if value is not None})
+def tst_info(tsa: TimeStampAuthority, req: Request) -> bytes:
+    """The DER TSTInfo (RFC 3161 §2.4.2), joined from prepared parts as the OCSP responder's response is: built
+    with asn1crypto it cost as much as the rest of the token. The serial number is random, so unique without
+    state: 127 bits keep it positive and within RFC 3161's 160 (``or 1``: never 0)."""
+    policy, accuracy = tsa._fixed
+    return der.sequence(
+        der.integer(1),
+        policy,
+        bytes(req.imprint.dump()),
+        der.integer(secrets.randbits(127) or 1),
+        _gen_time(tsa.clock.now()),
+        accuracy,
+        der.tlv(der.INTEGER, _signed(req.nonce)) if req.nonce is not None else b"",
+        der.explicit(0, tsa._tsa_name),
+    )
 
 
-def sign(tsa: TimeStampAuthority, info: Any, cert_req: bool) -> bytes:
-    """The DER TimeStampToken: CMS SignedData over ``info``, signed in the token (RFC 3161 §2.4.2, RFC 5652 §5)."""
-    content = bytes(info.dump())
+def _gen_time(moment: dt.datetime) -> bytes:
+    """GeneralizedTime in UTC, with fractional seconds only when they are not zero and no trailing zeros in them,
+    as RFC 3161 §2.4.2 asks."""
+    utc = moment.astimezone(dt.UTC)
+    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+    return der.tlv(der.GENERALIZED_TIME, (utc.strftime("%Y%m%d%H%M%S") + fraction + "Z").encode())
+
+
+def _signed(value: int) -> bytes:
+    """An INTEGER's content octets, two's complement in the fewest bytes (a request's nonce may be negative)."""
+    return value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)
+
+
+def sign(tsa: TimeStampAuthority, content: bytes, cert_req: bool) -> bytes:
+    """The DER TimeStampToken: CMS SignedData over the DER TSTInfo ``content``, signed in the token (RFC 3161
+    §2.4.2, RFC 5652 §5)."""
     template = tsa._template
     attributes = template.signed_attributes(hashlib.new(template.hash_name, content).digest())
     signature = tsa.key.sign(attributes, ec.ECDSA(tsa.key.hash))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from asn1crypto import core, tsp
+from asn1crypto import x509 as x509_asn1
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -287,3 +288,15 @@ def test_accuracy_follows_accuracy_ms(pki: Hierarchy, clock: ManualClock, data: 
 def test_a_certificate_for_another_key_is_refused(keystore: Keystore, pki: Hierarchy, clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="not for key"):
         TimeStampAuthority(key=new_key(keystore), certificate=pki.certificate, chain=(), policy=POLICY, clock=clock)
+
+
+@pytest.mark.parametrize("nonce", [-(2**70), -1, 0, 127, 128, 2**64])
+def test_the_nonce_comes_back_as_asked_whatever_its_sign(tsa: TimeStampAuthority, nonce: int) -> None:
+    imprint = {"hash_algorithm": {"algorithm": "sha256"}, "hashed_message": hashlib.sha256(b"x").digest()}
+    request = tsp.TimeStampReq({"version": "v1", "message_imprint": imprint, "nonce": nonce, "cert_req": True})
+    _, info = granted(respond(tsa, request.dump()))
+    assert info["nonce"].native == nonce
+    assert info["message_imprint"].dump() == request["message_imprint"].dump()
+    assert info["tsa"].name == "directory_name"
+    subject = x509_asn1.Certificate.load(tsa.certificate.public_bytes(Encoding.DER)).subject
+    assert info["tsa"].chosen.native == subject.native
