@@ -49,8 +49,9 @@ from bench.report import Section, median_rates
 from ca import hierarchy, profiles, seals
 from ca.profiles import Issuer, Urls
 from ca.signing import TokenKey, token_key
+from core import db
 from core.keystore import KeyKind, Keystore, open_keystore
-from core.runtime import Runtime
+from core.runtime import Runtime, open_blobs, open_database
 from core.settings import CaSettings, Settings, load_settings
 from identity.models import Organisation
 from signer import isolation, validation
@@ -124,17 +125,17 @@ def _run(keystore: Keystore, directory: Path, now: dt.datetime, seconds: float, 
         rounds,
     )
     verdict = report.indication + (f"/{report.sub_indication}" if report.sub_indication else "")
-    default = _verifying_the_default_seal(directory, seconds, rounds)
+    default = _verifying_the_default_seal(keystore, directory, seconds, rounds)
     big = _big(directory, sealer, root, 20 if quick else BIG_MB, 1 if quick else 2)
     return Section(
         "Sealing and verifying PDFs (`bench/sign.py`)", _body(ec, rsa, verifying, default, verdict, big, quick)
     )
 
 
-def _verifying_the_default_seal(directory: Path, seconds: float, rounds: int) -> dict[str, float]:
+def _verifying_the_default_seal(keystore: Keystore, directory: Path, seconds: float, rounds: int) -> dict[str, float]:
     """Verifications per second of the default sealed document, each as a whole: in process, isolated, and
     pyHanko's ``validate_pdf_signature`` of the seal with the DSS's revocation data (its own, lighter, check)."""
-    data, root = _default_sealed(directory / "service")
+    data, root = _default_sealed(keystore, directory / "service")
     report = validation.validate(data, trust=[root])
     isolated = isolation.verify(data, trust=[root])
     kinds = [(s.kind, s.pades_level) for s in report.signatures]
@@ -165,11 +166,15 @@ def _verifying_the_default_seal(directory: Path, seconds: float, rounds: int) ->
     return {**rates, "kb": len(data) / 1024}
 
 
-def _default_sealed(var: Path) -> tuple[bytes, x509.Certificate]:
+def _default_sealed(keystore: Keystore, var: Path) -> tuple[bytes, x509.Certificate]:
     """The one-page document sealed by the seal office at the service's defaults (B-LTA, the visible seal with its
-    QR code at the bottom right of the page), on a CA initialised in a SQLite database of its own, now."""
+    QR code at the bottom right of the page), on a CA initialised in a SQLite database of its own, now. The
+    keys are the bench's token's: a PKCS#11 module is initialised once per process."""
     settings = load_settings(var_dir=var)
-    runtime = Runtime.open(settings, migrations=MIGRATIONS)
+    var.mkdir(parents=True, exist_ok=True)
+    engine = open_database(settings, migrations=MIGRATIONS)
+    blobs = open_blobs(settings, engine)
+    runtime = Runtime(settings, engine, db.session_factory(engine), keystore, blobs)
     try:
         now = runtime.clock.now()
         with runtime.sessions() as session:
@@ -191,7 +196,8 @@ def _default_sealed(var: Path) -> tuple[bytes, x509.Certificate]:
             session.commit()
             return runtime.blobs.get(done.sealing.sealed_sha256), office.authority.root
     finally:
-        runtime.close()
+        blobs.close()
+        engine.dispose()
 
 
 def _sealed(sealer: Sealer, pdf: Path, now: dt.datetime) -> bytes:

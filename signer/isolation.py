@@ -2,15 +2,14 @@
 clock limit and an address-space limit, so a file that loops, recurses or balloons is an error in bounded
 time and memory, and the service or command that asked lives on.
 
-Children fork from a warm fork server (``_forkserver``), started once per service process: it has imported pyHanko,
-pikepdf and PDFium and verified a document it made itself, so a child starts with every module loaded, every
-lazy table built and the interpreter's specialised bytecode in place, and a verification costs a fork, not a cold
-run (a child of a fork server that had only imported the verifier took half as long again as a verification in
-process, and ran the service's main module once more before starting). The
-fork server never reads a file it is asked to verify: each child reads its own, is used once and exits, so
-nothing one file does can reach the next. Before the parsers see the file, the child measures what its streams
-inflate to (``inflation.check``): a compression bomb is refused with that reason rather than found by the memory
-limit.
+Children fork from a warm fork server (``_forkserver``), started once per service process: once idle, it has
+imported pyHanko, pikepdf and PDFium and verified a document it made itself, so a child starts with every module
+loaded, every lazy table built and the interpreter's specialised bytecode in place, and a verification costs a
+fork, not a cold run (a child of a fork server that had only imported the verifier took half as long again as a
+verification in process, and ran the service's main module once more before starting). The fork server never
+reads a file it is asked to verify: each child reads its own, is used once and exits, so nothing one file does
+can reach the next. Before the parsers see the file, the child measures what its streams inflate to
+(``inflation.check``): a compression bomb is refused with that reason rather than found by the memory limit.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import io
 import logging
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -163,16 +163,21 @@ atexit.register(_WARM.stop)
 
 
 def _forkserver(fd: int) -> None:
-    """The fork server: warm up, then fork a child for each socket the service sends and kill the children it
-    names, until it goes away. Children are reaped only here, before each message is acted on: a child the
-    service names is killed only while it is unreaped, so its process id is still its own."""
+    """The fork server: fork a child for each socket the service sends and kill the children it names, until it
+    goes away. It warms up as soon as nothing is asked of it: the first children of a one-off command, which asks
+    at once, start from imported modules alone, as they always did. Children are reaped only here, before each
+    message is acted on: a child the service names is killed only while it is unreaped, so its process id is
+    still its own."""
     control = socket.socket(fileno=fd)
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
-    _warm_up()
-    gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
     control.sendall(_READY)
     children: set[int] = set()
+    warm = False
     while True:
+        if not warm and not select.select([control], [], [], 0)[0]:  # idle: a one-off command is not kept waiting
+            _warm_up()
+            gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
+            warm = True
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 + _PID, 1)
         except OSError:
