@@ -102,6 +102,15 @@ class Office:
     def _tokens(self) -> ltv.TsaTokens:
         return ltv.TsaTokens(self.tsa)
 
+    def _temporary_file(self) -> tuple[int, str]:
+        """A file for the sealed document while it is made: a file, not a directory (half the system calls), in a
+        work directory made when it is missing rather than asked for at every seal."""
+        try:
+            return tempfile.mkstemp(suffix=".pdf", dir=self.work_dir)
+        except FileNotFoundError:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            return tempfile.mkstemp(suffix=".pdf", dir=self.work_dir)
+
     @cached_property
     def _revinfo(self) -> RevinfoCache:
         return RevinfoCache(self.responder)
@@ -120,8 +129,7 @@ class Office:
             location=request.location,
             timestamp=self.level != "B-B",
         )
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(suffix=".pdf", dir=self.work_dir)  # a file, not a directory: half the syscalls
+        fd, name = self._temporary_file()
         target = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from core.clock import Clock
 from core.errors import DomainError, Forbidden, NotFound
@@ -102,7 +102,8 @@ def _run_one(sessions: sessionmaker[Session], executors: Executors, clock: Clock
             .where(SealRequest.state == State.APPROVED, SealRequest.seal_form.in_(forms))
             .order_by(SealRequest.updated_at)
             .limit(1)
-            .with_for_update(skip_locked=True)
+            .options(joinedload(SealRequest.organisation))  # the seal's owner, read by every executor
+            .with_for_update(skip_locked=True, of=SealRequest)
         )
         if request is None:
             return None
