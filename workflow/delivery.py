@@ -18,8 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -259,15 +258,15 @@ class Deliverer:
         if not claims:
             return Delivered(0, 0, 0)
         counts = {"delivered": 0, "retry": 0, "dead": 0}
-        with self._http() as client:
-            for n, claim in enumerate(claims):
-                if self._clock.now() + SEND_BUDGET > claim.lease_until:
-                    self._release(claims[n:])  # too slow a batch: hand the rest back before the lease runs out
-                    break
-                verdict, error = self._post(client, claim)
-                recorded = self._record(claim, verdict, error)
-                if recorded is not None:
-                    counts[recorded] += 1
+        client = self._http()
+        for n, claim in enumerate(claims):
+            if self._clock.now() + SEND_BUDGET > claim.lease_until:
+                self._release(claims[n:])  # too slow a batch: hand the rest back before the lease runs out
+                break
+            verdict, error = self._post(client, claim)
+            recorded = self._record(claim, verdict, error)
+            if recorded is not None:
+                counts[recorded] += 1
         return Delivered(counts["delivered"], counts["retry"], counts["dead"])
 
     def _claim(self, limit: int) -> list[_Claim]:
@@ -316,13 +315,12 @@ class Deliverer:
             lease_until=lease_until,
         )
 
-    @contextmanager
-    def _http(self) -> Iterator[httpx.Client]:
-        if self._client is not None:
-            yield self._client
-            return
-        with httpx.Client(timeout=TIMEOUT) as client:
-            yield client
+    def _http(self) -> httpx.Client:
+        """One client for the deliverer's life: making one loads the CA bundle into a TLS context, which cost more
+        than a batch of deliveries; its connections to the bureaus are kept for the next batch too."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=TIMEOUT)
+        return self._client
 
     def _post(self, client: httpx.Client, claim: _Claim) -> tuple[Verdict, str | None]:
         if claim.url is None:
