@@ -57,6 +57,7 @@ def differences(signed: bytes, final: bytes, allowed_fields: Set[str], *, drawn_
 @contextmanager
 def _opened(data: bytes) -> Iterator[pdfium.PdfDocument]:
     document = pdfium.PdfDocument(data)
+    document.init_forms()  # without a form environment PDFium leaves form fields' widgets undrawn
     try:
         yield document
     finally:

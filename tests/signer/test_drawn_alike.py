@@ -18,7 +18,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from core.keystore import Keystore
 from core.runtime import Runtime
-from signer import visual
+from signer import fields, visual
 from signer.incremental import Original, Update, changed, open_original, ref, stream
 from signer.modification_policy import SEAL_POLICY, draws_as_signed
 from signer.objstm_reader import IndexedReader
@@ -177,4 +177,38 @@ def test_an_annotation_added_with_a_dss_is_rendered_and_reported(
     assert not alike
     assert rendered
     assert report.indication == FAILED
+    assert LOOKS_DIFFERENT in report.signatures[0].modifications, report.to_json()
+
+
+def test_a_visible_empty_signature_field_added_after_the_seal_is_rendered_and_reported(
+    pki: Pki,  # noqa: F811
+    keystore: Keystore,
+    tmp_path: Path,
+) -> None:
+    """A new, unsigned signature field is a change difference analysis allows (a place for the next signer),
+    but its widget can draw anything over the page: the pages are compared with their form fields drawn."""
+    seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "sealed.pdf")
+
+    def field(original: Original, update: Update) -> None:
+        appearance, widget = update.new(), update.new()
+        form = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": b"[0 0 400 300]"}
+        update.put(appearance, stream(form, b"0 g 0 0 400 300 re f"))
+        page = original.pdf.pages[0].obj
+        update.put(
+            widget,
+            b"<</Type/Annot/Subtype/Widget/FT/Sig/T(Next)/F 4/Rect[50 300 450 600]/P "
+            + ref(*page.objgen)
+            + b"/AP<</N "
+            + ref(appearance)
+            + b">>>>",
+        )
+        annots = fields.annots_with(update, page, widget)
+        if annots is not None:
+            update.replace(page, changed(page, {"/Annots": annots}))
+        fields.register(update, widget)
+
+    data = _appended(tmp_path / "sealed.pdf", field)
+    report = validate(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
+
+    assert report.indication == FAILED, report.to_json()
     assert LOOKS_DIFFERENT in report.signatures[0].modifications, report.to_json()
