@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pikepdf import Array, Dictionary, Name
 
-from signer.incremental import Update, array_with, changed, dictionary, ref
+from signer.incremental import Update, array_with, changed, dictionary, ref, text_string
 
 BYTE_RANGE = b"/ByteRange [0 0000000000 0000000000 0000000000]"  # filled in place: the update keeps its length
 
@@ -47,6 +47,23 @@ def field_name(fields: object, prefix: str) -> str:
         {str(f.get(Name.T, "")) for f in fields if isinstance(f, Dictionary)} if isinstance(fields, Array) else set()
     )
     return next(f"{prefix}{i}" for i in range(1, len(names) + 2) if f"{prefix}{i}" not in names)
+
+
+def widget(signature: int, page: Dictionary, name: str, rect: bytes, appearance: int | None = None) -> bytes:
+    """A signature field merged with its widget on ``page``, printed and locked; invisible without ``appearance``."""
+    entries = {
+        "/Type": b"/Annot",
+        "/Subtype": b"/Widget",
+        "/FT": b"/Sig",
+        "/T": text_string(name),
+        "/V": ref(signature),
+        "/F": b"132",  # Print and Locked
+        "/P": ref(*page.objgen),
+        "/Rect": rect,
+    }
+    if appearance is not None:
+        entries["/AP"] = dictionary({"/N": ref(appearance)})
+    return dictionary(entries)
 
 
 def annots_with(update: Update, page: Dictionary, widget: int) -> bytes | None:

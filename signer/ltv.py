@@ -40,7 +40,6 @@ from signer.incremental import (
     open_original,
     ref,
     stream,
-    text_string,
 )
 
 _MARGIN = 32  # serial number and fractional seconds of genTime can grow past the sample's
@@ -139,17 +138,7 @@ def add_document_timestamp(path: Path, tokens: TsaTokens, whole: Hash) -> None:
         }
         update.put(signature, dictionary(entries))
         name = fields.field_name(fields.form_fields(update), "DocTimeStamp")
-        widget_entries = {
-            "/Type": b"/Annot",
-            "/Subtype": b"/Widget",
-            "/FT": b"/Sig",
-            "/T": text_string(name),
-            "/V": ref(signature),
-            "/F": b"132",  # Print and Locked
-            "/P": ref(*page.objgen),
-            "/Rect": b"[0 0 0 0]",
-        }
-        update.put(widget, dictionary(widget_entries))
+        update.put(widget, fields.widget(signature, page, name, b"[0 0 0 0]"))
         annots = fields.annots_with(update, page, widget)
         if annots is not None:
             update.replace(page, changed(page, {"/Annots": annots}))

@@ -242,7 +242,7 @@ class _Layout:
                 raise SealingRefused("a visible seal needs the seal's appearance")
             rect, appearance = self._appearance(update, page, placement, art_ref)
         self.field_name = fields.field_name(existing, "Seal")
-        update.put(widget, self._widget(signature, page, rect, appearance, self.field_name))
+        update.put(widget, fields.widget(signature, page, self.field_name, rect, appearance))
 
         page_changes: dict[tuple[int, int], dict[str, bytes | None]] = {}
         annots = fields.annots_with(update, page, widget)
@@ -311,21 +311,6 @@ class _Layout:
         y = placement.y
         rect = b"[" + b" ".join(number(v) for v in (x0, y, x0 + width, y + size)) + b"]"
         return rect, appearance
-
-    def _widget(self, signature: int, page: Dictionary, rect: bytes, appearance: int | None, name: str) -> bytes:
-        entries = {
-            "/Type": b"/Annot",
-            "/Subtype": b"/Widget",
-            "/FT": b"/Sig",
-            "/T": text_string(name),
-            "/V": ref(signature),
-            "/F": b"132",  # Print and Locked
-            "/P": ref(*page.objgen),
-            "/Rect": rect,
-        }
-        if appearance is not None:
-            entries["/AP"] = dictionary({"/N": ref(appearance)})
-        return dictionary(entries)
 
     def _paging(
         self,

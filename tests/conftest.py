@@ -135,3 +135,26 @@ def log(runtime: Runtime) -> LogService:
     """The log of the test runtime, under a fixed origin; integrate with ``log.integrator.run_until_idle()``."""
     runtime.settings.ledger.origin = ORIGIN
     return LogService.open(runtime)
+
+
+@pytest.fixture
+def unmigrated(tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of the kind under test: a SQLite file, or a schema of its own in the PostgreSQL one."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        engine = db.create_db_engine(f"sqlite:///{tmp_path / 'unmigrated.db'}")
+        yield engine
+        engine.dispose()
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_database_url(base))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = db.create_db_engine(_postgres_schema_url(base, schema))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
+from sqlalchemy import Engine, MetaData, inspect, select
 
 from core import db, migrate
-from core.settings import normalise_database_url
 from sealgate import MIGRATIONS
 from sealgate.schema import metadata
-from tests.conftest import PG_ENV, _postgres_schema_url
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -44,35 +38,12 @@ def test_upgrade_on_a_fresh_database_is_idempotent(tmp_path: Path) -> None:
         engine.dispose()
 
 
-@pytest.fixture
-def empty(tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of the kind under test: a SQLite file, or a schema of its own in the PostgreSQL one."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        engine = db.create_db_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_database_url(base))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = db.create_db_engine(_postgres_schema_url(base, schema))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
-def test_requests_made_before_the_public_record_get_unguessable_ids(empty: Engine) -> None:
-    migrate.upgrade(empty, MIGRATIONS, "0007")
+def test_requests_made_before_the_public_record_get_unguessable_ids(unmigrated: Engine) -> None:
+    migrate.upgrade(unmigrated, MIGRATIONS, "0007")
     old = MetaData()
-    old.reflect(empty, only=["organisations", "users", "catalog_versions", "seal_requests"])
+    old.reflect(unmigrated, only=["organisations", "users", "catalog_versions", "seal_requests"])
     tables = old.tables
-    with empty.begin() as conn:
+    with unmigrated.begin() as conn:
 
         def insert(table: str, **values: object) -> int:
             return int(conn.execute(tables[table].insert().values(**values).returning(tables[table].c.id)).scalar_one())
@@ -101,12 +72,12 @@ def test_requests_made_before_the_public_record_get_unguessable_ids(empty: Engin
             "updated_at": T0,
         }
         conn.execute(tables["seal_requests"].insert(), [{**row, "number": f"2026-00000{i}"} for i in (1, 2)])
-    migrate.upgrade(empty, MIGRATIONS)
+    migrate.upgrade(unmigrated, MIGRATIONS)
     requests = metadata.tables["seal_requests"]
-    with empty.connect() as conn:
+    with unmigrated.connect() as conn:
         ids = conn.execute(select(requests.c.public_id)).scalars().all()
     assert len(ids) == len(set(ids)) == 2
     for public_id in ids:
         assert re.fullmatch(r"[A-Za-z0-9_-]{22}|[0-9a-f]{32}", public_id), public_id
-    unique = [ix for ix in inspect(empty).get_indexes("seal_requests") if ix["column_names"] == ["public_id"]]
+    unique = [ix for ix in inspect(unmigrated).get_indexes("seal_requests") if ix["column_names"] == ["public_id"]]
     assert [ix["unique"] for ix in unique] == [True]

@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 
-from core import db, migrate
-from core.settings import normalise_database_url
+from core import migrate
 from ledger.entry import Event, encode
 from ledger.merkle import leaf_hash
 from sealgate import MIGRATIONS
-from tests.conftest import PG_ENV, T0, _postgres_schema_url
-
-
-@pytest.fixture
-def blank(tmp_path: Path) -> Iterator[Engine]:
-    """An empty database of the kind under test: a SQLite file, or a schema of its own in the PostgreSQL one."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        engine = db.create_db_engine(f"sqlite:///{tmp_path / 'blank.db'}")
-        yield engine
-        engine.dispose()
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_database_url(base))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = db.create_db_engine(_postgres_schema_url(base, schema))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+from tests.conftest import T0
 
 
 def _downgrade(engine: Engine, revision: str) -> None:
@@ -52,15 +23,15 @@ def _downgrade(engine: Engine, revision: str) -> None:
 
 
 @pytest.mark.db
-def test_the_queue_is_kept_and_the_heads_are_those_of_the_tree(blank: Engine) -> None:
-    migrate.upgrade(blank, MIGRATIONS, "0012")
+def test_the_queue_is_kept_and_the_heads_are_those_of_the_tree(unmigrated: Engine) -> None:
+    migrate.upgrade(unmigrated, MIGRATIONS, "0012")
     a1, a2, a3 = (Event("test.old", "a:1", "system", {"n": n}, T0) for n in range(3))
     b1 = Event("test.old", "b:1", "system", {}, T0)
     body1 = encode(a1, None)
     body2 = encode(a2, leaf_hash(body1))
     queued = encode(a3, leaf_hash(body2))
     only_queued = encode(b1, None)
-    with blank.begin() as conn:
+    with unmigrated.begin() as conn:
         for idx, (event, body) in enumerate(((a1, body1), (a2, body2))):
             conn.execute(
                 text("INSERT INTO ledger_entries VALUES (:i, :e, 'test.old', :s, :l, :b)"),
@@ -78,19 +49,19 @@ def test_the_queue_is_kept_and_the_heads_are_those_of_the_tree(blank: Engine) ->
                 text("INSERT INTO ledger_subject_heads VALUES (:s, :l)"), {"s": event.subject, "l": leaf_hash(body)}
             )
 
-    migrate.upgrade(blank, MIGRATIONS)
-    assert "leaf_hash" not in {c["name"] for c in inspect(blank).get_columns("ledger_pending")}
-    with blank.connect() as conn:
+    migrate.upgrade(unmigrated, MIGRATIONS)
+    assert "leaf_hash" not in {c["name"] for c in inspect(unmigrated).get_columns("ledger_pending")}
+    with unmigrated.connect() as conn:
         heads: dict[str, bytes] = dict(conn.execute(text("SELECT subject, leaf_hash FROM ledger_subject_heads")).all())
         kept = conn.execute(text("SELECT event_id, body FROM ledger_pending ORDER BY id")).all()
     assert heads == {"a:1": leaf_hash(body2)}  # b:1 has nothing in the tree yet
     assert [tuple(row) for row in kept] == [(a3.id, queued), (b1.id, only_queued)]
 
     with pytest.raises(RuntimeError, match="2 entries are queued"):
-        _downgrade(blank, "0012")
-    with blank.begin() as conn:
+        _downgrade(unmigrated, "0012")
+    with unmigrated.begin() as conn:
         conn.execute(text("DELETE FROM ledger_pending"))
-    _downgrade(blank, "0012")
-    assert "leaf_hash" in {c["name"] for c in inspect(blank).get_columns("ledger_pending")}
-    with blank.connect() as conn:
+    _downgrade(unmigrated, "0012")
+    assert "leaf_hash" in {c["name"] for c in inspect(unmigrated).get_columns("ledger_pending")}
+    with unmigrated.connect() as conn:
         assert dict(conn.execute(text("SELECT subject, leaf_hash FROM ledger_subject_heads")).all()) == heads

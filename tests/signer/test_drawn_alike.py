@@ -115,15 +115,8 @@ def test_an_object_the_signed_revision_pointed_to_before_it_existed_is_rendered_
         update.next_number = DANGLING + 1
         _with_dss(original, update)
 
-    data = _appended(tmp_path / "sealed.pdf", defined)
-    alike, diff = _seal_revision_draws_as_final(data)
-    report = validate(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
-
+    diff = _rendered_and_reported(_appended(tmp_path / "sealed.pdf", defined), pki, rendered)
     assert isinstance(diff, DiffResult), "pyHanko's analysis lets the update through"
-    assert not alike
-    assert rendered, "the pages were rendered"
-    assert report.indication == FAILED
-    assert LOOKS_DIFFERENT in report.signatures[0].modifications, report.to_json()
 
 
 def test_an_update_with_a_dss_that_rewrites_the_page_content_is_rendered_and_reported(
@@ -139,14 +132,7 @@ def test_an_update_with_a_dss_that_rewrites_the_page_content_is_rendered_and_rep
         update.replace(content, stream({}, b"BT /F1 36 Tf 72 400 Td (PAY 9999 TO ACCOUNT 42) Tj ET"))
         _with_dss(original, update)
 
-    data = _appended(tmp_path / "sealed.pdf", rewritten)
-    alike, _ = _seal_revision_draws_as_final(data)
-    report = validate(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
-
-    assert not alike
-    assert rendered
-    assert report.indication == FAILED
-    assert LOOKS_DIFFERENT in report.signatures[0].modifications, report.to_json()
+    _rendered_and_reported(_appended(tmp_path / "sealed.pdf", rewritten), pki, rendered)
 
 
 def test_an_annotation_added_with_a_dss_is_rendered_and_reported(
@@ -159,25 +145,12 @@ def test_an_annotation_added_with_a_dss_is_rendered_and_reported(
     seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "sealed.pdf")
 
     def stamp(original: Original, update: Update) -> None:
-        appearance, annotation = update.new(), update.new()
-        form = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": b"[0 0 400 300]"}
-        update.put(appearance, stream(form, b"0 g 0 0 400 300 re f"))
-        page = original.pdf.pages[0].obj
-        body = b"<</Type/Annot/Subtype/Stamp/F 4/Rect[50 300 450 600]/AP<</N " + ref(appearance) + b">>>>"
-        update.put(annotation, body)
-        annots = page.get("/Annots")
-        listed = b" ".join(a.unparse() for a in annots) if isinstance(annots, pikepdf.Array) else b""
-        update.replace(page, changed(page, {"/Annots": b"[" + listed + b" " + ref(annotation) + b"]"}))
+        annotation = update.new()
+        update.put(annotation, b"<</Type/Annot/Subtype/Stamp/F 4" + _box_over_page(update) + b">>")
+        _on_first_page(original, update, annotation)
         _with_dss(original, update)
 
-    data = _appended(tmp_path / "sealed.pdf", stamp)
-    alike, _ = _seal_revision_draws_as_final(data)
-    report = validate(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
-
-    assert not alike
-    assert rendered
-    assert report.indication == FAILED
-    assert LOOKS_DIFFERENT in report.signatures[0].modifications, report.to_json()
+    _rendered_and_reported(_appended(tmp_path / "sealed.pdf", stamp), pki, rendered)
 
 
 def test_a_visible_empty_signature_field_added_after_the_seal_is_rendered_and_reported(
@@ -190,21 +163,12 @@ def test_a_visible_empty_signature_field_added_after_the_seal_is_rendered_and_re
     seal(pki, keystore, blank_pdf(tmp_path / "in.pdf"), tmp_path / "sealed.pdf")
 
     def field(original: Original, update: Update) -> None:
-        appearance, widget = update.new(), update.new()
-        form = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": b"[0 0 400 300]"}
-        update.put(appearance, stream(form, b"0 g 0 0 400 300 re f"))
-        page = original.pdf.pages[0].obj
+        widget = update.new()
+        page = ref(*original.pdf.pages[0].obj.objgen)
         update.put(
-            widget,
-            b"<</Type/Annot/Subtype/Widget/FT/Sig/T(Next)/F 4/Rect[50 300 450 600]/P "
-            + ref(*page.objgen)
-            + b"/AP<</N "
-            + ref(appearance)
-            + b">>>>",
+            widget, b"<</Type/Annot/Subtype/Widget/FT/Sig/T(Next)/F 4/P " + page + _box_over_page(update) + b">>"
         )
-        annots = fields.annots_with(update, page, widget)
-        if annots is not None:
-            update.replace(page, changed(page, {"/Annots": annots}))
+        _on_first_page(original, update, widget)
         fields.register(update, widget)
 
     data = _appended(tmp_path / "sealed.pdf", field)
@@ -212,3 +176,30 @@ def test_a_visible_empty_signature_field_added_after_the_seal_is_rendered_and_re
 
     assert report.indication == FAILED, report.to_json()
     assert LOOKS_DIFFERENT in report.signatures[0].modifications, report.to_json()
+
+
+def _box_over_page(update: Update) -> bytes:
+    """An annotation's /Rect and /AP: a black box over most of the page."""
+    appearance = update.new()
+    form = {"/Type": b"/XObject", "/Subtype": b"/Form", "/BBox": b"[0 0 400 300]"}
+    update.put(appearance, stream(form, b"0 g 0 0 400 300 re f"))
+    return b"/Rect[50 300 450 600]/AP<</N " + ref(appearance) + b">>"
+
+
+def _on_first_page(original: Original, update: Update, annotation: int) -> None:
+    page = original.pdf.pages[0].obj
+    annots = fields.annots_with(update, page, annotation)
+    if annots is not None:
+        update.replace(page, changed(page, {"/Annots": annots}))
+
+
+def _rendered_and_reported(data: bytes, authority: Pki, rendered: list[int]) -> object:
+    """Check that the seal's revision was rendered against the final file and the page reported changed; pyHanko's
+    difference analysis of it."""
+    alike, diff = _seal_revision_draws_as_final(data)
+    report = validate(data, trust=[authority.root], moment=NOW, revocation=authority.revocation())
+    assert not alike
+    assert rendered, "the pages were rendered"
+    assert report.indication == FAILED
+    assert LOOKS_DIFFERENT in report.signatures[0].modifications, report.to_json()
+    return diff
