@@ -3,7 +3,8 @@
 - One-page PDF, EC P-256 seal key, PAdES B-B: ``Sealer.seal`` (prepared once per seal) beside pyHanko's plain
   ``signers.sign_pdf`` with a ``PKCS11Signer`` on the same PDF, key and token (goal: 10x).
 - RSA-3072 seal key: documents per second as a share of the keystore's raw signing rate (goal: 70%).
-- A 200 MB PDF sealed to a file, beside ``sha256sum`` of it (goal: at most 3x), and the sealing's peak resident
+- A 200 MB PDF sealed to a file, beside hashing it with SHA-256 through the same library (Python's ``hashlib``,
+  OpenSSL, which uses the CPU's SHA instructions) in a fresh process (goal: at most 3x), and the sealing's peak resident
   memory in a fresh process (goal: at most 200 MB).
 - Verifications per second of the sealed one-page PDF: ``signer.validation.validate``, in process and
   isolated in a child with time and memory limits by ``signer.isolation`` (as the service and CLI run it), beside
@@ -24,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -286,8 +286,19 @@ print(time.perf_counter() - start, hwm)
 """
 
 
+# The baseline of the large file: its SHA-256 with the library the sealing hashes with, timed around the hashing
+# alone, as the sealing is timed around ``Sealer.seal``.
+_HASH_CHILD = """
+import hashlib, sys, time
+with open(sys.argv[1], "rb") as f:
+    start = time.perf_counter()
+    hashlib.file_digest(f, "sha256")
+    print(time.perf_counter() - start)
+"""
+
+
 def _big(directory: Path, sealer: Sealer, root: x509.Certificate, megabytes: int, rounds: int) -> dict[str, float]:
-    """Seal a large PDF in a fresh process, right after sha256sum of the same file, ``rounds`` times.
+    """Seal a large PDF in a fresh process, right after hashing the same file with SHA-256 in another, ``rounds`` times.
 
     The sealing's time is taken inside the child around ``Sealer.seal`` alone (not the interpreter's start);
     its peak is the child's VmHWM: getrusage's ru_maxrss would carry over the parent's peak, which Linux keeps
@@ -299,12 +310,11 @@ def _big(directory: Path, sealer: Sealer, root: x509.Certificate, megabytes: int
         b"".join(c.public_bytes(Encoding.PEM) for c in (sealer.template.certificate, *sealer.template.chain))
     )
     child = [sys.executable, "-c", _BIG_CHILD, str(directory), sealer.key_label, str(source), str(target), str(pem)]
-    subprocess.run(["sha256sum", str(source)], check=True, capture_output=True)  # the file in the page cache
+    hasher = [sys.executable, "-c", _HASH_CHILD, str(source)]
+    subprocess.run(hasher, check=True, capture_output=True)  # the file in the page cache
     hashing, sealing, peaks = [], [], []
     for _ in range(rounds):
-        start = time.perf_counter()
-        subprocess.run(["sha256sum", str(source)], check=True, capture_output=True)
-        hashing.append(time.perf_counter() - start)
+        hashing.append(float(subprocess.run(hasher, check=True, capture_output=True, text=True).stdout))
         seconds, rss_kb = subprocess.run(child, check=True, capture_output=True, text=True).stdout.split()
         sealing.append(float(seconds))
         peaks.append(int(rss_kb) / 1024)
@@ -347,12 +357,15 @@ def _body(
     share = rsa["sealgate"] / rsa["raw"]
     ratio = big["seal_s"] / big["hash_s"]
     pyhanko = verifying["pyhanko"]
+    missing = 1 - default["sealgate isolated"] / GOAL_VERIFY
 
-    def met(ok: bool) -> str:
-        return "met" if ok else "**not met**"
+    def met(ok: bool, short: str = "") -> str:
+        return "met" if ok else f"**not met**{short}"
 
     lines = [
-        "One thread each, the development SoftHSM2 token, medians of alternating rounds; PAdES B-B, invisible seal.",
+        "One thread each, the development SoftHSM2 token, medians of alternating rounds. The one-page rows seal at",
+        "PAdES B-B with an invisible seal, the step alone (a micro-benchmark); the default seal's rows verify what",
+        "the service seals by default and hands to a bureau.",
         "",
         "| case | sealgate | baseline | ratio | goal |",
         "|---|---:|---|---:|---|",
@@ -360,7 +373,8 @@ def _body(
         f"{ec['pyhanko']:,.1f}/s | **{speedup:.1f}x** | at least {GOAL_SPEEDUP:.0f}x: {met(speedup >= GOAL_SPEEDUP)} |",
         f"| one-page PDF, RSA-3072 (documents/s) | {rsa['sealgate']:,.0f} | raw keystore signatures "
         f"{rsa['raw']:,.0f}/s | **{share:.0%}** | at least {GOAL_RSA_SHARE:.0%}: {met(share >= GOAL_RSA_SHARE)} |",
-        f"| {big['size_mb']:.0f} MB PDF sealed to a file (s) | {big['seal_s']:.2f} | sha256sum {big['hash_s']:.2f} s "
+        f"| {big['size_mb']:.0f} MB PDF sealed to a file (s) | {big['seal_s']:.2f} | "
+        f"SHA-256 of it {big['hash_s']:.2f} s "
         f"| **{ratio:.2f}x** | at most {GOAL_HASH_RATIO:.0f}x: {met(ratio <= GOAL_HASH_RATIO)} |",
         f"| peak resident memory of that sealing (MB) | {big['rss_mb']:.0f} | | | at most {GOAL_RSS_MB} MB: "
         f"{met(big['rss_mb'] <= GOAL_RSS_MB)} |",
@@ -373,7 +387,7 @@ def _body(
         f"{default['pyhanko']:,.1f}/s | {default['sealgate'] / default['pyhanko']:.2f}x | |",
         f"| the same, isolated in a child, as `POST /api/v1/verify` and `sealgate verify` run it | "
         f"{default['sealgate isolated']:,.1f} | | {default['sealgate isolated'] / default['pyhanko']:.2f}x | at least "
-        f"{GOAL_VERIFY:.0f}/s: {met(default['sealgate isolated'] >= GOAL_VERIFY)} |",
+        f"{GOAL_VERIFY:.0f}/s: {met(default['sealgate isolated'] >= GOAL_VERIFY, f': {missing:.0%} short')} |",
         "",
         "pyHanko signs with `use_raw_mechanism=True` (SoftHSM2 2.6 offers CKM_ECDSA but not CKM_ECDSA_SHA256, so",
         "without it C_SignInit fails with CKR_MECHANISM_INVALID), on an open session, with the certificates given",
