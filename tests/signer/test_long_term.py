@@ -18,6 +18,7 @@ from ca.models import Certificate
 from core.runtime import Runtime
 from signer.models import Sealing
 from signer.pades import SealingRefused
+from signer.validation import PASSED, validate
 from tests.signer.pki import validate_offline
 from tests.signer.test_sealing import Bench, make_bench, seal_once
 
@@ -109,3 +110,17 @@ def _another_seal(runtime: Runtime, bench: Bench) -> int:
         seals.issue(session, runtime.keystore, bench.office.authority, runtime.settings, seal, now, "test")
         session.commit()
         return seal.id
+
+
+def test_a_certifying_seal_keeps_its_certification_through_the_dss_and_the_document_timestamp(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """DocMDP P=2 allows the two updates after it: the verifier finds nothing changed and passes the document."""
+    bench = make_bench(runtime, tmp_path, "B-LTA")
+    sealing = seal_once(bench, certify=True, qr_url=URL)
+    report = validate(
+        runtime.blobs.get(sealing.sealed_sha256), trust=[bench.office.authority.root], moment=runtime.clock.now()
+    )
+    assert report.indication == PASSED, report.to_json()
+    assert [s.kind for s in report.signatures] == ["signature", "document_timestamp"]
+    assert report.signatures[0].modifications == []
