@@ -34,7 +34,7 @@ T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "engine" in getattr(item, "fixturenames", ()):
+        if {"engine", "unmigrated"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
 
 

@@ -30,7 +30,7 @@ from workflow.history import subject
 from workflow.models import SealRequest
 
 # Several service processes at once: never beside the other timed tests.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
+pytestmark = [pytest.mark.db, pytest.mark.slow, pytest.mark.xdist_group("timed")]  # db: the PostgreSQL pass runs it
 
 BATCH = 12  # requests given their final approval at once; the process sealing them is killed after the first
 AFTER_KILL = 60.0  # seconds from the kill for the next process to start and complete what was left
