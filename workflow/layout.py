@@ -141,6 +141,12 @@ def render(html: str, base_url: str, reference: Reference) -> bytes:
     return pdf
 
 
+def forget_shapes() -> None:
+    """Drop every layout kept, the prepared faces staying (for tests: each starts from the shapes it makes)."""
+    with _state.lock:
+        _state.shapes.clear()
+
+
 def wait_for_fonts(timeout: float | None = None) -> None:
     """Block until the font faces seen so far are prepared for subsetting (for tests and benchmarks)."""
     for thread in list(_state.preparing):

@@ -126,9 +126,12 @@ def assert_same(fast: bytes, reference: bytes) -> None:
         assert str(ours_pdf.docinfo.get("/Title")) == str(their_pdf.docinfo.get("/Title"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def warm() -> None:
-    """A shape of the subsidy form (every optional field filled), with its fonts prepared."""
+    """A shape of the subsidy form (every optional field filled), with its fonts prepared, made for each test
+    and the only layout kept: the layouts of earlier tests' fallbacks, of the same shape, would push it out, and
+    which tests ran before depends on how they are shared among workers."""
+    layout.forget_shapes()
     layout.render(
         _html(SUBSIDY, _context(SUBSIDY, _subsidy(bank_account="6217001234567890123"))), str(TEMPLATES), Counting()
     )
