@@ -106,7 +106,12 @@ class Terminal:
         assert stdout is not None
         stdin.write(line + "\n")
         stdin.flush()
-        return _line(stdout, timeout, line)
+        answer = _line(stdout, timeout, line)
+        if answer is None:  # the terminal exited: what it said on the way out is the failure's reason
+            self.log.flush()
+            said = Path(self.log.name).read_text(errors="replace")[-4000:]
+            raise AssertionError(f"the terminal exited ({self.proc.wait(timeout=30)}) on {line!r}:\n{said}")
+        return answer
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -115,10 +120,14 @@ class Terminal:
         self.log.close()
 
 
-def _line(stdout: IO[str], timeout: float, asked: str) -> dict[str, Any]:
+def _line(stdout: IO[str], timeout: float, asked: str) -> dict[str, Any] | None:
+    """The answer to ``asked``; None at the end of the output."""
     if not select.select([stdout], [], [], timeout)[0]:
         raise AssertionError(f"the terminal did not answer {asked!r} within {timeout} s")
-    answer: dict[str, Any] = json.loads(stdout.readline())
+    line = stdout.readline()
+    if not line:
+        return None
+    answer: dict[str, Any] = json.loads(line)
     return answer
 
 
