@@ -115,12 +115,17 @@ class Agent:
 
     def enrol(self, code: str) -> None:
         """ENROL at the machine, the code and CSR to the service, INSTALL: once; later starts skip it. While the
-        service cannot be reached the code is kept and tried again at every pass; a code it refuses is an error."""
+        service cannot be reached, or the machine does not answer (a noisy line, a machine still starting), the
+        code is kept and tried again at every pass; a code the service refuses is an error. The machine keeps the
+        key of a first ENROL, so asking again gives a CSR for the same key."""
         if self.journal.credential is not None:
             log.info("already enrolled; the enrolment code is not used")
             return
         self._code = code
-        self._enrol()
+        try:
+            self._enrol()
+        except LinkDown as exc:
+            log.warning("machine %s does not answer; enrolment tried again at the next pass: %s", self.machine, exc)
 
     def _enrol(self) -> None:
         if self._code is None or self.journal.credential is not None:

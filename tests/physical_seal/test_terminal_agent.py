@@ -27,7 +27,8 @@ from cryptography.x509.oid import NameOID
 
 from ca.profiles import AUTHORISATION_SIGNING
 from physical_seal import structures
-from physical_seal.protocol.link import Refused
+from physical_seal.protocol.link import LinkDown, Refused
+from physical_seal.protocol.messages import Kind
 from physical_seal.structures import Authorisation, EpochNotice, Event
 from physical_seal.terminal.agent import Agent, connect
 from physical_seal.terminal.console import execute, run
@@ -295,6 +296,38 @@ def test_enrolment_waits_for_a_service_that_is_away(rig: tuple[Agent, FakeServic
     assert agent.sync().service
     assert agent.journal.credential == "the-credential"
     assert agent.journal.pending_install() is None
+
+
+def test_enrolment_waits_for_a_machine_that_does_not_answer(rig: tuple[Agent, FakeService]) -> None:
+    """A terminal started with its enrolment code on a line that loses the answer keeps the code, and enrols
+    at a later pass, instead of exiting."""
+    agent, _ = rig
+    caller = agent._caller
+    lost = _LosesFirst(caller, Kind.ENROL)
+    agent._caller = lost
+    agent.enrol("the-code")
+    assert lost.lost == 1
+    journal = agent.journal
+    assert journal.credential is None
+    assert agent.sync().machine
+    assert agent.journal.credential == "the-credential"
+    assert agent.journal.pending_install() is None
+
+
+@dataclass
+class _LosesFirst:
+    """The link, but the answer to the first request of ``kind`` is lost on the line."""
+
+    caller: Any
+    kind: int
+    lost: int = 0
+
+    def call(self, kind: int, **fields: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = self.caller.call(kind, **fields)
+        if kind == self.kind and not self.lost:
+            self.lost += 1
+            raise LinkDown(f"no response to request (type 0x{kind:02x}) within 5.0 s")
+        return answer
 
 
 def test_a_restarted_terminal_uploads_what_it_journalled_once_and_numbers_requests_on(
