@@ -92,7 +92,7 @@ def add_revocation_data(path: Path, signature: bytes, data: RevocationData, whol
         assert isinstance(root, Dictionary), "qpdf opens only files whose catalog is a dictionary"
         dss = root.get(Name.DSS)
         if dss is not None and not isinstance(dss, Dictionary):
-            raise UnsealablePdf("the document's /DSS is not a dictionary")
+            raise UnsealablePdf("the document's /DSS is not a dictionary: it cannot take revocation data")
         entries: dict[str, bytes] = {}
         vri: dict[str, bytes] = {}
         for key, vri_name, ders in (

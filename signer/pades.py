@@ -154,12 +154,14 @@ class Sealer:
 
     def seal(self, source: Path, out: BinaryIO, options: Options, now: dt.datetime) -> Sealed:
         """Write ``source`` sealed to ``out``."""
-        reserve = self.contents_size(options.timestamp)
         with open_original(source) as original:
-            layout = _Layout(self, original, options, now, reserve)
-            update = layout.build()
-            body, _ = update.write()
-        return self._sign(source, out, original.size, body, layout.field_name, options)
+            return self.seal_opened(original, out, options, now)
+
+    def seal_opened(self, original: Original, out: BinaryIO, options: Options, now: dt.datetime) -> Sealed:
+        """``seal``, for a caller that has the document open already."""
+        layout = _Layout(self, original, options, now, self.contents_size(options.timestamp))
+        body, _ = layout.build().write()
+        return self._sign(original.path, out, original.size, body, layout.field_name, options)
 
     def _sign(
         self,
@@ -356,11 +358,10 @@ def _right_edge(page: Dictionary) -> float:
     return float(box[2]) if isinstance(box, Array) and len(box) == 4 else float("inf")
 
 
-def is_signed(source: Path) -> bool:
+def is_signed(original: Original) -> bool:
     """Whether the document carries a signature already (then a seal may not certify it)."""
-    with open_original(source) as original:
-        form = original.root.get(Name.AcroForm)
-        return _signed(form.get(Name.Fields) if isinstance(form, Dictionary) else None)
+    form = original.root.get(Name.AcroForm)
+    return _signed(form.get(Name.Fields) if isinstance(form, Dictionary) else None)
 
 
 def _signed(fields: object) -> bool:

@@ -33,7 +33,7 @@ from ledger.entry import Event
 from signer import ltv
 from signer.appearance import round_seal
 from signer.cms import SealTemplate
-from signer.incremental import open_original
+from signer.incremental import Original, open_original
 from signer.models import Sealing
 from signer.pades import Options, Placement, Sealer, SealingRefused, is_signed
 from signer.placement import find_anchor, seal_box
@@ -120,20 +120,23 @@ class Office:
         sealer = self.sealer(seal, certificate, request.purpose)
         tsa_status = _tsa_status(session, self.tsa.certificate) if self.level != "B-B" else None
         source = self.blobs.path(request.document_sha256)
-        options = Options(
-            placement=_placement(source, request.anchor, sealer.size, sealer.width(request.qr_url is not None)),
-            paging=request.paging,
-            certify=request.certify and not is_signed(source),  # a signed upload is sealed, not certified
-            qr_url=request.qr_url,
-            reason=request.reason,
-            location=request.location,
-            timestamp=self.level != "B-B",
-        )
         fd, name = self._temporary_file()
         target = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                done = sealer.seal(source, out, options, now)
+            # One reading of the document's structure serves placing, certifying and sealing.
+            with os.fdopen(fd, "wb") as out, open_original(source) as original:
+                options = Options(
+                    placement=_placement(
+                        original, request.anchor, sealer.size, sealer.width(request.qr_url is not None)
+                    ),
+                    paging=request.paging,
+                    certify=request.certify and not is_signed(original),  # a signed upload is sealed, not certified
+                    qr_url=request.qr_url,
+                    reason=request.reason,
+                    location=request.location,
+                    timestamp=self.level != "B-B",
+                )
+                done = sealer.seal_opened(original, out, options, now)
             if self.level in ("B-LT", "B-LTA"):
                 assert tsa_status is not None
                 data = self.revocation_data(session, sealer, _status(certificate), tsa_status, now)
@@ -235,11 +238,11 @@ def _usable_certificate(session: Session, keystore: Keystore, seal: Seal, now: d
     return certificate
 
 
-def _placement(source: Path, anchor: str | None, size: float, width: float) -> Placement:
-    """Over the anchor text where the document has it, else in the bottom right corner of the last page."""
-    with open_original(source) as original:  # refuses what cannot be sealed, before PDFium reads it
-        _, y0, x1, _ = (float(v) for v in original.pdf.pages[-1].mediabox)
-    if anchor is not None and (found := find_anchor(source, anchor)) is not None:
+def _placement(original: Original, anchor: str | None, size: float, width: float) -> Placement:
+    """Over the anchor text where the document has it, else in the bottom right corner of the last page. qpdf
+    has opened ``original`` (refusing what cannot be sealed) before PDFium reads it."""
+    _, y0, x1, _ = (float(v) for v in original.pdf.pages[-1].mediabox)
+    if anchor is not None and (found := find_anchor(original.path, anchor)) is not None:
         page, x, y = seal_box(found, size)
         return Placement(page, x, y)
     return Placement(-1, x1 - MARGIN - width, y0 + MARGIN)

@@ -15,6 +15,7 @@ from ca.models import Seal
 from ca.seals import SealForm as CaSealForm
 from core.errors import DomainError
 from signer import sealing
+from signer.incremental import UnsealablePdf
 from signer.pades import SealingRefused
 from workflow import catalogs, history
 from workflow.execution import ExecutionFailed
@@ -61,7 +62,7 @@ class ElectronicSealing:
         try:
             office = self.office()
             done = office.seal(session, seal, order, now)
-        except (SealingRefused, DomainError) as exc:
+        except (SealingRefused, UnsealablePdf, DomainError) as exc:  # the reason, shown to the applicant
             raise ExecutionFailed(str(exc)) from None
         request.sealed_sha256 = done.sealing.sealed_sha256
         return {

@@ -34,7 +34,7 @@ class Workers:
         having executed as many as it takes."""
         settings = self.runtime.settings.workflow
         webhook = settings.notification_webhook
-        ran = run_pending(self.runtime.sessions, self.executors, self.runtime.clock, limit=BATCH, webhook=webhook)
+        busy = self._execute(recover=True)
         if self.deliver is not None:
             self.deliver()
         if time.monotonic() - self._last_sla >= self.sla_every:
@@ -50,7 +50,7 @@ class Workers:
                 days = self.runtime.settings.ca.expiry_warning_days
                 expiry.scan(session, self.runtime.clock.now(), days, webhook)
             self.machines()
-        return ran.completed + ran.failed >= BATCH
+        return busy
 
     def machines(self) -> None:
         """Authorisations past their window, machines gone silent, stamps without their photo."""
@@ -93,10 +93,12 @@ class Workers:
             if not busy:
                 wakeup.approved.wait(self.interval)
 
-    def _execute(self) -> bool:
+    def _execute(self, *, recover: bool = False) -> bool:
+        """A batch of approved requests executed; whether more may wait. The main loop's pass also ``recover``s
+        requests a dead process left executing."""
         webhook = self.runtime.settings.workflow.notification_webhook
         ran = run_pending(
-            self.runtime.sessions, self.executors, self.runtime.clock, limit=BATCH, webhook=webhook, recover=False
+            self.runtime.sessions, self.executors, self.runtime.clock, limit=BATCH, webhook=webhook, recover=recover
         )
         return ran.completed + ran.failed >= BATCH
 

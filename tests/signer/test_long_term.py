@@ -16,6 +16,7 @@ from sqlalchemy import select
 from ca import seals
 from ca.models import Certificate
 from core.runtime import Runtime
+from signer.incremental import UnsealablePdf
 from signer.models import Sealing
 from signer.pades import SealingRefused
 from signer.validation import PASSED, validate
@@ -124,3 +125,19 @@ def test_a_certifying_seal_keeps_its_certification_through_the_dss_and_the_docum
     assert report.indication == PASSED, report.to_json()
     assert [s.kind for s in report.signatures] == ["signature", "document_timestamp"]
     assert report.signatures[0].modifications == []
+
+
+def test_a_document_whose_dss_is_not_a_dictionary_is_refused_and_nothing_is_recorded(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """An upload may carry a /DSS of its own; one that cannot take revocation data is refused with the reason."""
+    bench = make_bench(runtime, tmp_path, "B-LT")
+    with pikepdf.open(io.BytesIO(runtime.blobs.get(bench.document))) as pdf:
+        pdf.Root.DSS = pikepdf.Array([1, 2, 3])
+        out = io.BytesIO()
+        pdf.save(out)
+    odd = dataclasses.replace(bench, document=runtime.blobs.put(out.getvalue()).sha256)
+    with pytest.raises(UnsealablePdf, match="/DSS is not a dictionary"):
+        seal_once(odd)
+    with runtime.sessions() as session:
+        assert session.scalars(select(Sealing)).all() == []
