@@ -85,7 +85,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _warm(runtime)
+        _warm(runtime, seals=workers)
         background = []
         if integrate:
             background.append(log_service.integrator.start())
@@ -186,12 +186,13 @@ def _executors(runtime: Runtime, authority: CertificateAuthority) -> Executors:
     return executors
 
 
-def _warm(runtime: Runtime) -> None:
+def _warm(runtime: Runtime, *, seals: bool) -> None:
     """Parse the catalogue in force at startup, not in the first requests (it is checked as a whole, which takes
-    a while, and every request of every matter needs it), and read the face every seal is drawn with (a fraction
-    of a second the first seal would wait). Best effort: a database that is down is for /readyz to report, and a
-    missing font for the seal that needs it."""
+    a while, and every request of every matter needs it), and where this process seals, read the face every seal
+    is drawn with (a fraction of a second the first seal would wait). Best effort: a database that is down is for
+    /readyz to report, and a missing font for the seal that needs it."""
     with suppress(NotFound, SQLAlchemyError), runtime.readers() as session:
         catalogs.current(session)
-    with suppress(LookupError, OSError):
-        outlines.load_font()
+    if seals:
+        with suppress(LookupError, OSError):
+            outlines.load_font()
