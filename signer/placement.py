@@ -9,6 +9,8 @@ from typing import Any
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
+from core.pdfium_lock import PDFIUM
+
 
 @dataclass(frozen=True)
 class Anchor:
@@ -26,17 +28,18 @@ def find_anchor(pdf: str | Path | bytes, text: str, *, pages: Sequence[int] | No
     order; None when the text is not there. PDFium reads the file itself, once."""
     if not text:
         raise ValueError("an empty anchor text matches nothing")
-    document = pdfium.PdfDocument(str(pdf) if isinstance(pdf, Path) else pdf)
-    try:
-        count = len(document)
-        order = range(count) if pages is None else [p % count for p in pages if -count <= p < count]
-        for index in order:
-            box = _search_page(document, index, text)
-            if box is not None:
-                return Anchor(index, *box)
-        return None
-    finally:
-        document.close()
+    with PDFIUM:
+        document = pdfium.PdfDocument(str(pdf) if isinstance(pdf, Path) else pdf)
+        try:
+            count = len(document)
+            order = range(count) if pages is None else [p % count for p in pages if -count <= p < count]
+            for index in order:
+                box = _search_page(document, index, text)
+                if box is not None:
+                    return Anchor(index, *box)
+            return None
+        finally:
+            document.close()
 
 
 def _search_page(document: Any, index: int, text: str) -> tuple[float, float, float, float] | None:

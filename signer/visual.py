@@ -20,6 +20,8 @@ import pikepdf
 import pypdfium2 as pdfium  # type: ignore[import-untyped]
 from PIL import Image, ImageChops, ImageDraw
 
+from core.pdfium_lock import PDFIUM
+
 SCALE = 0.4  # 29 dpi: enough to see text appear or vanish, cheap to render
 MAX_PAGES = 100  # pages compared per signature
 CHANGED_PIXELS = 0.002  # share of a page's pixels that may differ (antialiasing)
@@ -36,7 +38,7 @@ def differences(signed: bytes, final: bytes, allowed_fields: Set[str], *, drawn_
     where the table says), since a reader that repairs a file, PDFium too, may read other objects than the ones
     that showing rests on. Everything else is checked all the same. qpdf reads each file once for these checks."""
     try:
-        with _opened(signed) as before, _opened(final) as after:
+        with PDFIUM, _opened(signed) as before, _opened(final) as after:
             found = _page_count(before, after)
             if found:
                 return found
@@ -72,7 +74,10 @@ def _page_count(before: pdfium.PdfDocument, after: pdfium.PdfDocument) -> list[s
 
 def _render(page: pdfium.PdfPage) -> Image.Image:
     bitmap = page.render(scale=SCALE, may_draw_forms=True, draw_annots=True, grayscale=True)
-    image: Image.Image = bitmap.to_pil().convert("L")
+    try:
+        image: Image.Image = bitmap.to_pil().convert("L")  # a copy: the bitmap's memory goes with it
+    finally:
+        bitmap.close()
     return image
 
 

@@ -15,6 +15,7 @@ import pypdfium2 as pdfium  # type: ignore[import-untyped]
 
 from core.blobs import BlobStore
 from core.errors import NotFound
+from core.pdfium_lock import PDFIUM
 
 MAX_PAGES = 30  # pages shown as pictures; a longer document is opened as the PDF
 WIDTH = 900  # pixels: sharp on a phone's screen, light enough over a village's mobile network
@@ -35,23 +36,25 @@ def page_png(blobs: BlobStore, sha256: str, number: int) -> bytes:
 
 @functools.lru_cache(maxsize=256)
 def _pages(path: Path) -> int:  # a blob's path names its content: the cache never goes stale
-    document = pdfium.PdfDocument(path)
-    try:
-        return len(document)
-    finally:
-        document.close()
+    with PDFIUM:
+        document = pdfium.PdfDocument(path)
+        try:
+            return len(document)
+        finally:
+            document.close()
 
 
 @functools.lru_cache(maxsize=64)
 def _picture(path: Path, number: int) -> bytes:
-    document = pdfium.PdfDocument(path)
-    try:
-        page = document[number - 1]
-        width, height = page.get_size()
-        scale = min(WIDTH / width, MAX_HEIGHT / height)
-        image = page.render(scale=scale, may_draw_forms=True, draw_annots=True).to_pil()
-        out = io.BytesIO()
-        image.convert("RGB").save(out, format="PNG", optimize=True)
-        return out.getvalue()
-    finally:
-        document.close()
+    with PDFIUM:
+        document = pdfium.PdfDocument(path)
+        try:
+            page = document[number - 1]
+            width, height = page.get_size()
+            scale = min(WIDTH / width, MAX_HEIGHT / height)
+            image = page.render(scale=scale, may_draw_forms=True, draw_annots=True).to_pil().convert("RGB")
+        finally:
+            document.close()  # closes the page and the bitmap too; the RGB image is a copy
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()

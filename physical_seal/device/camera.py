@@ -15,6 +15,8 @@ from pathlib import Path
 import pypdfium2  # type: ignore[import-untyped]
 from PIL import Image, ImageDraw, ImageFont
 
+from core.pdfium_lock import PDFIUM
+
 WIDTH = 600
 HEIGHT = round(WIDTH * 297 / 210)  # A4
 RED = (200, 20, 30, 230)
@@ -49,13 +51,14 @@ class Camera:
         path = self._sheets / f"{doc.hex()}.pdf"
         if not path.is_file():
             return None
-        pdf = pypdfium2.PdfDocument(path)
-        try:
-            page = pdf[0]
-            image: Image.Image = page.render(scale=WIDTH / page.get_width()).to_pil()
-            return image
-        finally:
-            pdf.close()
+        with PDFIUM:
+            pdf = pypdfium2.PdfDocument(path)
+            try:
+                page = pdf[0]
+                image: Image.Image = page.render(scale=WIDTH / page.get_width()).to_pil().copy()
+            finally:
+                pdf.close()  # closes the page and the bitmap too; the image is a copy
+        return image
 
 
 def _generated(doc: bytes, request: str) -> Image.Image:

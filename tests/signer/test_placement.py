@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,42 @@ def test_the_seal_is_centred_over_the_anchor() -> None:
     page, x, y = seal_box(Anchor(1, 100.0, 600.0, 148.0, 612.0), 119.0)
     assert page == 1
     assert (x + 119.0 / 2, y + 119.0 / 2) == pytest.approx((124.0, 606.0))
+
+
+THREADED = """
+import sys, threading
+from signer.placement import find_anchor
+from signer.visual import differences
+
+document = sys.stdin.buffer.read()
+found, failures = [], []
+
+def work():
+    try:
+        for _ in range(40):
+            found.append(find_anchor(document, "（盖章）"))
+            failures.extend(differences(document, document, set()))
+    except BaseException as exc:
+        failures.append(repr(exc))
+
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(found), len(set(found)), failures)
+"""
+
+
+def test_threads_of_one_process_search_and_render_at_once(document: bytes) -> None:
+    """PDFium is not safe to enter from two threads: the executor's threads and the API's pool share one lock.
+    Without it this process dies of SIGSEGV or SIGTRAP within a few calls."""
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", THREADED],
+        input=document,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    assert done.stdout.decode().strip().split(maxsplit=2) == ["160", "1", "[]"]

@@ -63,7 +63,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     hosts = []
     for environment in _environments(root, url):  # the flow benchmark's hosts, with the blobs in the database
         environment.pop("SEALGATE_BLOBS__PATH", None)  # no directory shared: each var/blobs is a cache
-        hosts.append({**environment, "SEALGATE_BLOBS__BACKEND": "database", "SEALGATE_LOG_LEVEL": "INFO"})
+        hosts.append(
+            {
+                **environment,
+                "SEALGATE_BLOBS__BACKEND": "database",
+                "SEALGATE_LOG_LEVEL": "INFO",
+                "PYTHONFAULTHANDLER": "1",  # a crash prints every thread's stack into the host's log
+            }
+        )
     engine = create_engine(url)
     try:
         for command in (("ca", "init"), ("demo",)):
