@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/packages.sh softhsm2 poppler-utils qpdf fonts-noto-cjk libnss3-tools openssl curl jq \
-  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+  libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+  postgresql-client  # pg_dump and pg_restore: `sealgate backup` and `restore` on PostgreSQL
 
 python=${PYTHON:-}
 if [ -z "$python" ]; then

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "verify": ("verify_cmd", "verify", False),
     "terminal": ("terminal_cmd", "terminal", False),
     "device-sim": ("device_cmd", "device_sim", False),
+    "backup": ("backup_cmd", "backup", False),
+    "restore": ("backup_cmd", "restore", False),
     "users": ("people", "users", True),
     "orgs": ("people", "orgs", True),
     "config": ("config_cmd", "app", True),
