@@ -1,5 +1,15 @@
+# syntax=docker/dockerfile:1
 # sealgate service image: SoftHSM2 inside for development tokens, a real HSM module mounted in production.
-FROM python:3.11-slim-bookworm AS build
+#
+# BASE_IMAGE is any Debian bookworm image with Python 3.11 and its venv module: the public python:3.11-slim-bookworm
+# by default, or one made from Debian's packages alone (scripts/image/base.sh, for machines without a registry).
+# The service lives in a virtual environment, /opt/sealgate: Debian's own Python is externally managed (PEP 668)
+# and refuses system-wide pip installs, while a venv is the same on either base, without --break-system-packages.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/sealgate
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY sealgate ./sealgate
@@ -8,22 +18,35 @@ COPY identity ./identity
 COPY ledger ./ledger
 COPY ca ./ca
 COPY signer ./signer
+COPY physical_seal ./physical_seal
 COPY workflow ./workflow
 COPY api ./api
 COPY templates ./templates
-RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
+COPY locales ./locales
+# The web pages' catalogues are read beside the installed packages (api/i18n.py), not shipped in the wheel.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    /opt/sealgate/bin/pip install -c constraints.txt . \
+ && cp -r locales "$(/opt/sealgate/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/locales" \
+ && /opt/sealgate/bin/sealgate --help >/dev/null
 
-FROM python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
+# softhsm2: the development token; qpdf: signer/structure.py reads cross-references with it; fonts-noto-cjk and
+# fontconfig: the seals' lettering and the documents (signer/outlines.py); pango and harfbuzz: WeasyPrint; tzdata:
+# times shown in Asia/Shanghai. The var directory is made here so that a new named volume on it takes the service
+# account as its owner.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends softhsm2 libnss3-tools fonts-noto-cjk \
-    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    ca-certificates softhsm2 qpdf fonts-noto-cjk fontconfig tzdata libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --create-home --home-dir /var/lib/sealgate sealgate
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+ && useradd --system --create-home --home-dir /var/lib/sealgate --shell /usr/sbin/nologin sealgate \
+ && install -d -o sealgate -g sealgate -m 0700 /var/lib/sealgate/var
+COPY --from=build /opt/sealgate /opt/sealgate
 USER sealgate
 WORKDIR /var/lib/sealgate
-ENV SEALGATE_VAR_DIR=/var/lib/sealgate/var \
+ENV PATH=/opt/sealgate/bin:$PATH \
+    LANG=C.UTF-8 \
+    PYTHONUNBUFFERED=1 \
+    SEALGATE_VAR_DIR=/var/lib/sealgate/var \
     SEALGATE_HOST=0.0.0.0 \
     SEALGATE_PORT=8000
 VOLUME ["/var/lib/sealgate/var"]

@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean setup screenshots schemathesis
+.PHONY: run test lint bench clean setup screenshots schemathesis image-test
 
 $(STAMP): pyproject.toml constraints.txt scripts/bootstrap.sh scripts/packages.sh
 	scripts/bootstrap.sh
@@ -33,6 +33,9 @@ schemathesis: $(STAMP)  # generated requests against `sealgate serve` on the dem
 screenshots: $(STAMP)  # every page at 375 px and desktop width, from the browser tests' journeys
 	scripts/packages.sh chromium
 	SEALGATE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/web/test_browser.py
+
+image-test: $(STAMP)  # the Dockerfile built with podman on a base image made from Debian's packages, run under chroot (root)
+	scripts/image/test.sh
 
 bench: $(STAMP)
 	scripts/packages.sh wrk
