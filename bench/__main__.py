@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from bench import approvals, ca, flow, internals, keystore, ledger, machines, render, sign
+from bench import approvals, backup, ca, flow, internals, keystore, ledger, machines, render, sign
 from bench.report import document
 
 BENCHMARKS = {
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "machines": machines.run,
     "internals": internals.run,
     "render": render.run,
+    "backup": backup.run,
 }
 
 

@@ -111,8 +111,6 @@ def _sqlite_copy(source: Path, target: Path) -> None:
     with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)  # all pages in one step: one read transaction, one consistent state
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, that readers leave unchanged
-    with open(target, "rb+") as f:
-        os.fsync(f.fileno())
 
 
 def _libpq(url: URL) -> str:

@@ -8,6 +8,7 @@ so not even a change of whitespace passes.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -52,7 +53,9 @@ def file_digest(path: Path) -> FileRecord:
 
 
 def write(root: Path, manifest: Manifest) -> None:
-    """Write the manifest, fsync it and its directory: from then on the backup counts as taken."""
+    """Flush everything written under ``root`` to disk, then write the manifest and fsync it and its directory:
+    from then on the backup counts as taken."""
+    _sync_filesystem(root)
     path = root / NAME
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as out:
@@ -97,6 +100,23 @@ def read_checked(root: Path) -> Manifest:
             raise BackupDamaged(f"{name} is damaged: its SHA-256 or size is not the one recorded")
     about = {k: v for k, v in document.items() if k != "files"}
     return Manifest(about, files)
+
+
+def _sync_filesystem(root: Path) -> None:
+    """syncfs(2) on the backup's file system: one flush for thousands of files, where an fsync each costs a
+    journal commit each. The C library's call, as the standard library does not wrap it; ``os.sync`` (every
+    file system) where the call is missing."""
+    syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+    if syncfs is None:
+        os.sync()
+        return
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"syncfs {root}: {os.strerror(error)}")
+    finally:
+        os.close(fd)
 
 
 def _files(root: Path) -> Iterator[str]:
