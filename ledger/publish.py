@@ -4,6 +4,11 @@ A checkpoint is signed only for a tree state already committed, and that state o
 so the log can never sign two inconsistent checkpoints, even if it dies between signing and storing (it then
 signs the very same checkpoint again). With witnesses configured, a checkpoint is published only once it
 carries cosignatures from a quorum of them.
+
+A witness that has cosigned more of this log than the database holds has seen history the database lost (a
+restore to an earlier point, a failover that dropped commits). Any checkpoint signed from here on would fork what
+that witness, and whoever it told, already saw, so the publisher stops signing, says so and what to do, and asks
+every witness what it holds before the first checkpoint it signs.
 """
 
 from __future__ import annotations
@@ -68,9 +73,16 @@ class Publisher:
         self.witnesses = list(witnesses)
         self.quorum = quorum
         self.http = http or httpx.Client(timeout=10.0)
+        self.halted: str | None = None  # why no checkpoint may be signed; set once, for the process's life
+        self._asked = not self.witnesses
 
     def sign(self, session: Session, now: dt.datetime) -> Checkpoint | None:
         """Sign a checkpoint for the integrated tree if the newest one is smaller; commits."""
+        if not self._asked:
+            self._ask_witnesses(session)
+        if self.halted is not None:
+            session.rollback()
+            return None
         tree = integrate.current(session)
         last = newest(session)
         if last is not None and last.size >= tree.size:
@@ -115,11 +127,44 @@ class Publisher:
                 return request_cosignature(self.http, peer.url, format_submission(old, proof, note))
             except SizeConflict as conflict:
                 if conflict.size > size:
+                    self._halt(peer, conflict.size, size)
                     raise WitnessUnavailable(
                         f"{peer.url} has cosigned size {conflict.size}, beyond this checkpoint"
                     ) from None
                 peer.known_size = conflict.size
         raise WitnessUnavailable(f"{peer.url} keeps changing its size")
+
+    def _ask_witnesses(self, session: Session) -> None:
+        """What each witness holds of this log, asked by offering it the newest checkpoint again (a witness at
+        that size cosigns it again; any other answers with its size)."""
+        row = newest(session)
+        self._asked = True
+        if row is None:
+            session.rollback()
+            return
+        size, note = row.size, row.note
+        session.rollback()  # no transaction stays open while a witness is asked
+        for peer in self.witnesses:
+            try:
+                request_cosignature(self.http, peer.url, format_submission(size, [], note))
+                peer.known_size = size
+            except SizeConflict as conflict:
+                peer.known_size = conflict.size
+                if conflict.size > size:
+                    self._halt(peer, conflict.size, size)
+            except WitnessUnavailable as exc:
+                log.warning("witness %s did not say what it holds of this log: %s", peer.url, exc)
+
+    def _halt(self, peer: WitnessPeer, seen: int, held: int) -> None:
+        if self.halted is not None:
+            return
+        self.halted = (
+            f"witness {peer.url} has cosigned {seen} entries of log {self.origin}, but this database's newest "
+            f"checkpoint has {held}: history was lost (a restore to an earlier point, or lost commits). No "
+            "checkpoint will be signed, since it would fork what was seen. Restore a backup that reaches "
+            f"{seen} entries (docs/operations.md, 'A restore that loses entries'), then start the service again"
+        )
+        log.error("%s", self.halted)
 
     @staticmethod
     def _cosigned_by(note: str, peer: WitnessPeer) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import threading
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from api.witness import MAX_BODY, create_witness_app
 from core.errors import NotFound
 from core.runtime import Runtime
 from ledger.merkle import EMPTY_ROOT, MemoryTree, consistency_proof, leaf_hash
+from ledger.models import WitnessState
 from ledger.note import (
     Checkpoint,
     CosignatureSigner,
@@ -28,7 +30,7 @@ from ledger.note import (
     sign_note,
     verify_note,
 )
-from ledger.publish import Publisher, WitnessPeer
+from ledger.publish import Publisher, WitnessPeer, newest
 from ledger.service import LogService
 from ledger.witness import format_submission
 from tests.conftest import T0
@@ -174,3 +176,50 @@ def test_a_log_publishes_only_checkpoints_a_quorum_cosigned(runtime: Runtime, lo
         assert checkpoint.size == 35
         verify_note(checkpoint.note, [CosignatureVerifier(signer.name, signer.public)])
         verify_note(checkpoint.note, [log_verifier])
+
+
+def test_a_log_behind_what_a_witness_cosigned_signs_no_further_checkpoint(
+    runtime: Runtime, log: LogService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a restore to an earlier point: the witness cosigned 40 entries, the database holds 30. A checkpoint
+    of the log grown from 30 would fork what the witness saw, so none is signed, whatever the quorum."""
+    signer = cosigner()
+    witness_app = create_witness_app(runtime, signer, {ORIGIN: [parse_vkey(log.vkey)]})
+    with TestClient(witness_app) as up:
+        log.integrator.publisher = publisher(log, [("http://testserver", signer)], 1, up)
+        append_committed(runtime, events(30))
+        log.integrator.run_until_idle()
+        with runtime.sessions() as session:
+            assert log.reader.published(session).size == 30
+            state = session.get(WitnessState, ORIGIN)
+            assert state is not None
+            state.size, state.root = 40, TREE.root(40)  # what the witness holds, beyond the restored log
+            session.commit()
+        for quorum in (1, 0):
+            log.integrator.publisher = publisher(log, [("http://testserver", signer)], quorum, up)
+            append_committed(runtime, events(5, start=30 + 5 * quorum))
+            with caplog.at_level(logging.ERROR, logger="ledger.publish"):
+                log.integrator.run_until_idle()
+            halted = log.integrator.publisher.halted
+            assert halted is not None
+            assert "cosigned 40 entries" in halted
+            with runtime.sessions() as session:
+                assert newest(session) is not None
+                assert newest(session).size == 30  # type: ignore[union-attr]
+                assert log.reader.published(session).size == 30
+        assert sum("cosigned 40 entries" in r.getMessage() for r in caplog.records) == 2  # once per publisher
+
+
+def test_a_witness_behind_or_level_with_the_log_lets_it_sign(runtime: Runtime, log: LogService) -> None:
+    signer = cosigner()
+    witness_app = create_witness_app(runtime, signer, {ORIGIN: [parse_vkey(log.vkey)]})
+    with TestClient(witness_app) as up:
+        log.integrator.publisher = publisher(log, [("http://testserver", signer)], 1, up)
+        append_committed(runtime, events(10))
+        log.integrator.run_until_idle()
+        log.integrator.publisher = publisher(log, [("http://testserver", signer)], 1, up)  # a restart, level
+        append_committed(runtime, events(5, start=10))
+        log.integrator.run_until_idle()
+        assert log.integrator.publisher.halted is None
+        with runtime.sessions() as session:
+            assert log.reader.published(session).size == 15
