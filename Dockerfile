@@ -23,10 +23,8 @@ COPY workflow ./workflow
 COPY api ./api
 COPY templates ./templates
 COPY locales ./locales
-# The web pages' catalogues are read beside the installed packages (api/i18n.py), not shipped in the wheel.
 RUN --mount=type=cache,target=/root/.cache/pip \
     /opt/sealgate/bin/pip install -c constraints.txt . \
- && cp -r locales "$(/opt/sealgate/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/locales" \
  && /opt/sealgate/bin/sealgate --help >/dev/null
 
 FROM ${BASE_IMAGE}

@@ -52,9 +52,11 @@ def _supported(asked: str) -> str | None:
 
 @functools.cache
 def translations(lang: str) -> NullTranslations:
-    paths = sorted((LOCALES / lang / "LC_MESSAGES").glob("*.po"))
-    if not paths:
+    if lang == "en":
         return NullTranslations()  # English: the templates' own words
+    paths = sorted((LOCALES / lang / "LC_MESSAGES").glob("*.po"))
+    if not paths:  # an install without its catalogues must not quietly show English pages
+        raise FileNotFoundError(f"no {lang} catalogues (*.po) in {LOCALES / lang / 'LC_MESSAGES'}")
     merged: Translations | None = None
     for path in paths:
         with path.open("rb") as f:
