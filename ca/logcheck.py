@@ -37,11 +37,19 @@ def missing_entries(session: Session) -> Iterator[str]:
     timed: set[tuple[str, str, str]] = set()
     operations: set[tuple[str, str, int]] = set()
     for kind, about, body in logged:
-        entry = json.loads(body)
-        if kind.startswith("ca.operation."):
-            operations.add((kind, about, entry["data"]["operation"]))
-        elif kind in ("ca.seal.suspended", "ca.certificate.expiring"):
-            timed.add((kind, about, entry["time"]))
+        try:
+            entry = json.loads(body)
+        except ValueError:
+            yield f"{kind} entry of {about} has a body that is not JSON"
+            continue
+        try:
+            if kind.startswith("ca.operation."):
+                operations.add((kind, about, entry["data"]["operation"]))
+            elif kind in ("ca.seal.suspended", "ca.certificate.expiring"):
+                timed.add((kind, about, entry["time"]))
+        except (LookupError, TypeError):
+            field = "data.operation" if kind.startswith("ca.operation.") else "time"
+            yield f"{kind} entry of {about} has no {field} in its body"
     for seal, suspended_at in session.execute(select(Seal.id, Seal.suspended_at)):
         if ("ca.seal.added", seals.subject(seal)) not in subjects:
             yield f"seal {seal} has no ca.seal.added entry"

@@ -123,3 +123,26 @@ def test_a_certificate_or_seal_without_its_entry_is_named(runtime: Runtime, made
         suspended = gone(s, "ca.seal.suspended")
         assert suspended == [f"seal {made.seal} suspended at 2026-11-02T09:00:00.000Z has no ca.seal.suspended entry"]
         assert gone(s, "ca.seal.added") == [*suspended, f"seal {made.seal} has no ca.seal.added entry"][::-1]
+
+
+def test_an_entry_whose_body_cannot_be_read_is_named(runtime: Runtime, made: Made) -> None:
+    """A body that is not JSON, or lacks what the check reads, is a problem of the audit, not its crash; the
+    row it stood for then has no entry."""
+    with runtime.sessions() as s:
+        entries = s.scalars(select(PendingEntry).where(PendingEntry.type == "ca.operation.approved")).all()
+        (approved,) = [e for e in entries if f'"operation":{made.issued},'.encode() in e.body]
+        approved.body = b"\xff not json"
+        added = s.scalars(select(PendingEntry).where(PendingEntry.type == "ca.seal.added")).one()
+        added.body = b"{"
+        suspended = s.scalars(select(PendingEntry).where(PendingEntry.type == "ca.seal.suspended")).one()
+        suspended.body = b'{"data": {}}'
+        s.flush()
+        assert sorted(missing_entries(s)) == sorted(
+            [
+                f"ca.operation.approved entry of {approved.subject} has a body that is not JSON",
+                f"ca.seal.added entry of {added.subject} has a body that is not JSON",
+                f"ca.seal.suspended entry of {suspended.subject} has no time in its body",
+                f"seal {made.seal} suspended at 2026-11-02T09:00:00.000Z has no ca.seal.suspended entry",
+                f"operation {made.issued} (issue on seal {made.seal}) has no ca.operation.approved entry",
+            ]
+        )
