@@ -20,6 +20,15 @@ Regenerate (every earlier head with no fixture yet, or the ones named; ``--force
 
     .venv/bin/python scripts/upgrade_fixtures.py [--force] [0004 0006 ...]
 
+A database made by some other commit (one whose migrations differ from today's up to its head, as while 0007
+and 0008 were empty placeholders) is made with ``--commit``, into ``<head>-<commit>.json.gz``::
+
+    .venv/bin/python scripts/upgrade_fixtures.py --commit df3fff0 [--commit 7a2a9a1 ...]
+
+Such a fixture also holds that commit's migration scripts above the earlier head below its own (0007 and 0008
+for df3fff0), which the test runs after today's up to that head to build the schema that code ran on, since
+today's alone do not. Every fixture records each table's primary key and indexes as well.
+
 Old commits may import packages this virtualenv no longer has (``segno``, once): they are installed with
 ``pip --target`` into a temporary directory on the old code's path only, never into the project.
 """
@@ -68,6 +77,7 @@ OFFICIAL_SEAL = {
     "name": "三亚市崖州区水南村村民委员会",
 }
 FINAL = {"completed", "failed", "rejected", "withdrawn", "cancelled"}
+UNCOMMITTED = ""  # where a migration not committed yet lands: after HEAD, which the head before it ran on last
 
 
 def git(*args: str) -> str:
@@ -78,13 +88,13 @@ def earlier_heads() -> dict[str, str]:
     """Each earlier head and the last commit of main at which it was the newest migration."""
     added: dict[str, list[str]] = {}
     for name in sorted(p.name for p in (ROOT / VERSIONS).glob("[0-9]*.py")):
-        commit = git("log", "--diff-filter=A", "--format=%H", "--", f"{VERSIONS}/{name}").splitlines()[-1]
-        added.setdefault(commit, []).append(name[:4])
-    order = git("rev-list", "--first-parent", "--reverse", "HEAD").splitlines()
+        commits = git("log", "--diff-filter=A", "--format=%H", "--", f"{VERSIONS}/{name}").splitlines()
+        added.setdefault(commits[-1] if commits else UNCOMMITTED, []).append(name[:4])
+    order = [*git("rev-list", "--first-parent", "--reverse", "HEAD").splitlines(), UNCOMMITTED]
     landings = sorted(added.items(), key=lambda item: order.index(item[0]))
     heads: dict[str, str] = {}
     for (_, revisions), (next_commit, _) in itertools.pairwise(landings):
-        heads[max(revisions)] = git("rev-parse", f"{next_commit}~1")
+        heads[max(revisions)] = git("rev-parse", f"{next_commit}~1" if next_commit != UNCOMMITTED else "HEAD")
     return heads
 
 
@@ -229,13 +239,34 @@ def dump(database: Path) -> dict[str, Any]:
             for table in reflected.sorted_tables:
                 order = list(table.primary_key.columns) or list(table.columns)
                 rows = conn.execute(select(table).order_by(*order)).all()
+                indexes = [
+                    {"name": i.name, "columns": [c.name for c in i.columns], "unique": bool(i.unique)}
+                    for i in table.indexes
+                ]
                 tables[table.name] = {
                     "columns": [{"name": c.name, "type": str(c.type), "nullable": c.nullable} for c in table.columns],
+                    "primary_key": [c.name for c in table.primary_key.columns],
+                    "indexes": sorted(indexes, key=lambda index: str(index["name"])),
                     "rows": [[encode(v) for v in row] for row in rows],
                 }
         return tables
     finally:
         engine.dispose()
+
+
+def newest_migration(commit: str) -> str:
+    """The head of a commit: its newest migration."""
+    names = git("ls-tree", "--name-only", f"{commit}:{VERSIONS}").splitlines()
+    return max(name[:4] for name in names if name[:4].isdigit())
+
+
+def migrations(commit: str, head: str) -> dict[str, str]:
+    """A commit's migration scripts by file name, those newer than the earlier head below its own: up to that
+    head, today's build what the commit's did (its fixture shows), and the commit's older ones import modules
+    since moved."""
+    below = max((earlier for earlier in earlier_heads() if earlier < head), default="0000")
+    names = git("ls-tree", "--name-only", f"{commit}:{VERSIONS}").splitlines()
+    return {name: git("show", f"{commit}:{VERSIONS}/{name}") + "\n" for name in names if below < name[:4] <= head}
 
 
 def make(head: str, commit: str) -> dict[str, Any]:
@@ -282,21 +313,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("heads", nargs="*", help="the heads to make (default: every earlier head missing)")
     parser.add_argument("--force", action="store_true", help="remake fixtures that exist")
+    parser.add_argument(
+        "--commit", action="append", default=[], help="make the database of this commit instead (repeatable)"
+    )
     options = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    if options.commit:
+        if options.heads:
+            parser.error("name either heads or --commit, not both")
+        for name in options.commit:
+            try:
+                commit = git("rev-parse", "--verify", f"{name}^{{commit}}")
+            except subprocess.CalledProcessError:
+                parser.error(f"not a commit: {name}")
+            head = newest_migration(commit)
+            write(OUT / f"{head}-{commit[:7]}.json.gz", head, commit, options.force, pinned=True)
+        return
     heads = earlier_heads()
     unknown = set(options.heads) - set(heads)
     if unknown:
         parser.error(f"not an earlier head: {', '.join(sorted(unknown))} (earlier heads: {', '.join(heads)})")
-    OUT.mkdir(parents=True, exist_ok=True)
     for head, commit in heads.items():
-        target = OUT / f"{head}.json.gz"
-        if (options.heads and head not in options.heads) or (target.exists() and not options.force):
-            continue
-        print(f"{head}: {commit[:7]}", flush=True)
-        fixture = make(head, commit)
-        text = json.dumps(fixture, ensure_ascii=False, separators=(",", ":"))
-        target.write_bytes(gzip.compress(text.encode(), mtime=0))
-        print(f"{head}: {fixture['requests']} -> {target.relative_to(ROOT)} ({target.stat().st_size} bytes)")
+        if not options.heads or head in options.heads:
+            write(OUT / f"{head}.json.gz", head, commit, options.force, pinned=False)
+
+
+def write(target: Path, head: str, commit: str, force: bool, *, pinned: bool) -> None:
+    """One fixture, unless it exists and is not to be remade; a ``pinned`` one holds its commit's migrations."""
+    if target.exists() and not force:
+        return
+    print(f"{head}: {commit[:7]}", flush=True)
+    fixture = make(head, commit)
+    if pinned:
+        fixture["migrations"] = migrations(commit, head)
+    text = json.dumps(fixture, ensure_ascii=False, separators=(",", ":"))
+    target.write_bytes(gzip.compress(text.encode(), mtime=0))
+    print(f"{head}: {fixture['requests']} -> {target.relative_to(ROOT)} ({target.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":

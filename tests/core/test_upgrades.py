@@ -5,7 +5,13 @@ commit of main at that head made: the demo, a few seal requests through its API,
 must build the very schema that code ran on (an old migration edited after it landed would not), its rows load,
 and after the upgrade to today every row is still there with its values, every request reads through today's
 workflow in the state the old code left it, the old checkpoints audit under the old log's key, and today's code
-decides an old request and logs it on the old log.
+decides an old request and logs it on the old log. The upgraded schema is the one a database upgraded from empty
+has, to its keys and indexes.
+
+A fixture named ``<head>-<commit>`` was made by a commit whose migrations up to its head differ from today's: while
+0007 and 0008 were empty placeholders (df3fff0 to e22cd56), a database was stamped 0008 without what they make
+today. Its schema is built by that commit's own migration scripts, which the fixture holds, and the upgrade to today
+must repair it (0014).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import base64
 import datetime as dt
 import gzip
 import json
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +43,7 @@ from identity.models import User
 from ledger.audit import Report, audit_database
 from ledger.note import parse_vkey
 from ledger.service import LogService
-from sealgate import MIGRATIONS
+from sealgate import MIGRATIONS, migrations
 from sealgate.cli.completeness import CHECKS
 from workflow import requests, review, views
 from workflow.models import SealRequest
@@ -43,6 +51,7 @@ from workflow.review import Verdict
 
 FIXTURES = sorted((Path(__file__).parents[1] / "data" / "upgrades").glob("*.json.gz"))
 VERSION_TABLE = "alembic_version"
+HEAD_FIXTURES = [path for path in FIXTURES if "-" not in path.name]  # the others are of a named commit
 NEVER_A_HEAD = {"0007"}  # landed in one commit with 0008
 
 
@@ -102,6 +111,72 @@ def old_schema(old: dict[str, Any], *, types: bool) -> dict[str, Any]:
         }
         for name, table in old["tables"].items()
     }
+
+
+def old_keys(old: dict[str, Any]) -> dict[str, Any]:
+    """Each table's primary key and indexes as the generator records them, where it did (not in the first
+    fixtures)."""
+    return {
+        name: {"primary_key": table["primary_key"], "indexes": table["indexes"]}
+        for name, table in old["tables"].items()
+        if "primary_key" in table
+    }
+
+
+def keys(engine: Engine, tables: Iterable[str]) -> dict[str, Any]:
+    found = inspect(engine)
+    return {
+        name: {
+            "primary_key": found.get_pk_constraint(name)["constrained_columns"],
+            "indexes": sorted(
+                (
+                    {"name": index["name"], "columns": index["column_names"], "unique": bool(index["unique"])}
+                    for index in found.get_indexes(name)
+                    if not index.get("duplicates_constraint")  # PostgreSQL's index of a unique constraint
+                ),
+                key=lambda index: str(index["name"]),
+            ),
+        }
+        for name in tables
+    }
+
+
+def layout(engine: Engine) -> dict[str, Any]:
+    """Everything reflection tells of each table: columns with types and defaults, keys, indexes, constraints."""
+    found = inspect(engine)
+
+    def named(items: Iterable[Any]) -> list[str]:
+        return sorted(json.dumps(item, sort_keys=True, default=str) for item in items)
+
+    return {
+        name: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default"))) for c in found.get_columns(name)
+            ],
+            "primary_key": found.get_pk_constraint(name),
+            "indexes": named(found.get_indexes(name)),
+            "unique": named(found.get_unique_constraints(name)),
+            "foreign_keys": named(found.get_foreign_keys(name)),
+            "checks": named(found.get_check_constraints(name)),
+        }
+        for name in sorted(found.get_table_names())
+    }
+
+
+def at_head(engine: Engine, old: dict[str, Any], tmp_path: Path) -> None:
+    """The database migrated to the fixture's head as the code that made it migrated it: by today's migrations,
+    or, in a fixture of a named commit, by today's with the scripts that commit had in place of theirs (the
+    fixture holds those above the earlier head below its own, where they part from today's)."""
+    if "migrations" not in old:
+        migrate.upgrade(engine, MIGRATIONS, old["head"])
+        return
+    location = tmp_path / "migrations"
+    shutil.copytree(Path(migrations.__file__).parent, location, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, script in old["migrations"].items():
+        for replaced in (location / "versions").glob(f"{name[:4]}_*.py"):
+            replaced.unlink()
+        (location / "versions" / name).write_text(script, "utf-8")
+    migrate.upgrade(engine, str(location), old["head"])
 
 
 def load(engine: Engine, old: dict[str, Any]) -> None:
@@ -188,20 +263,23 @@ def test_every_earlier_head_has_its_database() -> None:
     config.set_main_option("script_location", MIGRATIONS)
     revisions = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     earlier = revisions - {migrate.head(MIGRATIONS)} - NEVER_A_HEAD
-    assert {path.name.removesuffix(".json.gz") for path in FIXTURES} == earlier
+    assert {path.name.removesuffix(".json.gz") for path in HEAD_FIXTURES} == earlier
 
 
 def test_an_earlier_head_upgrades_with_its_data_and_its_log(
-    old: dict[str, Any], unmigrated: Engine, keystore: Keystore, tmp_path: Path
+    old: dict[str, Any], unmigrated: Engine, migrated: Engine, keystore: Keystore, tmp_path: Path
 ) -> None:
     head = old["head"]
-    migrate.upgrade(unmigrated, MIGRATIONS, head)
+    at_head(unmigrated, old, tmp_path)
     types = unmigrated.dialect.name == "sqlite"  # the fixture's types are SQLite's
-    assert schema(unmigrated, types=types) == old_schema(old, types=types), f"today's migrations differ at {head}"
+    assert schema(unmigrated, types=types) == old_schema(old, types=types), f"the migrations differ at {head}"
+    recorded = old_keys(old)
+    assert keys(unmigrated, recorded) == recorded, f"the migrations' keys differ at {head}"
 
     load(unmigrated, old)
     migrate.upgrade(unmigrated, MIGRATIONS)
     assert migrate.current(unmigrated) == migrate.head(MIGRATIONS)
+    assert layout(unmigrated) == layout(migrated)
     assert kept(unmigrated, old) == []
 
     now = dt.datetime.now(dt.UTC)
