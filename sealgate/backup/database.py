@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
+from core.private import make_directory
 from sealgate.backup.errors import BackupRefused, RestoreRefused
 
 SQLITE_FILE = "database/sealgate.db"
@@ -66,6 +67,7 @@ def restore(url: str, root: Path, name: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         target = _sqlite_path(parsed)
+        make_directory(target.parent)
         partial = target.with_name(target.name + ".restoring")
         partial.unlink(missing_ok=True)
         shutil.copyfile(root / name, partial)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,41 +59,56 @@ def take(settings: Settings, target: Path, *, include_dev_token: bool, now: dt.d
     if include_dev_token and settings.keystore.module is not None:
         raise BackupRefused("--include-dev-token: the settings name a PKCS#11 module; back it up with its own tools")
     warnings: list[str] = []
-    with private_files():
-        make_directory(target)
-        files: dict[str, FileRecord] = {}
-        engine = open_database(settings, migrations=None)
-        try:
-            schema = migrate.current(engine)
-            if schema is None:
-                raise BackupRefused("the database has no schema yet: there is nothing to back up")
-            with database.snapshot(engine, target) as (name, view):
-                log = _public(view, settings, target, files)
-            files[name] = manifest.file_digest(target / name)
-        finally:
-            engine.dispose()
-        blobs = 0
-        if settings.blobs.backend == "files":
-            blobs = _copy_blobs(settings.blob_dir, target, files)
-        files.update(_write(target, "settings.toml", tomli_w.dumps(shown_settings(settings)).encode()))
-        if include_dev_token:
-            warnings.append(
-                "the backup holds the development token's keys (never its PIN): keep it as safe as the token itself"
-            )
-            _copy_token(settings.softhsm_dir / "tokens", target, files)
-        about: dict[str, Any] = {
-            "format": manifest.FORMAT,
-            "taken_at": now.isoformat(),
-            "sealgate": VERSION,
-            "schema": schema,
-            "newest_schema": migrate.head(MIGRATIONS),
-            "database": engine.dialect.name,
-            "blobs": settings.blobs.backend,
-            "dev_token": include_dev_token,
-            "log": log,
-        }
-        taken = Manifest(about, files)
-        manifest.write(target, taken)
+    try:
+        with private_files():
+            make_directory(target)
+            return _take(settings, target, include_dev_token=include_dev_token, now=now, warnings=warnings)
+    except BaseException:
+        _clear(target)  # an unfinished backup is not left to be mistaken for one, nor in the way of the next
+        raise
+
+
+def _clear(target: Path) -> None:
+    if target.is_dir():
+        for child in target.iterdir():
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
+def _take(settings: Settings, target: Path, *, include_dev_token: bool, now: dt.datetime, warnings: list[str]) -> Taken:
+    files: dict[str, FileRecord] = {}
+    engine = open_database(settings, migrations=None)
+    try:
+        schema = migrate.current(engine)
+        if schema is None:
+            raise BackupRefused("the database has no schema yet: there is nothing to back up")
+        with database.snapshot(engine, target) as (name, view):
+            log = _public(view, settings, target, files)
+        files[name] = manifest.file_digest(target / name)
+    finally:
+        engine.dispose()
+    blobs = _copy_blobs(settings.blob_dir, target, files) if settings.blobs.backend == "files" else 0
+    files.update(_write(target, "settings.toml", tomli_w.dumps(shown_settings(settings)).encode()))
+    if include_dev_token:
+        warnings.append(
+            "the backup holds the development token's keys (never its PIN): keep it as safe as the token itself"
+        )
+        _copy_token(settings.softhsm_dir / "tokens", target, files)
+    about: dict[str, Any] = {
+        "format": manifest.FORMAT,
+        "taken_at": now.isoformat(),
+        "sealgate": VERSION,
+        "schema": schema,
+        "newest_schema": migrate.head(MIGRATIONS),
+        "database": engine.dialect.name,
+        "blobs": settings.blobs.backend,
+        "dev_token": include_dev_token,
+        "log": log,
+    }
+    taken = Manifest(about, files)
+    manifest.write(target, taken)
     return Taken(taken, blobs, warnings)
 
 

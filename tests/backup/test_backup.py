@@ -199,3 +199,34 @@ def test_a_seen_checkpoint_beyond_the_backup_is_refused(service: Service, tmp_pa
     assert f"shows the log at {size} entries" in done.stderr
     assert not (tmp_path / "var").exists()
     assert json.loads((service.backup / manifest.NAME).read_text())["format"] == manifest.FORMAT
+
+
+def test_restore_onto_a_new_machine_that_names_the_hsm(service: Service, tmp_path: Path) -> None:
+    """A backup without the token, onto a machine with no var/ yet, its keys in the HSM the settings name."""
+    plain = tmp_path / "plain"
+    assert _cli(service.env, "backup", str(plain)).returncode == 0
+    token = service.var / "softhsm"
+    target = {
+        **_environment(tmp_path / "new" / "var"),
+        "SEALGATE_KEYSTORE__MODULE": str(find_softhsm_module()),
+        "SEALGATE_KEYSTORE__PIN_FILE": str(token / "sealgate.pin"),
+        "SOFTHSM2_CONF": str(token / "softhsm2.conf"),
+    }
+    done = _cli(target, "restore", str(plain))
+    assert done.returncode == 0, done.stdout + done.stderr
+    audited = _cli(target, "log", "audit")
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+
+
+def test_a_damaged_blob_store_stops_the_backup_and_leaves_nothing(service: Service, tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    shutil.copytree(service.var, var)
+    store = FileBlobStore(var / "blobs")
+    name = store.put(b"%PDF-1.7 to be damaged\n").sha256
+    store.location(name).write_bytes(b"%PDF-1.7 damaged\n")
+    target = tmp_path / "backup"
+    done = _cli(_environment(var), "backup", str(target))
+    assert done.returncode == 1
+    assert f"blob {name}" in done.stderr
+    assert "is damaged" in done.stderr
+    assert list(target.iterdir()) == []
