@@ -53,6 +53,10 @@ def restore(settings: Settings, source: Path, *, pin_file: Path | None, seen: Se
             f"the backup holds a {about['database']} database, the settings name {database.kind(url)}: "
             "restore into the same kind, then move the data"
         )
+    if about["blobs"] == "database" and settings.blobs.backend != "database":
+        raise RestoreRefused(
+            "the backup keeps its documents in the database: set SEALGATE_BLOBS__BACKEND=database to restore it"
+        )
     seen_checkpoints = [_seen(source, path, about["log"]) for path in seen]
     if found := database.tables(url):
         raise RestoreRefused(

@@ -158,3 +158,30 @@ def _consistent(client: httpx.Client, vkey: str, seen: str) -> None:
     assert answer.status_code == 200, answer.text
     proof = [base64.b64decode(h) for h in answer.json()["proof"]]
     verify_consistency(old.size, new.size, proof, old.root, new.root)
+
+
+def test_documents_kept_in_the_database_restore_only_where_the_settings_keep_them_there(tmp_path: Path) -> None:
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"blobs live in the database only on PostgreSQL: set {PG_ENV}")
+    if find_softhsm_module() is None:
+        pytest.skip("SoftHSM2 is not installed")
+    first, second = _fresh_postgres() or pytest.fail("no PostgreSQL"), _fresh_postgres() or pytest.fail("no db")
+    try:
+        original, token_host = _environments(tmp_path, first[1])
+        original = {**original, "SEALGATE_BLOBS__BACKEND": "database"}
+        for command in (("ca", "init"), ("demo",), ("log", "integrate", "--once")):
+            done = _cli(original, *command)
+            assert done.returncode == 0, done.stdout + done.stderr
+        assert _cli(original, "backup", str(tmp_path / "backup")).returncode == 0
+        restored = {**token_host, "SEALGATE_VAR_DIR": str(tmp_path / "restored"), "SEALGATE_DATABASE__URL": second[1]}
+        refused = _cli(restored, "restore", str(tmp_path / "backup"))
+        assert refused.returncode == 1
+        assert "SEALGATE_BLOBS__BACKEND=database" in refused.stderr
+        restored["SEALGATE_BLOBS__BACKEND"] = "database"
+        done = _cli(restored, "restore", str(tmp_path / "backup"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        audited = _cli(restored, "log", "audit")
+        assert audited.returncode == 0, audited.stdout + audited.stderr
+    finally:
+        _drop(first[0], first[1])
+        _drop(second[0], second[1])
