@@ -267,7 +267,7 @@ def _one(
     modifications = _modifications(data, sig, status, later, sound=sound)
     cert = status.signing_cert
     return SignatureReport(
-        field=sig.field_name,
+        field=str(sig.field_name),  # pyHanko's string object would carry its whole reader along when pickled
         kind=kind,
         revision=sig.signed_revision,
         signer=cert.subject.human_friendly if cert is not None else None,

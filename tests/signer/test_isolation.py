@@ -3,6 +3,7 @@ started again when it has gone."""
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 
@@ -24,6 +25,9 @@ def test_a_child_reports_as_validation_does(pki: Pki, keystore: Keystore, tmp_pa
     direct = validate(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
     assert isolated.to_json() == direct.to_json()
     assert isolated.signatures
+    # The report is plain data: what the child sends back is the verdict, never a parser's objects with it.
+    assert all(type(s.field) is str for s in direct.signatures)
+    assert len(pickle.dumps(direct)) < 20_000
 
 
 def test_a_fork_server_that_has_gone_is_started_again(tmp_path: Path) -> None:
