@@ -19,9 +19,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from core.private import make_directory
+from core.settings import masked_database_url
 from sealgate.backup.errors import BackupRefused, RestoreRefused
 
 SQLITE_FILE = "database/sealgate.db"
@@ -97,6 +99,9 @@ def tables(url: str) -> list[str]:
     engine = create_engine(parsed)
     try:
         return sorted(inspect(engine).get_table_names())
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise RestoreRefused(f"cannot use the database at {masked_database_url(url)}: {reason}") from None
     finally:
         engine.dispose()
 
