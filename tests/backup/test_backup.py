@@ -185,7 +185,8 @@ def test_a_seen_checkpoint_beyond_the_backup_is_refused(service: Service, tmp_pa
     env = _environment(later)
     added = _cli(env, "users", "add", "backup.tester", "--name", "测试员", "--generate-password")
     assert added.returncode == 0, added.stdout + added.stderr
-    assert _cli(env, "log", "integrate", "--once").returncode == 0
+    integrated = _cli(env, "log", "integrate", "--once")
+    assert integrated.returncode == 0, integrated.stdout + integrated.stderr
     seen = tmp_path / "seen"
     with closing(sqlite3.connect(later / "sealgate.db")) as conn:
         seen.write_text(conn.execute("SELECT note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1").fetchone()[0])
@@ -204,7 +205,8 @@ def test_a_seen_checkpoint_beyond_the_backup_is_refused(service: Service, tmp_pa
 def test_restore_onto_a_new_machine_that_names_the_hsm(service: Service, tmp_path: Path) -> None:
     """A backup without the token, onto a machine with no var/ yet, its keys in the HSM the settings name."""
     plain = tmp_path / "plain"
-    assert _cli(service.env, "backup", str(plain)).returncode == 0
+    taken = _cli(service.env, "backup", str(plain))
+    assert taken.returncode == 0, taken.stdout + taken.stderr
     token = service.var / "softhsm"
     target = {
         **_environment(tmp_path / "new" / "var"),

@@ -172,7 +172,8 @@ def test_documents_kept_in_the_database_restore_only_where_the_settings_keep_the
         for command in (("ca", "init"), ("demo",), ("log", "integrate", "--once")):
             done = _cli(original, *command)
             assert done.returncode == 0, done.stdout + done.stderr
-        assert _cli(original, "backup", str(tmp_path / "backup")).returncode == 0
+        taken = _cli(original, "backup", str(tmp_path / "backup"))
+        assert taken.returncode == 0, taken.stdout + taken.stderr
         restored = {**token_host, "SEALGATE_VAR_DIR": str(tmp_path / "restored"), "SEALGATE_DATABASE__URL": second[1]}
         refused = _cli(restored, "restore", str(tmp_path / "backup"))
         assert refused.returncode == 1
