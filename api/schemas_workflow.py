@@ -78,7 +78,7 @@ class DecisionOut(BaseModel):
 class DocumentRef(BaseModel):
     sha256: str
     source: str
-    url: str
+    url: str | None = Field(description="where the viewer downloads it; null to a viewer who may not take it")
 
 
 class RequestOut(BaseModel):

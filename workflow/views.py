@@ -16,6 +16,7 @@ from workflow import forms
 from workflow.catalog import Mode
 from workflow.models import Decision, SealRequest, Step, record_path
 from workflow.review import matter_of
+from workflow.visibility import may_download
 
 
 def request_view(session: Session, request: SealRequest, viewer: Principal, now: dt.datetime) -> dict[str, Any]:
@@ -42,7 +43,8 @@ def request_view(session: Session, request: SealRequest, viewer: Principal, now:
         "document": {
             "sha256": request.document_sha256,
             "source": request.document_source,
-            "url": f"/api/v1/requests/{request.id}/document",
+            # only to whoever may take it: the others would follow it to a 403
+            "url": f"/api/v1/requests/{request.id}/document" if may_download(session, request, viewer, now) else None,
         },
         "state": request.state,
         "level": request.level,

@@ -169,7 +169,11 @@ def test_only_the_people_a_request_is_between_take_its_document(client: TestClie
             for query in ("", "?original=true")
         }
         assert len(codes) == 1, codes
-        return codes.pop()
+        code = codes.pop()
+        view = client.get(f"/api/v1/requests/{rid}", headers=login(client, who))
+        if view.status_code == 200:  # the view offers the document's link exactly to those it will answer
+            assert (view.json()["document"]["url"] is not None) == (code == 200), who
+        return code
 
     # Level 1 is open: the applicant and the group's leaders; the village's other posts see the request only.
     assert {who: fetch(who) for who in ("resident", "leader", "leader2")} == dict.fromkeys(
