@@ -19,11 +19,11 @@ from typing import Any
 
 import rfc8785
 
+from core.blobs import CHUNK
 from sealgate.backup.errors import BackupDamaged
 
 NAME = "MANIFEST.json"
 FORMAT = "sealgate-backup/1"
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy import MetaData, create_engine
 from sqlalchemy.orm import Session
 
 from core import migrate
-from core.blobs import FileBlobStore
+from core.blobs import CHUNK, FileBlobStore
 from core.errors import ConfigError
 from core.private import make_directory, private_files
 from core.runtime import open_blobs
@@ -31,8 +31,6 @@ from sealgate.backup import database, manifest
 from sealgate.backup.errors import RestoreRefused
 from sealgate.backup.manifest import Manifest
 from sealgate.backup.take import TOKEN_DIR
-
-CHUNK = 1 << 20
 
 
 @dataclass

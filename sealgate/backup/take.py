@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ca.models import Certificate
 from core import migrate
-from core.blobs import check_digest
+from core.blobs import CHUNK, check_digest
 from core.errors import Invalid
 from core.keystore import open_keystore
 from core.private import make_directory, private_files
@@ -41,7 +41,6 @@ from sealgate.backup import database, manifest
 from sealgate.backup.errors import BackupRefused
 from sealgate.backup.manifest import FileRecord, Manifest
 
-CHUNK = 1 << 20
 TOKEN_DIR = "token"
 
 
