@@ -47,7 +47,8 @@ def waiting(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[
 
 def case(session: Session, request_id: int, viewer: Principal, now: dt.datetime) -> dict[str, Any]:
     """A request the viewer may see, as ``views.request_view`` shows it, with its seal's name, its form's fields
-    titled, and the viewer's turn to decide it (None when nothing of it waits for them)."""
+    titled, the viewer's turn to decide it (None when nothing of it waits for them) and the SHA-256 of the
+    document its page shows (None to a viewer who may not take it)."""
     request = requests.visible(session, request_id, viewer, now)
     view = views.request_view(session, request, viewer, now)
     seal = catalogs.version(session, request.catalog_version_id).seals.get(request.seal_kind)
@@ -56,6 +57,7 @@ def case(session: Session, request_id: int, viewer: Principal, now: dt.datetime)
         "seal": seal.name if seal else request.seal_kind,
         "fields": _titled(session, request, view["form"]),
         "turn": _turn(session, request, viewer, now),
+        "shown": requests.shown_document(request, view),
     }
 
 

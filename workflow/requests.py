@@ -301,10 +301,10 @@ def document_of(
     return request, request.document_sha256, False
 
 
-def shown_document(session: Session, request: SealRequest, who: Principal, now: dt.datetime) -> str | None:
-    """The SHA-256 of the document a request's page shows (sealed once sealed), or None to a viewer who may see
-    the request but not take its document."""
-    if not may_download(session, request, who, now):
+def shown_document(request: SealRequest, view: dict[str, Any]) -> str | None:
+    """The SHA-256 of the document a request's page shows (sealed once sealed), or None where the request's view
+    (``views.request_view``) gives no link: to a viewer who may see the request but not take its document."""
+    if view["document"]["url"] is None:
         return None
     return request.sealed_sha256 or request.document_sha256
 

@@ -329,7 +329,7 @@ def _request(
         stamps = public_record.record(session, found.public_id, who.principal, now)["stamps"] if physical_seal else []
         sheet = physical_seal and _has_sheet(session, found, who, now)
         decide = any(case.id == found.id for _, case in views.inbox(session, who.principal, now))
-        shown = requests.shown_document(session, found, who.principal, now)
+        shown = requests.shown_document(found, view)
     own = view["record"] is not None
     props = matter.form.get("properties", {})
     stored = dict(found.form)

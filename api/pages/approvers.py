@@ -17,7 +17,7 @@ from core.runtime import Runtime
 from identity import delegation
 from identity.models import Delegation
 from identity.posts import Post
-from workflow import desk, previews, requests, review
+from workflow import desk, previews, review
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,9 +41,7 @@ def case(request_id: RowId, request: Request, who: Approvers, rt: RuntimeDep) ->
     now = rt.clock.now()
     with rt.readers() as session:
         opened = desk.case(session, request_id, who.principal, now)
-        shown = requests.shown_document(
-            session, requests.visible(session, request_id, who.principal, now), who.principal, now
-        )
+    shown = opened["shown"]
     pages = previews.page_count(rt.blobs, shown) if shown else 0
     return render(request, who, "approvers/case.html", pages=pages, document=shown is not None, **opened)
 
