@@ -17,6 +17,7 @@ import pytest
 
 from core.blobs import FileBlobStore
 from core.keystore.devtoken import find_softhsm_module
+from ledger.note import Ed25519Signer, SoftwareKey, sign_note
 from sealgate.backup import manifest
 from sealgate.backup.errors import BackupDamaged
 
@@ -232,3 +233,21 @@ def test_a_damaged_blob_store_stops_the_backup_and_leaves_nothing(service: Servi
     assert f"blob {name}" in done.stderr
     assert "is damaged" in done.stderr
     assert list(target.iterdir()) == []
+
+
+def test_a_seen_checkpoint_not_signed_by_the_log_is_refused(service: Service, tmp_path: Path) -> None:
+    """A checkpoint forged with another key, or no checkpoint at all, cannot stand in for what auditors saw."""
+    real = (service.backup / "public" / "checkpoint").read_text()
+    origin, size, root = real.split("\n")[:3]
+    key = SoftwareKey.generate()
+    forged = sign_note(f"{origin}\n{int(size) + 100}\n{root}\n", [Ed25519Signer(origin, key.sign, key.public)])
+    pin = tmp_path / "pin"
+    pin.write_text(service.pin())
+    for name, text in (("forged", forged), ("garbage", "not a checkpoint\n")):
+        seen = tmp_path / name
+        seen.write_text(text)
+        target = _environment(tmp_path / f"{name}-var")
+        done = _cli(target, "restore", str(service.backup), "--pin-file", str(pin), "--seen-checkpoint", str(seen))
+        assert done.returncode == 1, name
+        assert f"{seen} is not a checkpoint of this log" in done.stderr, done.stderr
+        assert not (tmp_path / f"{name}-var").exists()
