@@ -144,13 +144,16 @@ def listing(session: Session) -> list[tuple[Seal, str, Certificate | None]]:
     return [(seal, code, newest.get(seal.id)) for seal, code in rows]
 
 
-def current_certificate(session: Session, seal_id: int) -> Certificate | None:
-    return session.scalars(
+def current_certificate(session: Session, seal_id: int, *, share: bool = False) -> Certificate | None:
+    """The seal's certificate in force. With ``share``, its row stays locked against a revocation or a
+    retirement until the transaction ends (PostgreSQL): a seal made with it then never commits after its revocation."""
+    query = (
         select(Certificate)
         .where(Certificate.seal_id == seal_id, Certificate.retired_at.is_(None), Certificate.revoked_at.is_(None))
         .order_by(Certificate.id.desc())
         .limit(1)
-    ).first()
+    )
+    return session.scalars(query.with_for_update(read=True) if share else query).first()
 
 
 def issue(

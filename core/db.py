@@ -16,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
@@ -31,6 +31,8 @@ from sqlalchemy.types import TypeDecorator
 from core import deferred
 
 READ_ONLY = "sealgate_read_only"
+_MEMO = "core.db.once_per_transaction"
+T = TypeVar("T")
 REST_BEFORE_PING = 5.0  # seconds in the pool after which a connection is pinged before use
 
 NAMING = {
@@ -137,6 +139,23 @@ def read_session_factory(engine: Engine) -> sessionmaker[Session]:
     if engine.dialect.name == "postgresql":
         options["isolation_level"] = "AUTOCOMMIT"
     return sessionmaker(engine.execution_options(**options), expire_on_commit=False)
+
+
+def once_per_transaction(session: Session, key: Hashable, read: Callable[[], T]) -> T:
+    """``read()`` the first time the session's transaction asks for ``key``, the same value after: a batch of
+    requests executed in one transaction reads its seal's certificate once, as one request does. The next
+    transaction reads again. Outside a transaction, every call reads."""
+    transaction = session.get_transaction()
+    if transaction is None:
+        return read()
+    held = session.info.get(_MEMO)
+    if held is None or held[0] is not transaction:
+        held = (transaction, {})
+        session.info[_MEMO] = held
+    memo: dict[Hashable, Any] = held[1]
+    if key not in memo:
+        memo[key] = read()
+    return cast(T, memo[key])
 
 
 def advisory_key(*name: str) -> int:

@@ -113,6 +113,12 @@ class WorkflowSettings(_Section):
     executor_threads: int = Field(
         default=4, ge=1, le=32, description="threads of each `serve` executing approved requests (one on SQLite)"
     )
+    execute_together: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="approved requests an executor thread carries out in one transaction when that many wait",
+    )
 
 
 OID_PATTERN = r"^[0-2](\.(0|[1-9][0-9]*))+$"  # a dotted object identifier

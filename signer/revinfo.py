@@ -3,8 +3,8 @@ document: a response is reused for half its validity, and only for the status it
 issuer's newest and not due for renewal.
 
 Reuse never hides a revocation. The statuses come from the sealing transaction each time, and a status other than
-the cached one is a new key, so a new response. Which CRL is newest is asked of the database each time (one small
-query for both issuers); a revocation issues a new CRL, and from then on the new one is embedded.
+the cached one is a new key, so a new response. Which CRL is newest is asked of the database once per transaction
+(one small query for both issuers); a revocation issues a new CRL, and from then on the new one is embedded.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ca import crl
 from ca.crl import CrlIssuer
 from ca.models import Crl
 from ca.ocsp import Responder, Status
+from core.db import once_per_transaction
 from signer import ltv
 
 
@@ -60,7 +61,11 @@ class RevinfoCache:
             .where(Crl.issuer_id.in_([i.row_id for i in issuers]))
             .group_by(Crl.issuer_id)
         )
-        newest = {issuer_id: number for issuer_id, number in session.execute(query)}
+        newest: dict[int, int] = once_per_transaction(
+            session,
+            ("newest-crls", *sorted(i.row_id for i in issuers)),
+            lambda: {issuer_id: number for issuer_id, number in session.execute(query)},
+        )
         found = []
         for issuer in issuers:
             with self._lock:

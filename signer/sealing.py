@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ca.hierarchy import Authority
@@ -25,7 +25,9 @@ from ca.models import Certificate, Seal
 from ca.ocsp import Responder, Status
 from ca.seals import SealForm, SealStatus, current_certificate
 from ca.tsa import TimeStampAuthority
+from core import deferred
 from core.blobs import BlobStore
+from core.db import once_per_transaction
 from core.keystore import Keystore
 from core.settings import CaSettings
 from ledger.append import Appended, append
@@ -40,6 +42,7 @@ from signer.placement import find_anchor, seal_box
 from signer.revinfo import RevinfoCache
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+_RECORD = insert(Sealing)
 MARGIN = 56.7  # 20 mm from the page edges for a seal placed without an anchor
 
 
@@ -62,7 +65,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Sealed:
-    sealing: Sealing
+    sealing: Sealing  # the row as written (with the transaction's next statement), not loaded: no id
     entry: Appended
     certificate_serial: str
 
@@ -118,7 +121,11 @@ class Office:
     def seal(self, session: Session, seal: Seal, request: Request, now: dt.datetime) -> Sealed:
         certificate = _usable_certificate(session, self.keystore, seal, now)
         sealer = self.sealer(seal, certificate, request.purpose)
-        tsa_status = _tsa_status(session, self.tsa.certificate) if self.level != "B-B" else None
+        tsa_status = (
+            once_per_transaction(session, "tsa-status", lambda: _tsa_status(session, self.tsa.certificate))
+            if self.level != "B-B"
+            else None
+        )
         source = self.blobs.path(request.document_sha256)
         fd, name = self._temporary_file()
         target = Path(name)
@@ -159,21 +166,20 @@ class Office:
             "field": done.field,
             "level": self.level,
         }
-        entry = append(session, Event("seal.applied", request.subject, request.actor, details, now))
-        sealing = Sealing(
-            subject=request.subject,
-            seal_id=seal.id,
-            certificate_id=certificate.id,
-            document_sha256=request.document_sha256,
-            sealed_sha256=stored.sha256,
-            signature_sha256=done.signature_sha256,
-            level=self.level,
-            event_id=entry.event_id,
-            created_at=now,
-        )
-        session.add(sealing)
-        session.flush()
-        return Sealed(sealing, entry, certificate.serial)
+        entry = append(session, Event("seal.applied", request.subject, request.actor, details, now), fresh=True)
+        row = {
+            "subject": request.subject,
+            "seal_id": seal.id,
+            "certificate_id": certificate.id,
+            "document_sha256": request.document_sha256,
+            "sealed_sha256": stored.sha256,
+            "signature_sha256": done.signature_sha256,
+            "level": self.level,
+            "event_id": entry.event_id,
+            "created_at": now,
+        }
+        deferred.write(session.connection(), _RECORD, row)  # sent with the transaction's next statement
+        return Sealed(Sealing(**row), entry, certificate.serial)
 
     def revocation_data(
         self, session: Session, sealer: Sealer, seal_status: Status, tsa_status: Status, now: dt.datetime
@@ -218,7 +224,9 @@ def _usable_certificate(session: Session, keystore: Keystore, seal: Seal, now: d
         raise SealingRefused(f"seal {seal.name} ({seal.id}) is physical only")
     if seal.status != SealStatus.ACTIVE:
         raise SealingRefused(f"seal {seal.name} ({seal.id}) is {seal.status}")
-    certificate = current_certificate(session, seal.id)
+    certificate = once_per_transaction(
+        session, ("seal-certificate", seal.id), lambda: current_certificate(session, seal.id, share=True)
+    )
     if certificate is None:
         latest = session.scalars(
             select(Certificate).where(Certificate.seal_id == seal.id).order_by(Certificate.id.desc()).limit(1)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ca.models import Seal
 from ca.seals import SealForm as CaSealForm
+from core.db import once_per_transaction
 from core.errors import DomainError
 from signer import sealing
 from signer.incremental import UnsealablePdf
@@ -32,16 +33,9 @@ class ElectronicSealing:
     completes: bool = field(default=True, init=False)  # the sealed PDF is the whole result
 
     def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
-        seal = session.scalars(
-            select(Seal)
-            .where(
-                Seal.organisation_id == request.organisation_id,
-                Seal.kind == request.seal_kind,
-                Seal.form.in_([str(CaSealForm.ELECTRONIC), str(CaSealForm.BOTH)]),
-            )
-            .order_by(Seal.id)
-            .limit(1)
-        ).first()
+        seal = once_per_transaction(
+            session, ("electronic-seal", request.organisation_id, request.seal_kind), lambda: _seal(session, request)
+        )
         if seal is None:
             raise ExecutionFailed(f"{request.organisation.name} has no electronic seal of kind {request.seal_kind}")
         matter = matter_of(session, request)
@@ -74,3 +68,17 @@ class ElectronicSealing:
             "document": f"/api/v1/requests/{request.id}/document",
             "receipt": f"/api/v1/requests/{request.id}/receipt",
         }
+
+
+def _seal(session: Session, request: SealRequest) -> Seal | None:
+    """The organisation's first seal of the request's kind that seals electronically."""
+    return session.scalars(
+        select(Seal)
+        .where(
+            Seal.organisation_id == request.organisation_id,
+            Seal.kind == request.seal_kind,
+            Seal.form.in_([str(CaSealForm.ELECTRONIC), str(CaSealForm.BOTH)]),
+        )
+        .order_by(Seal.id)
+        .limit(1)
+    ).first()

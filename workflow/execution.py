@@ -70,63 +70,99 @@ def run_pending(
     clock: Clock,
     *,
     limit: int = 20,
+    together: int = 1,
     webhook: str | None = None,
     recover: bool = True,
 ) -> Ran:
-    """Execute approved requests whose seal form has an executor, one transaction each; with ``recover``, first
-    fail those left executing by a process that died (one of a process's executing threads does)."""
+    """Execute up to ``limit`` approved requests whose seal form has an executor, up to ``together`` of them in one
+    transaction; with ``recover``, first fail those left executing by a process that died (one of a process's
+    executing threads does)."""
     completed = failed = 0
     if recover:
         _recover_stale(sessions, clock)
-    for _ in range(limit):
-        ran = _run_one(sessions, executors, clock, webhook)
+    while completed + failed < limit:
+        ran = _run_batch(sessions, executors, clock, webhook, min(together, limit - completed - failed))
         if ran is None:
             break
-        if ran:
-            completed += 1
-        else:
-            failed += 1
+        completed, failed = completed + ran.completed, failed + ran.failed
     return Ran(completed, failed)
 
 
-def _run_one(sessions: sessionmaker[Session], executors: Executors, clock: Clock, webhook: str | None) -> bool | None:
-    """Claim the oldest approved request and carry it out in the same transaction: the claim is the row lock, so a
-    process that dies while executing leaves the request approved (its lock gone with its connection) and another
-    process takes it at once; nothing of a half-made seal is committed. None: nothing waits."""
+def _run_batch(
+    sessions: sessionmaker[Session], executors: Executors, clock: Clock, webhook: str | None, size: int
+) -> Ran | None:
+    """Claim the oldest approved requests, at most ``size``, and carry them out in the same transaction: the claim
+    is their row locks, so a process that dies while executing leaves them approved (the locks gone with its
+    connection) and another process takes them at once; nothing of a half-made seal is committed. Requests
+    executed together share the transaction's reads (the seal, its certificate) and its COMMIT. If one of them
+    fails, the whole batch is undone and each is then executed on its own, so that only the failing one fails.
+    None: nothing waits."""
     forms = [str(f) for f in executors.by_form]
     if not forms:
         return None
     with sessions() as session:
-        request = session.scalar(
+        claimed = session.scalars(
             select(SealRequest)
             .where(SealRequest.state == State.APPROVED, SealRequest.seal_form.in_(forms))
             .order_by(SealRequest.updated_at)
-            .limit(1)
+            .limit(size)
             .options(joinedload(SealRequest.organisation))  # the seal's owner, read by every executor
             .with_for_update(skip_locked=True, of=SealRequest)
-        )
-        if request is None:
+        ).all()
+        if not claimed:
             return None
-        request_id, number = request.id, request.number
-        executor = executors.by_form[SealForm(request.seal_form)]
-        _start(session, request, clock.now())
+        if len(claimed) == 1:
+            return _run_claimed(sessions, session, claimed[0], executors, clock, webhook)
         try:
-            result = dict(executor.execute(session, request, clock.now()))
-        except (ExecutionFailed, DomainError) as exc:
-            reason = str(exc)
-        except Exception as exc:
-            log.exception("executing request %s failed", number)
-            reason = f"the executor failed: {type(exc).__name__}"
-        else:
-            if executor.completes:
-                complete(session, request, "system", result, clock.now(), webhook)
-            else:
-                _hand_over(session, request, result, clock.now(), webhook)
+            for request in claimed:
+                _carry_out(session, request, executors, clock, webhook)
             session.commit()
-            return True
-        session.rollback()
+            return Ran(len(claimed), 0)
+        except Exception as exc:  # each request is executed again alone, which records what failed
+            session.rollback()
+            log.info("%d requests executed together were undone (%s); executing them one by one", len(claimed), exc)
+    completed = failed = 0
+    for _ in claimed:
+        ran = _run_batch(sessions, executors, clock, webhook, 1)
+        if ran is None:
+            break
+        completed, failed = completed + ran.completed, failed + ran.failed
+    return Ran(completed, failed)
+
+
+def _run_claimed(
+    sessions: sessionmaker[Session],
+    session: Session,
+    request: SealRequest,
+    executors: Executors,
+    clock: Clock,
+    webhook: str | None,
+) -> Ran:
+    """One claimed request carried out, or failed with its reason in a transaction of its own."""
+    request_id, number = request.id, request.number
+    try:
+        _carry_out(session, request, executors, clock, webhook)
+    except (ExecutionFailed, DomainError) as exc:
+        reason = str(exc)
+    except Exception as exc:
+        log.exception("executing request %s failed", number)
+        reason = f"the executor failed: {type(exc).__name__}"
+    else:
+        session.commit()
+        return Ran(1, 0)
+    session.rollback()
     _fail(sessions, request_id, State.APPROVED, reason, clock, webhook)
-    return False
+    return Ran(0, 1)
+
+
+def _carry_out(session: Session, request: SealRequest, executors: Executors, clock: Clock, webhook: str | None) -> None:
+    executor = executors.by_form[SealForm(request.seal_form)]
+    _start(session, request, clock.now())
+    result = dict(executor.execute(session, request, clock.now()))
+    if executor.completes:
+        complete(session, request, "system", result, clock.now(), webhook)
+    else:
+        _hand_over(session, request, result, clock.now(), webhook)
 
 
 def _start(session: Session, request: SealRequest, now: dt.datetime) -> None:

@@ -96,9 +96,15 @@ class Workers:
     def _execute(self, *, recover: bool = False) -> bool:
         """A batch of approved requests executed; whether more may wait. The main loop's pass also ``recover``s
         requests a dead process left executing."""
-        webhook = self.runtime.settings.workflow.notification_webhook
+        settings = self.runtime.settings.workflow
         ran = run_pending(
-            self.runtime.sessions, self.executors, self.runtime.clock, limit=BATCH, webhook=webhook, recover=recover
+            self.runtime.sessions,
+            self.executors,
+            self.runtime.clock,
+            limit=BATCH,
+            together=settings.execute_together,
+            webhook=settings.notification_webhook,
+            recover=recover,
         )
         return ran.completed + ran.failed >= BATCH
 
