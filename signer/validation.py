@@ -34,11 +34,14 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from signer import active_content, revocation, structure, visual
+from signer import active_content, hex_strings, names, revocation, structure, visual
 from signer.cms import der_length
 from signer.modification_policy import SEAL_POLICY, covered_revision, draws_as_signed, filled_fields
 from signer.objstm_reader import IndexedReader
 from signer.revocation import NO_SOURCES, Sources
+
+hex_strings.install()  # before any file is read: every reader of this process reads hex strings in C
+names.install()  # every name of this process is compared cheaply where it can be
 
 PASSED, FAILED, INDETERMINATE = "TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"
 _COVERAGE = {
