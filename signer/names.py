@@ -11,6 +11,10 @@ neither of which changes an answer:
   again each time.
 - two names encoded alike byte for byte are equal at once, as RFC 5280 (7.1) allows: any comparison of their
   values can only find them equal. Names encoded otherwise are compared value by value, as before.
+- a name's ``hashable`` form (the key it is filed under) is remembered per encoding, for a bounded number of
+  encodings: it is computed from the encoding alone, the same for every object parsed from it. Two names filed
+  under different keys are unequal at once: asn1crypto finds two names equal only when each of their RDNs has
+  the same prepared value for each type, which is what the key is made of.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ from asn1crypto.x509 import Name, NameTypeAndValue
 
 _prepare = NameTypeAndValue._ldap_string_prep
 _equal = Name.__eq__
+_hashable = Name.hashable.fget
+_KEPT = 4096  # strings, and name encodings, remembered
+_filed: dict[bytes, str] = {}
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=_KEPT)
 def prepared(string: str) -> str:
     result: str = _prepare(None, string)  # the object is not read
     return result
@@ -34,11 +41,30 @@ def _prepared(_self: NameTypeAndValue, string: str) -> str:
 
 
 def _equal_names(self: Name, other: object) -> bool:
-    if isinstance(other, Name) and self.dump() == other.dump():
-        return True
+    if isinstance(other, Name):
+        if self.dump() == other.dump():
+            return True
+        try:
+            filed_apart = self.hashable != other.hashable
+        except Exception:  # a value that cannot be prepared: asn1crypto's comparison decides, or fails, as before
+            filed_apart = False
+        if filed_apart:
+            return False
     return bool(_equal(self, other))
+
+
+def _hashable_name(self: Name) -> str:
+    encoded = self.dump()
+    found = _filed.get(encoded)
+    if found is None:
+        found = _hashable(self)
+        if len(_filed) >= _KEPT:
+            _filed.clear()
+        _filed[encoded] = found
+    return found
 
 
 def install() -> None:
     NameTypeAndValue._ldap_string_prep = _prepared
     Name.__eq__ = _equal_names
+    Name.hashable = property(_hashable_name)
