@@ -51,6 +51,7 @@ from bench.approvals import _wait
 from bench.ledger import _drop, _fresh_postgres
 from bench.ports import free_port
 from bench.report import Section, median_rates
+from bench.shipped import as_shipped
 from ca import tsa as tsa_
 from ca.models import Seal
 from ca.ocsp import Status
@@ -320,7 +321,7 @@ def _baseline(env: dict[str, str], url: str, seconds: float, rounds: int) -> tup
             sealer = office.sealer(seal, certificate)
             good = Status(None, None, True)  # nothing is revoked in the demo
             revocation = office.revocation_data(session, sealer, good, good, runtime.clock.now())
-        sign = _pyhanko(runtime, office, sealer.key_label, sealer.template.certificate, source, revocation)
+        sign = as_shipped(_pyhanko(runtime, office, sealer.key_label, sealer.template.certificate, source, revocation))
         _check(sign())
         rate = median_rates({"pyhanko": (sign, 1)}, seconds, rounds)["pyhanko"]
         return rate, settings.signer.level

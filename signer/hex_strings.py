@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import binascii
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 from pyhanko.pdf_utils import generic
@@ -48,3 +50,14 @@ def read_hex_string(stream: BinaryIO) -> Any:
 
 def install() -> None:
     generic.read_hex_string_from_stream = read_hex_string
+
+
+@contextmanager
+def uninstalled() -> Iterator[None]:
+    """pyHanko's own function for a while: to time pyHanko as it ships, in a process where this is installed."""
+    saved = generic.read_hex_string_from_stream
+    generic.read_hex_string_from_stream = _pyhanko
+    try:
+        yield
+    finally:
+        generic.read_hex_string_from_stream = saved

@@ -8,7 +8,9 @@ from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pyhanko.pdf_utils import generic
 
+from signer import hex_strings
 from signer.hex_strings import _CHUNK, _pyhanko, read_hex_string
 
 # Digits, white space, a comment's start and end of line, the string's end, and bytes that have no place there.
@@ -44,3 +46,10 @@ def test_a_string_longer_than_a_chunk_with_white_space_across_its_chunks() -> No
     assert outcome == _outcome(_pyhanko, data)
     assert outcome[1] == bytes(range(256)) * (_CHUNK // 256 + 7)
     assert outcome[2] == len(data) - len(b"/Next")
+
+
+def test_pyhankos_own_reading_for_a_while() -> None:
+    hex_strings.install()
+    with hex_strings.uninstalled():
+        assert generic.read_hex_string_from_stream is _pyhanko
+    assert generic.read_hex_string_from_stream is read_hex_string

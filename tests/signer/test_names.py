@@ -61,3 +61,11 @@ def test_the_shortcuts_are_taken_both_ways() -> None:
     assert NAMES[2] == NAMES[3], "equal names encoded apart"
     assert NAMES[7].hashable == NAMES[8].hashable
     assert NAMES[7] != NAMES[8], "one key, and yet different"
+
+
+def test_asn1cryptos_own_comparison_for_a_while() -> None:
+    names.install()
+    with names.uninstalled():
+        assert x509.Name.__eq__ is names._equal
+        assert NAMES[7] != NAMES[8]
+    assert x509.Name.__eq__ is names._equal_names

@@ -1,0 +1,19 @@
+"""Baselines timed as their libraries ship: ``signer.validation`` replaces pyHanko's reading of hex strings and
+asn1crypto's comparison of names in every process that imports it, which would speed the baselines too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from signer import hex_strings, names
+
+T = TypeVar("T")
+
+
+def as_shipped(call: Callable[[], T]) -> Callable[[], T]:
+    def run() -> T:
+        with hex_strings.uninstalled(), names.uninstalled():
+            return call()
+
+    return run
