@@ -19,15 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import rfc8785
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from core import deferred
 from core.errors import Invalid
 from ledger.merkle import leaf_hash
 from ledger.models import PersonalDatum
-
-_KEEP = insert(PersonalDatum)
 
 VERSION = 1
 MAX_ENTRY_BYTES = 65_535  # entry bundles prefix each entry with a uint16 length
@@ -126,6 +122,5 @@ def commit(session: Session, kind: str, value: str, now: dt.datetime) -> str:
     """Keep ``value`` in the database and return the commitment that stands for it in log entries."""
     salt = secrets.token_bytes(16)
     commitment = commitment_of(salt, value)
-    row = {"commitment": commitment, "kind": kind, "salt": salt, "value": value, "created_at": now}
-    deferred.write(session.connection(), _KEEP, row)  # read by nobody in this transaction: no round trip of its own
+    session.add(PersonalDatum(commitment=commitment, kind=kind, salt=salt, value=value, created_at=now))
     return commitment

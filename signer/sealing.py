@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca.hierarchy import Authority
@@ -25,7 +25,6 @@ from ca.models import Certificate, Seal
 from ca.ocsp import Responder, Status
 from ca.seals import SealForm, SealStatus, current_certificate
 from ca.tsa import TimeStampAuthority
-from core import deferred
 from core.blobs import BlobStore
 from core.db import once_per_transaction
 from core.keystore import Keystore
@@ -42,7 +41,6 @@ from signer.placement import find_anchor, seal_box
 from signer.revinfo import RevinfoCache
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
-_RECORD = insert(Sealing)
 MARGIN = 56.7  # 20 mm from the page edges for a seal placed without an anchor
 
 
@@ -65,7 +63,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Sealed:
-    sealing: Sealing  # the row as written (with the transaction's next statement), not loaded: no id
+    sealing: Sealing
     entry: Appended
     certificate_serial: str
 
@@ -167,19 +165,20 @@ class Office:
             "level": self.level,
         }
         entry = append(session, Event("seal.applied", request.subject, request.actor, details, now), fresh=True)
-        row = {
-            "subject": request.subject,
-            "seal_id": seal.id,
-            "certificate_id": certificate.id,
-            "document_sha256": request.document_sha256,
-            "sealed_sha256": stored.sha256,
-            "signature_sha256": done.signature_sha256,
-            "level": self.level,
-            "event_id": entry.event_id,
-            "created_at": now,
-        }
-        deferred.write(session.connection(), _RECORD, row)  # sent with the transaction's next statement
-        return Sealed(Sealing(**row), entry, certificate.serial)
+        sealing = Sealing(
+            subject=request.subject,
+            seal_id=seal.id,
+            certificate_id=certificate.id,
+            document_sha256=request.document_sha256,
+            sealed_sha256=stored.sha256,
+            signature_sha256=done.signature_sha256,
+            level=self.level,
+            event_id=entry.event_id,
+            created_at=now,
+        )
+        session.add(sealing)
+        session.flush()
+        return Sealed(sealing, entry, certificate.serial)
 
     def revocation_data(
         self, session: Session, sealer: Sealer, seal_status: Status, tsa_status: Status, now: dt.datetime

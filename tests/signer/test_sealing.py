@@ -78,9 +78,8 @@ def seal_once(bench: Bench, **options: object) -> Sealing:
         order = Request(document_sha256=bench.document, subject="request:1", actor="system", **options)  # type: ignore[arg-type]
         done = bench.office.seal(session, seal, order, bench.runtime.clock.now())
         session.commit()
-        stored = session.scalars(select(Sealing).where(Sealing.event_id == done.entry.event_id)).one()
-        session.expunge(stored)
-        return stored
+        session.expunge(done.sealing)
+        return done.sealing
 
 
 @pytest.mark.parametrize("level", ["B-B", "B-T", "B-LT", "B-LTA"])
