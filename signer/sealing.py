@@ -176,8 +176,7 @@ class Office:
             event_id=entry.event_id,
             created_at=now,
         )
-        session.add(sealing)
-        session.flush()
+        session.add(sealing)  # flushed with the caller's next statement, with whatever else the caller changed
         return Sealed(sealing, entry, certificate.serial)
 
     def revocation_data(
