@@ -453,7 +453,7 @@ def _body(flow: Flow, baseline: float, level: str, load: float, quick: bool) -> 
         "signature timestamp from the service's TSA in process, `embed_validation_info` with the OCSP responses,",
         "CRLs and certificates the service embeds given to its validation context (no fetching), `use_pades_lta`",
         "for the document timestamp, and `bytes_reserved` set from a first signature (so it signs once per",
-        "document, not twice).",
+        "document, not twice), with pyHanko's and asn1crypto's own parsing and name comparison (`bench/shipped.py`).",
         "It does not store, log, or change a request's state, which the service's figure includes. One sealed",
         "document is downloaded from each server and checked for the same parts (signature with its timestamp,",
         "DSS with OCSP responses and CRLs, document timestamp) as the baseline's. Other work on this shared",

@@ -21,15 +21,14 @@ from api.deps import CertificateAuthority
 from ca.models import Certificate
 from ca.seals import current_certificate
 from core.runtime import Runtime
-from identity import directory
 from ledger.models import Entry, PendingEntry
 from signer.models import Sealing
 from tests import demo_snapshot
 from tests.api.on_demo import seal_of
-from tests.web.conftest import subsidy
+from tests.web.test_inspectors import approve, submit
 from tests.workflow.conftest import RecordingExecutor, Village
 from tests.workflow.test_workers import _approved
-from workflow import execution, review
+from workflow import execution
 from workflow.catalog import SealForm
 from workflow.execution import ExecutionFailed, Executors
 from workflow.models import SealRequest
@@ -40,22 +39,10 @@ APPROVERS = (("sn.g1.leader", 1), ("sn.secretary", 2), ("sn.sealadmin", 3))
 def _approved_subsidies(runtime: Runtime, count: int) -> list[int]:
     ids = []
     for _ in range(count):
-        request = subsidy(runtime)
-        with runtime.sessions() as session:
-            for username, level in APPROVERS:
-                user = directory.user(session, username)
-                review.decide(
-                    session,
-                    request.id,
-                    review.Actor(user.id, user.username),
-                    level=level,
-                    verdict=review.Verdict.APPROVE,
-                    comment="",
-                    to_level=None,
-                    now=runtime.clock.now(),
-                )
-            session.commit()
-        ids.append(request.id)
+        request_id, _number = submit(runtime)
+        for username, level in APPROVERS:
+            approve(runtime, request_id, username, level)
+        ids.append(request_id)
     return ids
 
 
