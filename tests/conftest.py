@@ -26,6 +26,7 @@ from core.settings import Settings, load_settings, normalise_database_url
 from ledger.service import LogService
 from sealgate import MIGRATIONS
 from sealgate.schema import metadata
+from workflow import catalogs
 
 PG_ENV = "SEALGATE_TEST_DATABASE_URL"
 ORIGIN = "sealgate.test/log"
@@ -90,7 +91,8 @@ def migrated(database_url: str) -> Iterator[Engine]:
 
 
 def empty(engine: Engine) -> None:
-    """Every table emptied, as each test leaves the database."""
+    """Every table emptied, as each test leaves the database, and the catalogues parsed from it forgotten: the
+    next test's catalogue versions start again from the same ids."""
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             names = ", ".join(t.name for t in metadata.sorted_tables)
@@ -98,6 +100,7 @@ def empty(engine: Engine) -> None:
         else:
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
+    catalogs.forget()
 
 
 @pytest.fixture

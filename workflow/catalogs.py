@@ -88,6 +88,12 @@ def version(session: Session, version_id: int) -> Catalog:
     return cached
 
 
+def forget() -> None:
+    """Drop the parsed versions: for a process whose database was emptied and loaded again, where a version's id
+    may then name another catalogue (tests do this)."""
+    _parsed.clear()
+
+
 def export(session: Session) -> dict[str, Any]:
     _, catalog = current(session)
     exported: dict[str, Any] = catalog.model_dump(mode="json", by_alias=True, exclude_defaults=True)

@@ -71,7 +71,8 @@ class ElectronicSealing:
 
 
 def _seal(session: Session, request: SealRequest) -> Seal | None:
-    """The organisation's first seal of the request's kind that seals electronically."""
+    """The organisation's first seal of the request's kind that seals electronically, its row kept from a
+    suspension until the transaction ends (PostgreSQL): no seal made with it commits after it was suspended."""
     return session.scalars(
         select(Seal)
         .where(
@@ -81,4 +82,5 @@ def _seal(session: Session, request: SealRequest) -> Seal | None:
         )
         .order_by(Seal.id)
         .limit(1)
+        .with_for_update(read=True)
     ).first()

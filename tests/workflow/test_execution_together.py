@@ -1,6 +1,6 @@
 """Approved requests executed together, in one transaction: each is sealed and logged once, the seal and its
-certificate are read once for all of them, one failing request fails alone, and the certificate they use cannot
-be revoked before their seals commit."""
+certificate are read once for all of them, one failing request fails alone, and neither the seal nor the
+certificate they use can be suspended or revoked before their seals commit."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.app import _executors
 from api.deps import CertificateAuthority
-from ca.models import Certificate
+from ca.models import Certificate, Seal
 from ca.seals import current_certificate
 from core.runtime import Runtime
 from ledger.models import Entry, PendingEntry
@@ -127,39 +127,54 @@ def test_one_request_failing_among_those_executed_together_fails_alone(client: T
     )
 
 
-def test_a_certificate_a_sealing_transaction_reads_is_revoked_only_after_that_transaction(
+def _sealing_then(runtime: Runtime, change: Any) -> list[str]:
+    """``change`` (an UPDATE) tried while a sealing transaction holds what it has read, then after that
+    transaction: for each try, whether it waited for the sealing or went through."""
+    outcome: list[str] = []
+
+    def attempt() -> None:
+        with runtime.sessions() as session:
+            session.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            try:
+                session.execute(change)
+            except OperationalError:
+                outcome.append("waited")
+            else:
+                outcome.append("went through")
+            session.rollback()
+
+    def in_a_thread() -> None:
+        other = threading.Thread(target=attempt)
+        other.start()
+        other.join(timeout=10)
+
+    electronic = _executors(runtime, CertificateAuthority()).by_form[SealForm.ELECTRONIC]
+    with runtime.sessions() as sealing:
+        request = sealing.get(SealRequest, _approved_subsidies(runtime, 1)[0])
+        assert request is not None
+        electronic.execute(sealing, request, runtime.clock.now())  # reads the seal and its certificate, and seals
+        in_a_thread()
+        sealing.rollback()
+    in_a_thread()
+    return outcome
+
+
+def test_a_seal_being_used_is_suspended_and_its_certificate_revoked_only_after_the_sealing_transaction(
     runtime: Runtime, engine: Engine
 ) -> None:
     if engine.dialect.name == "sqlite":
-        pytest.skip("SQLite writes one transaction at a time: a revocation cannot commit during a sealing")
+        pytest.skip("SQLite writes one transaction at a time: nothing commits during a sealing")
     demo_snapshot.load(runtime, seals=True)
     seal_id = seal_of(runtime, "yazhou.shuinan")
-    outcome: list[str] = []
-    with runtime.sessions() as sealing:
-        certificate = current_certificate(sealing, seal_id, share=True)
+    with runtime.readers() as session:
+        certificate = current_certificate(session, seal_id)
         assert certificate is not None
         certificate_id = certificate.id
-
-        def revoke() -> None:
-            with runtime.sessions() as session:
-                session.execute(text("SET LOCAL lock_timeout = '300ms'"))
-                try:
-                    session.execute(
-                        update(Certificate)
-                        .where(Certificate.id == certificate_id)
-                        .values(revoked_at=runtime.clock.now(), revocation_reason="keyCompromise")
-                    )
-                except OperationalError:
-                    outcome.append("waited")
-                else:
-                    outcome.append("revoked")
-                session.rollback()
-
-        during = threading.Thread(target=revoke)
-        during.start()
-        during.join(timeout=10)
-        sealing.rollback()
-    after = threading.Thread(target=revoke)
-    after.start()
-    after.join(timeout=10)
-    assert outcome == ["waited", "revoked"]
+    suspend = update(Seal).where(Seal.id == seal_id).values(status="suspended", suspended_at=runtime.clock.now())
+    revoke = (
+        update(Certificate)
+        .where(Certificate.id == certificate_id)
+        .values(revoked_at=runtime.clock.now(), revocation_reason="keyCompromise")
+    )
+    assert _sealing_then(runtime, suspend) == ["waited", "went through"]
+    assert _sealing_then(runtime, revoke) == ["waited", "went through"]
