@@ -28,24 +28,23 @@ def read_hex_string(stream: BinaryIO) -> Any:
     """The string object that starts at ``stream``'s position (its ``<``), the stream left after its ``>``."""
     start = stream.tell()
     stream.read(1)
-    parts: list[bytes] = []
+    digits: list[bytes] = []
+    length = 0
     while True:
         chunk = stream.read(_CHUNK)
         end = chunk.find(b">")
-        if end >= 0:
-            parts.append(chunk[:end])
-            break
-        if not chunk:
+        part = chunk if end < 0 else chunk[:end]
+        found = part.translate(None, PDF_WHITESPACE)
+        if not chunk or not _DIGITS.fullmatch(found):  # no end, or something else than digits: pyHanko's to judge
             stream.seek(start)
             return _pyhanko(stream)
-        parts.append(chunk)
-    body = b"".join(parts)
-    digits = body.translate(None, PDF_WHITESPACE)
-    if not _DIGITS.fullmatch(digits):
-        stream.seek(start)
-        return _pyhanko(stream)
-    stream.seek(start + 1 + len(body) + 1)
-    return generic.pdf_string(binascii.unhexlify(digits + b"0" if len(digits) % 2 else digits))
+        digits.append(found)
+        length += len(part)
+        if end >= 0:
+            break
+    stream.seek(start + 1 + length + 1)
+    joined = b"".join(digits)
+    return generic.pdf_string(binascii.unhexlify(joined + b"0" if len(joined) % 2 else joined))
 
 
 def install() -> None:

@@ -3,8 +3,8 @@
 Certificate path validation compares and indexes names all the time. asn1crypto compares two names value by
 value after the string preparation of RFC 4518, parsing each value of a newly parsed name and preparing it
 afresh: the preparations alone were a tenth of verifying the default seal (about a hundred and forty per
-verification, of a dozen strings), and the comparisons around them as much again. ``install`` changes two things,
-neither of which changes an answer:
+verification, of a dozen strings), and the comparisons around them as much again. ``install`` changes three things,
+none of which changes an answer:
 
 - the preparation is remembered per string, for a bounded number of strings. It is a function of the string
   alone (``NameTypeAndValue._ldap_string_prep`` reads nothing of its object); a string it refuses is refused
