@@ -9,8 +9,9 @@ none of which changes an answer:
 - the preparation is remembered per string, for a bounded number of strings. It is a function of the string
   alone (``NameTypeAndValue._ldap_string_prep`` reads nothing of its object); a string it refuses is refused
   again each time.
-- two names encoded alike byte for byte are equal at once, as RFC 5280 (7.1) allows: any comparison of their
-  values can only find them equal. Names encoded otherwise are compared value by value, as before.
+- two names encoded alike byte for byte are equal at once, as RFC 5280 (7.1) allows, once their values are known
+  to be preparable (a name asn1crypto cannot prepare is refused as before): any comparison of their values can
+  only find them equal. Names encoded otherwise are compared value by value, as before.
 - a name's ``hashable`` form (the key it is filed under) is remembered per encoding, for a bounded number of
   encodings: it is computed from the encoding alone, the same for every object parsed from it. Two names filed
   under different keys are unequal at once: asn1crypto finds two names equal only when each of their RDNs has
@@ -43,23 +44,30 @@ def _prepared(_self: NameTypeAndValue, string: str) -> str:
 
 
 def _equal_names(self: Name, other: object) -> bool:
-    if isinstance(other, Name):
-        if self.dump() == other.dump():
-            return True
-        try:
-            filed_apart = self.hashable != other.hashable
-        except Exception:  # a value that cannot be prepared: asn1crypto's comparison decides, or fails, as before
-            filed_apart = False
-        if filed_apart:
-            return False
+    if not isinstance(other, Name):
+        return bool(_equal(self, other))
+    mine, theirs = self.dump(), other.dump()
+    try:
+        mine_key = _key(self, mine)
+        theirs_key = mine_key if theirs == mine else _key(other, theirs)
+    except Exception:  # a value that cannot be prepared: asn1crypto's comparison decides, or fails, as before
+        return bool(_equal(self, other))
+    if theirs == mine:
+        return True
+    if mine_key != theirs_key:
+        return False
     return bool(_equal(self, other))
 
 
 def _hashable_name(self: Name) -> str:
-    encoded = self.dump()
+    return _key(self, self.dump())
+
+
+def _key(name: Name, encoded: bytes) -> str:
+    """``name``'s hashable form, ``encoded`` being its encoding."""
     found = _filed.get(encoded)
     if found is None:
-        found = _hashable(self)
+        found = _hashable(name)
         if len(_filed) >= _KEPT:
             _filed.clear()
         _filed[encoded] = found

@@ -53,3 +53,10 @@ def test_pyhankos_own_reading_for_a_while() -> None:
     with hex_strings.uninstalled():
         assert generic.read_hex_string_from_stream is _pyhanko
     assert generic.read_hex_string_from_stream is read_hex_string
+
+
+def test_a_huge_string_with_a_stray_byte_near_its_start_is_refused_as_pyhanko_refuses_it() -> None:
+    data = b"<" + b"ab" * 10 + b"z" + b"cd" * (4 << 20) + b">"
+    outcome = _outcome(read_hex_string, data)
+    assert outcome == _outcome(_pyhanko, data)
+    assert outcome[0] == "error"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import operator
+from collections.abc import Callable
 
 from asn1crypto import x509
 
@@ -38,16 +40,29 @@ NAMES = [
     _name(_rdn(("common_name", _utf8("b")), ("organization_name", _utf8("c")))),
     _name(_rdn(("organization_name", _utf8("c"))), _rdn(("common_name", _utf8("b")))),
     _name(),
+    x509.Name.build({"common_name": "水南\ufffd村"}),  # a value RFC 4518 refuses to prepare
+    x509.Name.build({"common_name": "崖州\ufffd区"}),
 ]
+
+
+def _answer(ask: Callable[..., object], *names_asked: x509.Name) -> object:
+    """What asking gives: the answer, or the kind of refusal, which must match too."""
+    try:
+        return bool(ask(*names_asked))
+    except Exception as exc:  # a name that cannot be prepared is refused alike both ways
+        return type(exc).__name__
 
 
 def test_equality_and_keys_are_asn1cryptos() -> None:
     names.install()
     for a, b in itertools.product(NAMES, repeat=2):
-        assert (a == b) is bool(names._equal(a, b)), (a.native, b.native)
-        assert (a != b) is (not names._equal(a, b)), (a.native, b.native)
+        assert _answer(operator.eq, a, b) == _answer(names._equal, a, b), (a.dump(), b.dump())
+        assert _answer(operator.ne, a, b) == _answer(lambda x, y: not names._equal(x, y), a, b)
     for name in NAMES:
-        assert name.hashable == names._hashable(name)
+        assert _answer(lambda n: n.hashable, name) == _answer(names._hashable, name)
+    assert _answer(operator.eq, NAMES[-1], NAMES[-1]) == "ValueError"
+    assert _answer(operator.eq, NAMES[-1], NAMES[-2]) == "ValueError"
+    assert _answer(operator.eq, NAMES[-1], NAMES[0]) is False
 
 
 def test_the_shortcuts_are_taken_both_ways() -> None:
