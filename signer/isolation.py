@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
+import functools
 import gc
 import io
 import logging
@@ -28,7 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 
 from cryptography import x509
@@ -48,6 +49,7 @@ _LAUNCH = "import sys; sys.path[:0] = sys.argv[2:]; import signer.isolation as s
 _READY, _FORK, _KILL = b"r", b"f", b"k"
 _PID = 4  # bytes of a process id on the control socket
 _GRACE = 1.0  # seconds a child outlives its time limit when nobody is left to kill it
+_HAND = 1.0  # seconds a spare may take to say it has the socket of its verification
 
 
 def verify(
@@ -163,21 +165,23 @@ atexit.register(_WARM.stop)
 
 
 def _forkserver(fd: int) -> None:
-    """The fork server: fork a child for each socket the service sends and kill the children it names, until it
+    """The fork server: hand each socket the service sends to a child and kill the children it names, until it
     goes away. It warms up as soon as nothing is asked of it: the first children of a one-off command, which asks
-    at once, start from imported modules alone, as they always did. Children are reaped only here, before each
+    at once, start from imported modules alone, as they always did. Once warm, it keeps one spare child forked
+    ahead, waiting for a socket, and forks the next spare after answering: the fork (a few milliseconds for a
+    process this size) is then off the path of a verification. Children are reaped only here, before each
     message is acted on: a child the service names is killed only while it is unreaped, so its process id is
     still its own."""
     control = socket.socket(fileno=fd)
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     control.sendall(_READY)
     children: set[int] = set()
-    warm = False
+    spare: _Spare | None = None
     while True:
-        if not warm and not select.select([control], [], [], 0)[0]:  # idle: a one-off command is not kept waiting
+        if spare is None and not select.select([control], [], [], 0)[0]:  # idle: a one-off command is not kept waiting
             _warm_up()
             gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
-            warm = True
+            spare = _Spare.fork(control, children)
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 + _PID, 1)
         except OSError:
@@ -192,16 +196,68 @@ def _forkserver(fd: int) -> None:
             continue
         if not fds:
             return
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            try:
-                _child(Connection(fds[0]))
-            finally:
-                os._exit(0)
-        children.add(pid)
+        child = spare.hand(fds[0], children) if spare is not None else None
+        if child is None:  # cold, or the spare has gone: a child forked now
+            child = _fork(control, functools.partial(_child, fds[0]))
+            children.add(child)
         os.close(fds[0])
-        control.sendall(pid.to_bytes(_PID, "big"))
+        control.sendall(child.to_bytes(_PID, "big"))
+        if spare is not None:
+            spare = _Spare.fork(control, children)
+
+
+class _Spare:
+    """A child forked ahead of need, waiting on a socket of its own for the socket of the verification it is to
+    run; if the fork server goes, that socket closes and the spare exits unused."""
+
+    def __init__(self, pid: int, socket_: socket.socket) -> None:
+        self.pid, self.socket = pid, socket_
+
+    @classmethod
+    def fork(cls, control: socket.socket, children: set[int]) -> _Spare:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = _fork(control, functools.partial(_wait_for_work, theirs, ours))
+        theirs.close()
+        children.add(pid)
+        return cls(pid, ours)
+
+    def hand(self, fd: int, children: set[int]) -> int | None:
+        """The spare's process id once it has said it holds the service's socket; None if it has gone, even
+        while being handed the socket (it is killed, if need be, and reaped later)."""
+        try:
+            if self.pid not in children:
+                return None
+            self.socket.settimeout(_HAND)
+            socket.send_fds(self.socket, [_FORK], [fd])
+            if self.socket.recv(1) != _READY:
+                raise OSError("the spare has gone")
+            return self.pid
+        except OSError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            return None
+        finally:
+            self.socket.close()
+
+
+def _fork(control: socket.socket, work: Callable[[], None]) -> int:
+    pid = os.fork()
+    if pid == 0:
+        control.close()
+        try:
+            work()
+        finally:
+            os._exit(0)
+    return pid
+
+
+def _wait_for_work(own_end: socket.socket, servers_end: socket.socket) -> None:
+    servers_end.close()
+    _, fds, _, _ = socket.recv_fds(own_end, 1, 1)
+    if fds:
+        own_end.sendall(_READY)
+        own_end.close()
+        _child(fds[0])
 
 
 def _reap(children: set[int]) -> None:
@@ -212,7 +268,8 @@ def _reap(children: set[int]) -> None:
         pass
 
 
-def _child(connection: Connection) -> None:
+def _child(fd: int) -> None:
+    connection = Connection(fd)
     data, anchors, trust_embedded, moment, memory, revocation, timeout = connection.recv()
     # the service kills a child past its time; should the service itself be gone, SIGALRM's default action ends it
     signal.setitimer(signal.ITIMER_REAL, timeout + _GRACE)

@@ -1,11 +1,14 @@
-"""The warm fork server children fork from: one child per verification, killed past its time, and the server
-started again when it has gone."""
+"""The warm fork server children fork from: one child per verification, forked ahead as a spare once the server
+is warm, killed past its time, and the server started again when it has gone."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,16 +68,82 @@ def test_a_verification_past_its_time_is_an_error_and_its_child_is_killed(
     pki: Pki,  # noqa: F811
     keystore: Keystore,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    killed = _spy(monkeypatch, "kill")
     slow = (CORPUS / "dss" / "pades-signed-filled-form.pdf").read_bytes()  # over a second to verify
     with pytest.raises(UnreadablePdf, match=r"within 0\.001 seconds"):
         verify(slow, trust_embedded=True, timeout=0.001)
     server = isolation._WARM._process
     assert server is not None
+    assert len(killed) == 1
     deadline = time.monotonic() + 0.5  # before the child would end by itself, or at its own timer (1.001 s)
-    while _live_children(server.pid) and time.monotonic() < deadline:
+    while killed[0] in _live_children(server.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _live_children(server.pid) == []
+    assert killed[0] not in _live_children(server.pid)
+    assert len(_live_children(server.pid)) <= 1  # at most the spare, waiting for work
     data = sealed_file(pki, keystore, tmp_path)
     again = verify(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
     assert again.indication == PASSED  # and the next verification is whole
+
+
+def test_once_warm_each_verification_runs_in_a_spare_forked_before_it_and_used_once(tmp_path: Path) -> None:
+    unsigned = blank_pdf(tmp_path / "in.pdf").read_bytes()
+    used = {_served(unsigned)}
+    server = isolation._WARM._process
+    assert server is not None
+    for _ in range(3):
+        spare = _spare(server.pid, used)
+        served = _served(unsigned)
+        assert served == spare
+        used.add(served)
+        deadline = time.monotonic() + 2
+        while served in _live_children(server.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert served not in _live_children(server.pid)
+
+
+def test_a_spare_that_has_gone_is_replaced_by_a_child_forked_at_once(tmp_path: Path) -> None:
+    unsigned = blank_pdf(tmp_path / "in.pdf").read_bytes()
+    used = {_served(unsigned)}
+    server = isolation._WARM._process
+    assert server is not None
+    spare = _spare(server.pid, used)
+    os.kill(spare, signal.SIGKILL)
+    served = _served(unsigned)
+    assert served != spare
+    assert _spare(server.pid, used | {served}) != spare  # and a new spare is forked after it
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
+    """The process ids the service names to the fork server's ``kill``, or gets from its ``child``."""
+    seen: list[int] = []
+    real = getattr(isolation._WARM, method)
+
+    def spied(*args: Any) -> Any:
+        result = real(*args)
+        seen.append(args[0] if method == "kill" else result[0])
+        return result
+
+    monkeypatch.setattr(isolation._WARM, method, spied)
+    return seen
+
+
+def _served(unsigned: bytes) -> int:
+    """The process id of the child that verified ``unsigned`` (and found it so)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        seen = _spy(monkeypatch, "child")
+        with pytest.raises(NotSigned):
+            verify(unsigned)
+    assert len(seen) == 1
+    return seen[0]
+
+
+def _spare(server: int, used: set[int]) -> int:
+    """The one child of a warm fork server that waits for work, among children not used yet (the warm-up takes
+    a few seconds)."""
+    deadline = time.monotonic() + isolation.STARTUP
+    while len(waiting := set(_live_children(server)) - used) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(waiting) == 1
+    return waiting.pop()
