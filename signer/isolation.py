@@ -6,7 +6,9 @@ Children fork from a warm fork server (``_forkserver``), started once per servic
 imported pyHanko, pikepdf and PDFium and verified a document it made itself, so a child starts with every module
 loaded, every lazy table built and the interpreter's specialised bytecode in place, and a verification costs a
 fork, not a cold run (a child of a fork server that had only imported the verifier took half as long again as a
-verification in process, and ran the service's main module once more before starting). The fork server never
+verification in process, and ran the service's main module once more before starting). Once warm, the fork
+server keeps a spare child forked ahead, which copies the pages a verification will write (``prefault``) while it
+waits: neither the fork nor those copies are on the path of a verification. The fork server never
 reads a file it is asked to verify: each child reads its own, is used once and exits, so nothing one file does
 can reach the next. Before the parsers see the file, the child measures what its streams inflate to
 (``inflation.check``): a compression bomb is refused with that reason rather than found by the memory limit.
@@ -26,6 +28,7 @@ import resource
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -36,7 +39,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.settings import SignerSettings
-from signer import inflation
+from signer import inflation, prefault
 from signer.revocation import NO_SOURCES, Sources
 from signer.validation import NotSigned, Report, UnreadablePdf, VerifyError, validate
 
@@ -177,11 +180,13 @@ def _forkserver(fd: int) -> None:
     control.sendall(_READY)
     children: set[int] = set()
     spare: _Spare | None = None
+    footprint: list[prefault.Span] = []
     while True:
         if spare is None and not select.select([control], [], [], 0)[0]:  # idle: a one-off command is not kept waiting
-            _warm_up()
+            sample = _warm_up()
             gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
-            spare = _Spare.fork(control, children)
+            footprint = _footprint(control, sample) if sample is not None else []
+            spare = _Spare.fork(control, children, footprint)
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 + _PID, 1)
         except OSError:
@@ -203,7 +208,7 @@ def _forkserver(fd: int) -> None:
         os.close(fds[0])
         control.sendall(child.to_bytes(_PID, "big"))
         if spare is not None:
-            spare = _Spare.fork(control, children)
+            spare = _Spare.fork(control, children, footprint)
 
 
 class _Spare:
@@ -214,9 +219,9 @@ class _Spare:
         self.pid, self.socket = pid, socket_
 
     @classmethod
-    def fork(cls, control: socket.socket, children: set[int]) -> _Spare:
+    def fork(cls, control: socket.socket, children: set[int], footprint: list[prefault.Span]) -> _Spare:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = _fork(control, functools.partial(_wait_for_work, theirs, ours))
+        pid = _fork(control, functools.partial(_wait_for_work, theirs, ours, footprint))
         theirs.close()
         children.add(pid)
         return cls(pid, ours)
@@ -251,8 +256,9 @@ def _fork(control: socket.socket, work: Callable[[], None]) -> int:
     return pid
 
 
-def _wait_for_work(own_end: socket.socket, servers_end: socket.socket) -> None:
+def _wait_for_work(own_end: socket.socket, servers_end: socket.socket, footprint: list[prefault.Span]) -> None:
     servers_end.close()
+    prefault.populate(footprint)
     _, fds, _, _ = socket.recv_fds(own_end, 1, 1)
     if fds:
         own_end.sendall(_READY)
@@ -303,15 +309,46 @@ def _run(
         sender.close()
 
 
-def _warm_up() -> None:
+def _warm_up() -> bytes | None:
     """Verify, a few times, a document signed twice here with a throwaway key: every module and table a
-    verification uses is then loaded, and the bytecode specialised, before the first child forks."""
+    verification uses is then loaded, and the bytecode specialised, before the first child forks. The sample,
+    or None if it could not be verified."""
     try:
         sample = _sample()
         for _ in range(3):
             validate(sample, trust_embedded=True)
     except Exception:  # warmth is an optimisation: a child verifies as well from a cold process
         logging.getLogger(__name__).exception("the verifier could not warm up")
+        return None
+    return sample
+
+
+def _footprint(control: socket.socket, sample: bytes) -> list[prefault.Span]:
+    """The pages of this process a verification writes, as a probe child verifying ``sample`` finds them."""
+    shared = prefault.writable()
+    ours, theirs = socket.socketpair()
+    pid = _fork(control, functools.partial(_probe, theirs, ours, sample, shared))
+    theirs.close()
+    with ours:
+        ours.settimeout(STARTUP)
+        found = bytearray()
+        with contextlib.suppress(OSError):
+            while chunk := ours.recv(1 << 16):
+                found += chunk
+    os.waitpid(pid, 0)
+    if len(found) % 16:
+        return []
+    numbers = struct.unpack(f"{len(found) // 8}Q", found)
+    return list(zip(numbers[::2], numbers[1::2], strict=True))
+
+
+def _probe(own_end: socket.socket, servers_end: socket.socket, sample: bytes, shared: list[prefault.Span]) -> None:
+    servers_end.close()
+    signal.setitimer(signal.ITIMER_REAL, STARTUP)
+    with own_end:
+        validate(sample, trust_embedded=True)
+        spans = prefault.written(shared)
+        own_end.sendall(struct.pack(f"{2 * len(spans)}Q", *(n for span in spans for n in span)))
 
 
 def _sample() -> bytes:
