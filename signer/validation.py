@@ -34,7 +34,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from signer import active_content, hex_strings, names, revocation, structure, visual
+from signer import active_content, extensions, hex_strings, names, revocation, signature_checks, structure, visual
 from signer.cms import der_length
 from signer.modification_policy import SEAL_POLICY, covered_revision, draws_as_signed, filled_fields
 from signer.objstm_reader import IndexedReader
@@ -42,6 +42,8 @@ from signer.revocation import NO_SOURCES, Sources
 
 hex_strings.install()  # before any file is read: every reader of this process reads hex strings in C
 names.install()  # every name of this process is compared cheaply where it can be
+extensions.install()  # a certificate's extensions are parsed once per encoding
+signature_checks.install()  # a signature that passed is not checked again with the same inputs
 
 PASSED, FAILED, INDETERMINATE = "TOTAL-PASSED", "TOTAL-FAILED", "INDETERMINATE"
 _COVERAGE = {
