@@ -23,7 +23,7 @@ _SET = ["_critical_extensions", "_processed_extensions"] + [
     name for name in vars(Certificate) if name.startswith("_") and name.endswith("_value") and not name.startswith("__")
 ]
 _KEPT = 1024  # encodings remembered
-_parsed: dict[bytes, dict[str, Any]] = {}  # oldest first
+_parsed: dict[bytes, dict[str, Any]] = {}
 
 
 def _set_extensions(self: Certificate) -> None:
@@ -32,7 +32,7 @@ def _set_extensions(self: Certificate) -> None:
     if found is None:
         _parse(self)  # raises for extensions that cannot be parsed
         if len(_parsed) >= _KEPT:
-            del _parsed[next(iter(_parsed))]
+            _parsed.clear()  # one call, safe beside other threads' lookups
         _parsed[encoded] = {name: getattr(self, name) for name in _SET}
         return
     for name, value in found.items():

@@ -24,7 +24,7 @@ from pyhanko_certvalidator.sig_validate import (
 
 _check = DefaultSignatureValidator.validate_signature
 _KEPT = 4096  # checks remembered
-_passed: dict[bytes, None] = {}  # digests of the inputs of checks that passed, oldest first
+_passed: set[bytes] = set()  # digests of the inputs of checks that passed
 
 
 def _checked(
@@ -49,8 +49,8 @@ def _checked(
         return
     _check(self, signature, signed_data, public_key_info, signature_algorithm, context)  # raises if it fails
     if len(_passed) >= _KEPT:
-        del _passed[next(iter(_passed))]
-    _passed[digest] = None
+        _passed.clear()  # one call, safe beside other threads' lookups
+    _passed.add(digest)
 
 
 def install() -> None:

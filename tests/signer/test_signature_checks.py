@@ -38,7 +38,7 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         real(*args)
 
     monkeypatch.setattr(signature_checks, "_check", counted)
-    monkeypatch.setattr(signature_checks, "_passed", {})
+    monkeypatch.setattr(signature_checks, "_passed", set())
     signature_checks.install()
     return ran
 
@@ -95,9 +95,9 @@ def test_the_memory_is_bounded(checks: list[tuple[Any, ...]], monkeypatch: pytes
     signatures = [private.sign(DATA + bytes([n]), ec.ECDSA(hashes.SHA256())) for n in range(5)]
     for n, signature in enumerate(signatures):
         _validate(signature, DATA + bytes([n]), public, SHA256)
-    assert len(signature_checks._passed) == 3
-    _validate(signatures[0], DATA + b"\x00", public, SHA256)  # the oldest was forgotten: checked again
-    _validate(signatures[4], DATA + b"\x04", public, SHA256)  # the newest was not
+        assert len(signature_checks._passed) <= 3
+    _validate(signatures[0], DATA + b"\x00", public, SHA256)  # forgotten when the memory was emptied: checked again
+    _validate(signatures[4], DATA + b"\x04", public, SHA256)  # remembered since
     assert len(checks) == 6
 
 
