@@ -401,8 +401,10 @@ def _body(
         "the difference analysis after the seal, qpdf's reading of the file against pyHanko's, and the signed",
         "revision against the final file (rendered only where the later revisions could draw); pyHanko's row",
         "validates the seal alone, with its timestamp and the same revocation data. pyHanko's rows run with",
-        "pyHanko's and asn1crypto's own parsing and name comparison, not the faster ones the verifier installs",
-        "in this process (`bench/shipped.py`).",
+        "pyHanko's and asn1crypto's own parsing, name comparison, extension parsing and signature checks, not the",
+        "faster ones the verifier installs in this process (`bench/shipped.py`). The in-process rows verify the",
+        "same file again and again in one process, which remembers between verifications the names, extensions",
+        "and signature checks it has seen; an isolated child starts each time from the fork server's memory.",
     ]
     if quick:
         lines.append("Quick run: a 20 MB file, sealed once, instead of 200 MB twice.")
