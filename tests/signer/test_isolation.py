@@ -74,41 +74,35 @@ def test_a_verification_past_its_time_is_an_error_and_its_child_is_killed(
     slow = (CORPUS / "dss" / "pades-signed-filled-form.pdf").read_bytes()  # over a second to verify
     with pytest.raises(UnreadablePdf, match=r"within 0\.001 seconds"):
         verify(slow, trust_embedded=True, timeout=0.001)
-    server = isolation._WARM._process
-    assert server is not None
+    process = isolation._WARM._process
+    assert process is not None
     assert len(killed) == 1
     deadline = time.monotonic() + 0.5  # before the child would end by itself, or at its own timer (1.001 s)
-    while killed[0] in _live_children(server.pid) and time.monotonic() < deadline:
+    while killed[0] in _live_children(process.pid) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert killed[0] not in _live_children(server.pid)
-    assert len(_live_children(server.pid)) <= 1  # at most the spare, waiting for work
+    assert killed[0] not in _live_children(process.pid)
+    assert len(_live_children(process.pid)) <= 1  # at most the spare, waiting for work
     data = sealed_file(pki, keystore, tmp_path)
     again = verify(data, trust=[pki.root], moment=NOW, revocation=pki.revocation())
     assert again.indication == PASSED  # and the next verification is whole
 
 
 def test_once_warm_each_verification_runs_in_a_spare_forked_before_it_and_used_once(tmp_path: Path) -> None:
-    unsigned = blank_pdf(tmp_path / "in.pdf").read_bytes()
-    used = {_served(unsigned)}
-    server = isolation._WARM._process
-    assert server is not None
+    unsigned, server, used = _started(tmp_path)
     for _ in range(3):
-        spare = _spare(server.pid, used)
+        spare = _spare(server, used)
         served = _served(unsigned)
         assert served == spare
         used.add(served)
         deadline = time.monotonic() + 2
-        while served in _live_children(server.pid) and time.monotonic() < deadline:
+        while served in _live_children(server) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert served not in _live_children(server.pid)
+        assert served not in _live_children(server)
 
 
 def test_a_spare_holds_the_pages_a_verification_writes_before_it_is_asked(tmp_path: Path) -> None:
-    unsigned = blank_pdf(tmp_path / "in.pdf").read_bytes()
-    used = {_served(unsigned)}
-    server = isolation._WARM._process
-    assert server is not None
-    spare = _spare(server.pid, used)
+    _, server, used = _started(tmp_path)
+    spare = _spare(server, used)
     deadline = time.monotonic() + 5
     while (held := _private_kb(spare)) < 4096 and time.monotonic() < deadline:  # it copies them as it starts
         time.sleep(0.05)
@@ -121,15 +115,22 @@ def _private_kb(pid: int) -> int:
 
 
 def test_a_spare_that_has_gone_is_replaced_by_a_child_forked_at_once(tmp_path: Path) -> None:
+    unsigned, server, used = _started(tmp_path)
+    spare = _spare(server, used)
+    os.kill(spare, signal.SIGKILL)
+    served = _served(unsigned)
+    assert served != spare
+    assert _spare(server, used | {served}) != spare  # and a new spare is forked after it
+
+
+def _started(tmp_path: Path) -> tuple[bytes, int, set[int]]:
+    """An unsigned file, the process id of the fork server one verification of it started, and the child that
+    verified it."""
     unsigned = blank_pdf(tmp_path / "in.pdf").read_bytes()
     used = {_served(unsigned)}
     server = isolation._WARM._process
     assert server is not None
-    spare = _spare(server.pid, used)
-    os.kill(spare, signal.SIGKILL)
-    served = _served(unsigned)
-    assert served != spare
-    assert _spare(server.pid, used | {served}) != spare  # and a new spare is forked after it
+    return unsigned, server.pid, used
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch, method: str) -> list[int]:
