@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import datetime as dt
 import functools
 import gc
@@ -53,6 +54,8 @@ _READY, _FORK, _KILL = b"r", b"f", b"k"
 _PID = 4  # bytes of a process id on the control socket
 _GRACE = 1.0  # seconds a child outlives its time limit when nobody is left to kill it
 _HAND = 1.0  # seconds a spare may take to say it has the socket of its verification
+_PR_SET_NAME = 15
+SPARE, CHILD, PROBE = b"sealgate-spare", b"sealgate-verify", b"sealgate-probe"  # process names, 15 bytes at most
 
 
 def verify(
@@ -257,13 +260,22 @@ def _fork(control: socket.socket, work: Callable[[], None]) -> int:
 
 
 def _wait_for_work(own_end: socket.socket, servers_end: socket.socket, footprint: list[prefault.Span]) -> None:
+    _named(SPARE)
     servers_end.close()
     prefault.populate(footprint)
     _, fds, _, _ = socket.recv_fds(own_end, 1, 1)
     if fds:
+        _named(CHILD)
         own_end.sendall(_READY)
         own_end.close()
         _child(fds[0])
+
+
+def _named(name: bytes) -> None:
+    """Name this process in ``ps`` and ``/proc/<pid>/comm`` (``prctl(PR_SET_NAME)``, which Python does not offer),
+    so that an operator tells a spare waiting for work from a child at work."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_NAME, name, 0, 0, 0)
 
 
 def _reap(children: set[int]) -> None:
@@ -275,6 +287,7 @@ def _reap(children: set[int]) -> None:
 
 
 def _child(fd: int) -> None:
+    _named(CHILD)
     connection = Connection(fd)
     data, anchors, trust_embedded, moment, memory, revocation, timeout = connection.recv()
     # the service kills a child past its time; should the service itself be gone, SIGALRM's default action ends it
@@ -343,6 +356,7 @@ def _footprint(control: socket.socket, sample: bytes) -> list[prefault.Span]:
 
 
 def _probe(own_end: socket.socket, servers_end: socket.socket, sample: bytes, shared: list[prefault.Span]) -> None:
+    _named(PROBE)
     servers_end.close()
     signal.setitimer(signal.ITIMER_REAL, STARTUP)
     with own_end:

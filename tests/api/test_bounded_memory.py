@@ -19,6 +19,7 @@ import httpx
 from bench.ports import free_port
 from core.keystore import Keystore
 from core.settings import SignerSettings
+from signer.isolation import PROBE, SPARE
 from tests.cli.support import serving
 from tests.signer.bombs import sealed_bomb
 from tests.signer.pki import Pki, blank_pdf
@@ -28,6 +29,7 @@ MB = 1024 * 1024
 HUGE = 300 * MB
 LIMITS = SignerSettings()  # the server runs on the defaults
 SLACK = 100 * MB
+IDLE = {SPARE.decode(), PROBE.decode()}  # children of the fork server that verify nothing
 _PIECE = b"%PDF-1.7\n" + bytes(MB - 9)
 
 
@@ -87,7 +89,8 @@ def _answer(sock: socket.socket, sent: int) -> Answer:
 @dataclass
 class Watch:
     """VmRSS of the server and of every process under it, sampled every 20 ms: each one's peak, the whole tree's,
-    and how many verifying children (those the forkserver forked) lived at once."""
+    and how many verifying children (those the forkserver forked, less the spare that waits for work and the probe
+    the warm-up forks once, which name themselves) lived at once."""
 
     server: int
     peaks: dict[int, int] = field(default_factory=dict)
@@ -105,7 +108,11 @@ class Watch:
         forkservers = {
             pid for pid, parent in parents.items() if parent == self.server and "forkserver" in _cmdline(pid)
         }
-        verifying = {pid for pid, parent in parents.items() if parent in forkservers and pid in sizes}
+        verifying = {
+            pid
+            for pid, parent in parents.items()
+            if parent in forkservers and pid in sizes and _proc(pid, "comm").strip() not in IDLE
+        }
         self.verifying |= verifying
         self.children_at_once = max(self.children_at_once, len(verifying))
         total = sum(sizes.values())

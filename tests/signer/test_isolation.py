@@ -91,6 +91,7 @@ def test_once_warm_each_verification_runs_in_a_spare_forked_before_it_and_used_o
     unsigned, server, used = _started(tmp_path)
     for _ in range(3):
         spare = _spare(server, used)
+        assert Path(f"/proc/{spare}/comm").read_text().strip() == isolation.SPARE.decode()  # as ps shows it
         served = _served(unsigned)
         assert served == spare
         used.add(served)
