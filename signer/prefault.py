@@ -6,9 +6,9 @@ verification here. The fork server learns once which pages a verification writes
 verifies its own sample and reads, in ``/proc/self/pagemap``, which of the server's writable pages it now holds
 alone; each spare child then copies those pages with ``madvise(MADV_POPULATE_WRITE)`` while it waits for work.
 The copies are the ones the verification would make anyway, so the work is moved, not added; contents never
-change. Written by hand: no library offers either call (``mmap.madvise`` takes an mmap object, and
-``MADV_POPULATE_WRITE`` arrives in Python 3.12). Where the kernel or ``/proc`` lacks any of this, nothing is
-prefaulted and a child faults as before.
+change. Written by hand: no library offers either (``mmap.madvise`` advises only an mmap object's own pages, not
+the interpreter's heap). Where the kernel or ``/proc`` lacks any of this, nothing is prefaulted and a child faults
+as before.
 """
 
 from __future__ import annotations
