@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, Forbidden, Invalid, NotFound
 from identity import directory, independence, scope
-from identity.auth import Principal
+from identity.auth import Principal, principal_of
 from identity.models import GrantRequest, User
 from identity.posts import Post
 from ledger.append import append
@@ -131,6 +131,7 @@ def approve(session: Session, who: Principal, request_id: int, now: dt.datetime)
         raise Conflict(f"post grant request {asked.id} asked for a period that has passed; reject it")
     requester = session.get(User, asked.requested_by_id)
     assert requester is not None, "requested_by_id is a foreign key"
+    _require_asker_still_administers(session, asked, requester, now)
     actor = scope.actor(who)
     asked.state, asked.decided_by_id, asked.decided_at = State.APPROVED, who.user_id, now
     _log(session, asked, "approved", actor, now)
@@ -148,6 +149,21 @@ def approve(session: Session, who: Principal, request_id: int, now: dt.datetime)
     asked.grant_id = grant.id
     session.flush()
     return asked
+
+
+def _require_asker_still_administers(session: Session, asked: GrantRequest, requester: User, now: dt.datetime) -> None:
+    """The first pair of eyes must still be an administrator's at the approval: one who has lost the post, or whose
+    organisations no longer reach the person, would otherwise see the second administrator complete what they asked
+    after they were removed."""
+    asker = principal_of(session, requester, now)
+    try:
+        scope.require_within(session, asker, asked.organisation)
+        scope.require_reach(session, asker, asked.user, now)
+    except Forbidden:
+        raise Conflict(
+            f"post grant request {asked.id} was asked for by {requester.username}, who no longer administers "
+            f"{asked.organisation.code} or {asked.user.username}; reject it"
+        ) from None
 
 
 def reject(session: Session, who: Principal, request_id: int, now: dt.datetime) -> GrantRequest:

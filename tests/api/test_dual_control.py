@@ -191,6 +191,25 @@ def test_the_last_administrator_post_is_not_ended(api: TestClient, runtime: Runt
     assert "last administrator" in last.json()["detail"]
 
 
+def test_a_post_asked_for_by_an_administrator_since_removed_is_not_approved(api: TestClient, runtime: Runtime) -> None:
+    """The asker's admin post ends while the request waits: the second administrator can only reject it."""
+    _township(runtime)
+    asked = ask_post(api, bearer(api, "t.admin"), "tv.resident", "committee_member", "yazhou.t.v")
+    assert asked.status_code == 202, asked.text
+    district = bearer(api, "yz.admin")
+    grants = api.get("/api/v1/admin/users/t.admin/posts", headers=district).json()
+    ended = api.post(f"/api/v1/admin/users/t.admin/posts/{grants[0]['id']}/end", json={}, headers=district)
+    assert ended.status_code == 200, ended.text
+    second = bearer(api, "t.admin2")
+    refused = api.post(f"/api/v1/admin/grant-requests/{asked.json()['id']}/approve", headers=second)
+    assert refused.status_code == 409, refused.text
+    assert "t.admin, who no longer administers" in refused.json()["detail"]
+    assert api.get("/api/v1/me", headers=bearer(api, "tv.resident")).json()["posts"] == []
+    rejected = api.post(f"/api/v1/admin/grant-requests/{asked.json()['id']}/reject", headers=second)
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["state"] == "rejected"
+
+
 def test_no_administrator_disables_themselves(api: TestClient) -> None:
     """yz.admin2 is there to take over, so only the rule on oneself refuses it."""
     admin = bearer(api, "yz.admin")
