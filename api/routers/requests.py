@@ -158,9 +158,9 @@ def _pdf(rt: Runtime, sha256: str, name: str) -> FileResponse:
 
 
 @router.get("/{request_id}/receipt", response_class=Response)
-def receipt(request_id: RowId, who: PrincipalDep, log: LogDep, session: ReadSessionDep) -> Response:
+def receipt(request_id: RowId, who: PrincipalDep, rt: RuntimeDep, log: LogDep, session: ReadSessionDep) -> Response:
     """The log's receipt for the request's seal: a C2SP tlog-proof with the log entry as its extra data."""
-    request = requests.visible(session, request_id, who)
+    request = requests.visible(session, request_id, who, rt.clock.now())
     text = records.receipt(session, log.reader, records.latest(session, history.subject(request.id)))
     return Response(
         text,

@@ -143,6 +143,8 @@ def test_a_deputy_of_the_parent_organisation_sees_and_decides(client: TestClient
     listed = client.get("/api/v1/requests", params={"scope": "visible"}, headers=deputy).json()["items"]
     assert [item["id"] for item in listed] == [rid]
     assert client.get(f"/api/v1/requests/{rid}/document", headers=deputy).status_code == 200
+    receipt = client.get(f"/api/v1/requests/{rid}/receipt", headers=deputy)  # a request they see, not sealed yet
+    assert (receipt.status_code, receipt.json()["detail"]) == (404, f"request:{rid} has not been sealed")
     decided = decide(client, "yz.staff", rid, 2)
     assert decided.status_code == 200, decided.text
     assert (decided.json()["decision"]["by"], decided.json()["decision"]["on_behalf_of"]) == ("yz.staff", "secretary")
