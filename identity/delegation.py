@@ -15,9 +15,6 @@ from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event, commit, timestamp
 
-# How far a delegation's start may lie behind the server's clock: the caller's clock, or the minute a form shows.
-SKEW = dt.timedelta(minutes=1)
-
 
 def seat_and_parent(session: Session, organisation_id: int) -> set[int]:
     """The organisations whose post holders may deputise for a post of ``organisation_id``: itself and its parent."""
@@ -57,8 +54,8 @@ def delegate(
 ) -> Delegation:
     """``reason`` (say, away at training) enters the log as a commitment, as free text that may name people. The
     deputy must hold a post in the organisation or its parent when the delegation starts; it starts now or later
-    (``SKEW`` allowed), since a delegation dated back would make decisions already taken look authorised."""
-    if valid_from < now - SKEW:
+    (``directory.SKEW`` allowed), since a delegation dated back would make decisions already taken look authorised."""
+    if valid_from < now - directory.SKEW:
         raise Invalid("a delegation cannot start in the past")
     if valid_until <= valid_from:
         raise Invalid("a delegation must end after it starts")

@@ -24,6 +24,9 @@ from identity.posts import PARENT_KINDS, POST_KINDS, OrgKind, Post
 from ledger.append import append
 from ledger.entry import Event, commit, timestamp
 
+# How far behind the service's clock a post or a delegation may be dated to start or end: the caller's clock, or the
+# minute a form shows. Dated further back, it would make decisions already taken look authorised, or unauthorised.
+SKEW = dt.timedelta(minutes=1)
 _CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -229,6 +232,8 @@ def end_post(
     now: dt.datetime,
     actor: str,
 ) -> PostGrant:
+    if at < now - SKEW:
+        raise Invalid("a post cannot end in the past: decisions taken since would look unauthorised")
     holder = user(session, username)
     org = organisation(session, org_code)
     grant = session.scalar(

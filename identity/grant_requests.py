@@ -21,9 +21,6 @@ from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event, timestamp
 
-# How far in the past a grant may be asked to start, for the clocks of the browser and the service to differ.
-SKEW = dt.timedelta(minutes=1)
-
 
 class State(enum.StrEnum):
     PENDING = "pending"
@@ -33,7 +30,7 @@ class State(enum.StrEnum):
 
 def check_period(valid_from: dt.datetime, valid_until: dt.datetime | None, now: dt.datetime) -> None:
     """A grant starts now or later (a post held in the past would make past decisions look authorised)."""
-    if valid_from < now - SKEW:
+    if valid_from < now - directory.SKEW:
         raise Invalid("a post grant cannot start in the past")
     if valid_until is not None and valid_until <= valid_from:
         raise Invalid("a post grant must end after it starts")

@@ -234,6 +234,18 @@ def test_a_post_does_not_start_in_the_past(api: TestClient, runtime: Runtime) ->
     assert skewed.status_code == 201, skewed.text
 
 
+def test_a_post_does_not_end_in_the_past(api: TestClient, runtime: Runtime) -> None:
+    admin = bearer(api, "yz.admin")
+    grants = api.get("/api/v1/admin/users/bl.secretary/posts", headers=admin).json()
+    path = f"/api/v1/admin/users/bl.secretary/posts/{grants[0]['id']}/end"
+    now = runtime.clock.now()
+    past = api.post(path, json={"at": (now - dt.timedelta(hours=1)).isoformat()}, headers=admin)
+    assert past.status_code == 422, past.text
+    assert "past" in past.json()["detail"]
+    assert len(api.get("/api/v1/me", headers=bearer(api, "bl.secretary")).json()["posts"]) == len(grants)
+    assert api.post(path, json={}, headers=admin).status_code == 200  # now, as the page ends it
+
+
 def test_a_township_administrator_stays_in_the_township(api: TestClient, runtime: Runtime) -> None:
     _township(runtime)
     township = bearer(api, "t.admin")

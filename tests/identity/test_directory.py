@@ -191,6 +191,35 @@ def test_overlapping_grants_are_refused(session: Session) -> None:
     assert later.valid_until is None
 
 
+def test_a_post_does_not_end_in_the_past(session: Session) -> None:
+    """Ended back in time, a post would make the holder's decisions since look unauthorised: refused, a minute of
+    clock difference allowed."""
+    directory.grant_post(
+        session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0, now=T0, actor="test"
+    )
+    now = T0 + dt.timedelta(days=3)
+    with pytest.raises(Invalid, match="cannot end in the past"):
+        directory.end_post(
+            session,
+            username="chen",
+            org_code="yz.sn",
+            post=Post.SECRETARY,
+            at=T0 + dt.timedelta(days=1),
+            now=now,
+            actor="cli",
+        )
+    ended = directory.end_post(
+        session,
+        username="chen",
+        org_code="yz.sn",
+        post=Post.SECRETARY,
+        at=now - dt.timedelta(seconds=30),
+        now=now,
+        actor="cli",
+    )
+    assert ended.valid_until == now - dt.timedelta(seconds=30)
+
+
 def test_ending_a_post_nobody_holds(session: Session) -> None:
     with pytest.raises(NotFound):
         directory.end_post(
