@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -198,25 +199,12 @@ def test_a_post_does_not_end_in_the_past(session: Session) -> None:
         session, username="chen", org_code="yz.sn", post=Post.SECRETARY, valid_from=T0, now=T0, actor="test"
     )
     now = T0 + dt.timedelta(days=3)
-    with pytest.raises(Invalid, match="cannot end in the past"):
-        directory.end_post(
-            session,
-            username="chen",
-            org_code="yz.sn",
-            post=Post.SECRETARY,
-            at=T0 + dt.timedelta(days=1),
-            now=now,
-            actor="cli",
-        )
-    ended = directory.end_post(
-        session,
-        username="chen",
-        org_code="yz.sn",
-        post=Post.SECRETARY,
-        at=now - dt.timedelta(seconds=30),
-        now=now,
-        actor="cli",
+    end = functools.partial(
+        directory.end_post, session, username="chen", org_code="yz.sn", post=Post.SECRETARY, now=now, actor="cli"
     )
+    with pytest.raises(Invalid, match="cannot end in the past"):
+        end(at=T0 + dt.timedelta(days=1))
+    ended = end(at=now - dt.timedelta(seconds=30))
     assert ended.valid_until == now - dt.timedelta(seconds=30)
 
 
