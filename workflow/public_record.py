@@ -36,9 +36,7 @@ _SETTLED = {
 _AT_THE_MACHINE = {State.AUTHORISED: "authorised", State.EXECUTING: "stamping"}
 
 
-def record(
-    session: Session, public_id: str, viewer: Principal | None, now: dt.datetime | None = None
-) -> dict[str, Any]:
+def record(session: Session, public_id: str, viewer: Principal | None, now: dt.datetime) -> dict[str, Any]:
     """The record behind ``public_id``; NotFound for an id nobody was given. ``named`` says whether the viewer
     may see the people's names (signed in, and allowed to see the request, at ``now`` as a deputy too)."""
     request = session.scalar(select(SealRequest).where(SealRequest.public_id == public_id))

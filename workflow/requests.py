@@ -309,8 +309,8 @@ def shown_document(request: SealRequest, view: dict[str, Any]) -> str | None:
     return request.sealed_sha256 or request.document_sha256
 
 
-def visible(session: Session, request_id: int, who: Principal, now: dt.datetime | None = None) -> SealRequest:
-    """The request, for someone who may see it (at ``now``, a deputy acting on it too); NotFound otherwise."""
+def visible(session: Session, request_id: int, who: Principal, now: dt.datetime) -> SealRequest:
+    """The request, for someone who may see it at ``now`` (a deputy acting on it too); NotFound otherwise."""
     request = session.get(SealRequest, request_id)
     if request is None or not can_see(session, request, who, now):
         raise NotFound(f"no request {request_id} that you may see")

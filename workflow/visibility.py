@@ -26,11 +26,11 @@ from workflow.models import Decision, SealRequest, Step
 from workflow.routing import holders
 
 
-def can_see(session: Session, request: SealRequest, who: Principal, now: dt.datetime | None = None) -> bool:
+def can_see(session: Session, request: SealRequest, who: Principal, now: dt.datetime) -> bool:
     """The applicant and submitter; anyone who decided or may decide it; the posts of its organisation and
     the inspectors and administrators above it; the bureau post of the organisation that is the matter's
     destination bureau, once the request completed and its result was sent or queued to it. A deputy acting
-    for a holder of the open step sees it too, at ``now`` (without it, only as the other rules allow)."""
+    for a holder of the open step at ``now`` sees it too."""
     if who.user_id in (request.applicant_id, request.submitted_by_id):
         return True
     if _decided(session, request, who):
@@ -48,7 +48,7 @@ def can_see(session: Session, request: SealRequest, who: Principal, now: dt.date
     step = open_step(session, request)
     if step is None:
         return False
-    return who.user_id in step.assignees or (now is not None and deputises(session, step, who.user_id, now))
+    return who.user_id in step.assignees or deputises(session, step, who.user_id, now)
 
 
 def open_step(session: Session, request: SealRequest) -> Step | None:
