@@ -12,11 +12,12 @@ changes a certificate it has read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from asn1crypto.x509 import Certificate
+
+from signer.library_patches import set_for_a_while
 
 _parse = Certificate._set_extensions
 _SET = ["_critical_extensions", "_processed_extensions"] + [
@@ -43,12 +44,6 @@ def install() -> None:
     Certificate._set_extensions = _set_extensions
 
 
-@contextmanager
-def uninstalled() -> Iterator[None]:
+def uninstalled() -> AbstractContextManager[None]:
     """asn1crypto's own parse for a while: to time a library as it ships, in a process where this is installed."""
-    saved = Certificate._set_extensions
-    Certificate._set_extensions = _parse
-    try:
-        yield
-    finally:
-        Certificate._set_extensions = saved
+    return set_for_a_while((Certificate, "_set_extensions", _parse))

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.misc import PDF_WHITESPACE
+
+from signer.library_patches import set_for_a_while
 
 _pyhanko = generic.read_hex_string_from_stream
 _DIGITS = re.compile(rb"[0-9A-Fa-f]*")
@@ -51,12 +52,6 @@ def install() -> None:
     generic.read_hex_string_from_stream = read_hex_string
 
 
-@contextmanager
-def uninstalled() -> Iterator[None]:
+def uninstalled() -> AbstractContextManager[None]:
     """pyHanko's own function for a while: to time pyHanko as it ships, in a process where this is installed."""
-    saved = generic.read_hex_string_from_stream
-    generic.read_hex_string_from_stream = _pyhanko
-    try:
-        yield
-    finally:
-        generic.read_hex_string_from_stream = saved
+    return set_for_a_while((generic, "read_hex_string_from_stream", _pyhanko))

@@ -21,10 +21,11 @@ none of which changes an answer:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from asn1crypto.x509 import Name, NameTypeAndValue
+
+from signer.library_patches import set_for_a_while
 
 _prepare = NameTypeAndValue._ldap_string_prep
 _equal = Name.__eq__
@@ -80,13 +81,11 @@ def install() -> None:
     Name.hashable = property(_hashable_name)
 
 
-@contextmanager
-def uninstalled() -> Iterator[None]:
+def uninstalled() -> AbstractContextManager[None]:
     """asn1crypto's own comparison for a while: to time a library as it ships, in a process where this is
     installed."""
-    saved = NameTypeAndValue._ldap_string_prep, Name.__eq__, Name.hashable
-    NameTypeAndValue._ldap_string_prep, Name.__eq__, Name.hashable = _prepare, _equal, property(_hashable)
-    try:
-        yield
-    finally:
-        NameTypeAndValue._ldap_string_prep, Name.__eq__, Name.hashable = saved
+    return set_for_a_while(
+        (NameTypeAndValue, "_ldap_string_prep", _prepare),
+        (Name, "__eq__", _equal),
+        (Name, "hashable", property(_hashable)),
+    )

@@ -12,8 +12,7 @@ A check that fails is never remembered: it runs, and fails, each time.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from asn1crypto import algos, keys
 from pyhanko_certvalidator.sig_validate import (
@@ -21,6 +20,8 @@ from pyhanko_certvalidator.sig_validate import (
     DefaultSignatureValidator,
     SignatureValidationContext,
 )
+
+from signer.library_patches import set_for_a_while
 
 _check = DefaultSignatureValidator.validate_signature
 _KEPT = 4096  # checks remembered
@@ -57,12 +58,6 @@ def install() -> None:
     DefaultSignatureValidator.validate_signature = _checked  # type: ignore[method-assign]
 
 
-@contextmanager
-def uninstalled() -> Iterator[None]:
+def uninstalled() -> AbstractContextManager[None]:
     """pyHanko's own check for a while: to time a library as it ships, in a process where this is installed."""
-    saved = DefaultSignatureValidator.validate_signature
-    DefaultSignatureValidator.validate_signature = _check  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        DefaultSignatureValidator.validate_signature = saved  # type: ignore[method-assign]
+    return set_for_a_while((DefaultSignatureValidator, "validate_signature", _check))
