@@ -62,6 +62,20 @@ def test_the_commit_sends_what_is_left(table: Engine) -> None:
     assert _names(table) == ["a"]
 
 
+def test_a_transaction_of_writes_only_commits_them_together_and_leaves_the_connection_transactional(
+    table: Engine,
+) -> None:
+    with table.connect() as conn:
+        deferred.write(conn, INSERT, [{"name": "a", "n": 1, "at": AT}, {"name": "b", "n": 1, "at": None}])
+        deferred.write(conn, BUMP, {})
+        conn.commit()
+        conn.execute(insert(probe).values(name="c", n=1))  # sent at once, in a transaction again
+        conn.rollback()
+    with table.connect() as conn:
+        rows = conn.execute(select(probe.c.name, probe.c.n).order_by(probe.c.name)).all()
+    assert [tuple(r) for r in rows] == [("a", 2), ("b", 1)]
+
+
 def test_a_rollback_drops_the_writes(table: Engine) -> None:
     with table.connect() as conn:
         deferred.write(conn, INSERT, {"name": "a", "n": 1, "at": AT})
