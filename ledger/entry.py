@@ -16,11 +16,11 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-import rfc8785
 from sqlalchemy.orm import Session
 
+from core import canonical_json
 from core.errors import Invalid
 from ledger.merkle import leaf_hash
 from ledger.models import PersonalDatum
@@ -74,8 +74,8 @@ def encode(event: Event, prev: bytes | None) -> bytes:
         "prev": prev.hex() if prev is not None else None,
     }
     try:
-        encoded = rfc8785.dumps(cast(Any, body))
-    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        encoded = canonical_json.dumps(body)
+    except (canonical_json.CanonicalizationError, TypeError, ValueError) as exc:
         raise InvalidEvent(f"event {event.type} cannot be written as canonical JSON: {exc}") from None
     size = len(encoded) + (_LINK_ROOM if prev is None else 0)  # as it will be once linked
     if size > MAX_ENTRY_BYTES:

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import rfc8785
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import canonical_json
 from core.errors import Invalid, NotFound
 from ledger.append import append
 from ledger.entry import Event
@@ -50,7 +50,7 @@ def check(data: dict[str, Any]) -> Catalog:
 def load(session: Session, data: dict[str, Any], *, actor: str, now: Any, note: str) -> CatalogVersion:
     """Put a checked catalogue in force (no new version if it is the one in force); flushes and logs."""
     catalog = check(data)
-    content = rfc8785.dumps(catalog.model_dump(mode="json", by_alias=True)).decode()
+    content = canonical_json.dumps(catalog.model_dump(mode="json", by_alias=True)).decode()
     digest = hashlib.sha256(content.encode()).hexdigest()
     newest = session.scalar(select(CatalogVersion).order_by(CatalogVersion.id.desc()).limit(1))
     if newest is not None and newest.sha256 == digest:

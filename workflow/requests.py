@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-import rfc8785
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import canonical_json
 from core.blobs import BlobStore
 from core.errors import Forbidden, Invalid, NotFound
 from identity import directory
@@ -212,7 +212,7 @@ def submit(
         "copies": sub.copies,
         "place": history.committed_text(session, "place", sub.place, now),
         "purpose": history.committed_text(session, "purpose", sub.purpose, now),
-        "form": commit(session, "form", rfc8785.dumps(cast(Any, values)).decode(), now),
+        "form": commit(session, "form", canonical_json.dumps(values).decode(), now),
         "document": request.document_sha256,
         "applicant": history.person(session, applicant.username, now),
     }
@@ -270,7 +270,7 @@ def resubmit(
     request.state, request.level, request.updated_at = State.IN_REVIEW, 1, now
     data = {
         "round": request.round,
-        "form": commit(session, "form", rfc8785.dumps(cast(Any, request.form)).decode(), now),
+        "form": commit(session, "form", canonical_json.dumps(request.form).decode(), now),
         "document": request.document_sha256,
     }
     history.record(session, request, "resubmitted", history.person(session, who.username, now), data, now)

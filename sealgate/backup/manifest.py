@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import rfc8785
-
+from core import canonical_json
 from core.blobs import CHUNK
 from sealgate.backup.errors import BackupDamaged
 
@@ -126,7 +125,7 @@ def _files(root: Path) -> Iterator[str]:
 
 
 def _digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+    return hashlib.sha256(canonical_json.dumps(body)).hexdigest()
 
 
 def _layout(document: dict[str, Any]) -> bytes:

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-import rfc8785
 import typer
 import uvicorn
 
-from core import logs
+from core import canonical_json, logs
 from core.runtime import Runtime
 from ledger.audit import RemoteError, Report, audit_database, audit_remote
 from ledger.keys import witness_signer
@@ -150,7 +149,7 @@ def verify_receipt_command(
         body = None
         if entry is not None:
             text = sys.stdin.read() if str(entry) == "-" else entry.read_text()
-            body = rfc8785.dumps(json.loads(text))
+            body = canonical_json.dumps(json.loads(text))
         verified = verify_receipt(
             parsed,
             body,
