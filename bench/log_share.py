@@ -40,7 +40,7 @@ def rows(quick: bool) -> list[str]:
     fresh = _fresh_postgres()
     if fresh is None:
         return [f"| {what} | not measured: no PostgreSQL reachable | |"]
-    burst, rounds = (10, 6) if quick else (20, 20)
+    burst, rounds = (10, 6) if quick else (10, 80)
     admin_url, url = fresh
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -61,11 +61,14 @@ def rows(quick: bool) -> list[str]:
                 runtime.close()
     finally:
         _drop(admin_url, url)
-    share = statistics.median(logged) / statistics.median(without) - 1
-    verdict = "met" if share <= GOAL_SHARE else f"NOT met by {share - GOAL_SHARE:.0%} of a decision"
+    # Each burst with the log against the burst without it that ran just after: the machine's pace changes
+    # from second to second, and a pair shares it.
+    q1, median, q3 = (r - 1 for r in statistics.quantiles([a / b for a, b in zip(logged, without, strict=True)], n=4))
+    verdict = "met" if median <= GOAL_SHARE else f"NOT met by {median - GOAL_SHARE:.0%} of a decision"
     return [
         f"| {what}, log append replaced by a no-op (baseline); median [quartiles] of {rounds} bursts of {burst} "
         f"| {_spread(without, burst)} | baseline |",
-        f"| the same decisions with the log append | {_spread(logged, burst)} "
-        f"| log's share {share:+.1%} (goal at most {GOAL_SHARE:.0%}: {verdict}) |",
+        f"| the same decisions with the log append, each burst beside the one without it that followed | "
+        f"{_spread(logged, burst)} | log's share {median:+.1%} [{q1:+.1%} to {q3:+.1%}] (goal at most "
+        f"{GOAL_SHARE:.0%}: {verdict}) |",
     ]
