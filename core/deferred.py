@@ -137,11 +137,7 @@ def _send(
         if not writes:
             return pg.execute(then[0], then[1]).fetchall() if then is not None else []
         with pg.pipeline(), pg.cursor() as cursor:
-            for item in writes:
-                if isinstance(item.params, list):
-                    cursor.executemany(item.sql, item.params)
-                else:
-                    cursor.execute(item.sql, item.params)
+            _queue(cursor, writes)
             result = pg.execute(then[0], then[1]) if then is not None else None
             if commit:  # a statement, not ``pg.commit()``, which would wait for the COMMIT before the pipeline ends
                 pg.execute("COMMIT")
@@ -161,15 +157,19 @@ def _send_alone(pg: psycopg.Connection[Any], writes: list[_Write]) -> None:
             pg.execute(writes[0].sql, writes[0].params)
             return
         with pg.pipeline(), pg.cursor() as cursor:
-            for item in writes:
-                if isinstance(item.params, list):
-                    cursor.executemany(item.sql, item.params)
-                else:
-                    cursor.execute(item.sql, item.params)
+            _queue(cursor, writes)
     except psycopg.Error as exc:
         raise DBAPIError.instance(writes[0].sql, None, exc, psycopg.Error) from exc
     finally:
         pg.autocommit = autocommit
+
+
+def _queue(cursor: psycopg.Cursor[Any], writes: list[_Write]) -> None:
+    for item in writes:
+        if isinstance(item.params, list):
+            cursor.executemany(item.sql, item.params)
+        else:
+            cursor.execute(item.sql, item.params)
 
 
 def _plain_begin(pg: psycopg.Connection[Any]) -> bool:
