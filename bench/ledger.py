@@ -218,6 +218,8 @@ def _integrated(
     try:
         procs, started, _ = _start(ours_writer, url, (count, per_transaction), processes)
         while _size(runtime) < target:
+            if any(p.exitcode for p in procs):  # a writer failed: its entries will never come
+                _joined(procs)
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
         _joined(procs)
