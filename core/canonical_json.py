@@ -1,6 +1,6 @@
 """RFC 8785 canonical JSON, written by the standard library's C encoder wherever the two give the same bytes.
 
-``rfc8785`` is the reference, and pure Python: about 21 µs for a 270-byte log entry, paid by every decision.
+``rfc8785`` is the reference, and pure Python: about 18 µs for a 270-byte log entry, paid by every decision (6 here).
 For values made only of objects with ASCII keys, lists, strings, integers within ±(2**53 - 1), booleans and
 null, the standard encoder with sorted keys, no whitespace and no ASCII escaping writes exactly what RFC 8785
 asks: it escapes the same characters (``"``, ``\\``, U+0000 to U+001F) in the same forms, and ASCII keys sort
