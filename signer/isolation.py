@@ -55,7 +55,8 @@ _PID = 4  # bytes of a process id on the control socket
 _GRACE = 1.0  # seconds a child outlives its time limit when nobody is left to kill it
 _HAND = 1.0  # seconds a spare may take to say it has the socket of its verification
 _PR_SET_NAME = 15
-SPARE, CHILD, PROBE = b"sealgate-spare", b"sealgate-verify", b"sealgate-probe"  # process names, 15 bytes at most
+# process names, 15 bytes at most
+SERVER, SPARE, CHILD, PROBE = b"sealgate-forks", b"sealgate-spare", b"sealgate-verify", b"sealgate-probe"
 
 
 def verify(
@@ -180,6 +181,7 @@ def _forkserver(fd: int) -> None:
     still its own."""
     control = socket.socket(fileno=fd)
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    _named(SERVER)  # and the C library is looked up here, once, for every child
     control.sendall(_READY)
     children: set[int] = set()
     spare: _Spare | None = None
@@ -265,7 +267,6 @@ def _wait_for_work(own_end: socket.socket, servers_end: socket.socket, footprint
     prefault.populate(footprint)
     _, fds, _, _ = socket.recv_fds(own_end, 1, 1)
     if fds:
-        _named(CHILD)
         own_end.sendall(_READY)
         own_end.close()
         _child(fds[0])
@@ -275,7 +276,13 @@ def _named(name: bytes) -> None:
     """Name this process in ``ps`` and ``/proc/<pid>/comm`` (``prctl(PR_SET_NAME)``, which Python does not offer),
     so that an operator tells a spare waiting for work from a child at work."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_NAME, name, 0, 0, 0)
+        _libc().prctl(_PR_SET_NAME, name, 0, 0, 0)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, looked up once in the fork server: its children inherit it instead of each loading it."""
+    return ctypes.CDLL(None)
 
 
 def _reap(children: set[int]) -> None:

@@ -89,6 +89,7 @@ def test_a_verification_past_its_time_is_an_error_and_its_child_is_killed(
 
 def test_once_warm_each_verification_runs_in_a_spare_forked_before_it_and_used_once(tmp_path: Path) -> None:
     unsigned, server, used = _started(tmp_path)
+    assert Path(f"/proc/{server}/comm").read_text().strip() == isolation.SERVER.decode()
     for _ in range(3):
         spare = _spare(server, used)
         assert Path(f"/proc/{spare}/comm").read_text().strip() == isolation.SPARE.decode()  # as ps shows it
