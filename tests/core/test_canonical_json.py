@@ -65,3 +65,15 @@ def test_a_log_entry_takes_the_fast_path_and_keeps_its_bytes() -> None:
     body = encode(event, None)
     assert canonical_json._plain(json.loads(body))
     assert body == rfc8785.dumps(json.loads(body))
+
+
+def test_a_huge_value_is_written_and_one_nested_beyond_the_stack_is_refused_as_by_the_reference() -> None:
+    big: dict[str, Any] = {"form": "村" * 1_000_000, "n": list(range(10_000))}
+    assert canonical_json.dumps(big) == rfc8785.dumps(big)
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(RecursionError):
+        rfc8785.dumps(deep)
+    with pytest.raises(RecursionError):
+        canonical_json.dumps(deep)

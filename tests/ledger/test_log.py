@@ -79,6 +79,25 @@ def test_appends_are_idempotent_on_the_event_id(runtime: Runtime, log: LogServic
         assert session.scalars(select(Entry.event_id).order_by(Entry.idx)).all() == [e.id for e in batch]
 
 
+def test_an_event_replayed_as_if_fresh_is_still_logged_once(runtime: Runtime, log: LogService) -> None:
+    """A caller that vouches wrongly for its ids skips the look for duplicates: the queue's uniqueness and the
+    integrator still keep one entry, whether the replay finds the event queued or already in the tree."""
+    event = events(1)[0]
+
+    def replayed() -> None:
+        with runtime.sessions() as session:
+            append_many(session, [event], fresh=True)  # one event: the single-row statement
+            session.commit()
+
+    replayed()
+    replayed()  # still queued
+    log.integrator.run_until_idle()
+    replayed()  # already in the tree
+    log.integrator.run_until_idle()
+    with runtime.sessions() as session:
+        assert session.scalars(select(Entry.event_id)).all() == [event.id]
+
+
 def test_a_rolled_back_transaction_logs_nothing(runtime: Runtime, log: LogService) -> None:
     with runtime.sessions() as session:
         append_many(session, events(3))
