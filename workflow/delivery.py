@@ -35,14 +35,15 @@ from http_message_signatures import (
 )
 from http_message_signatures.algorithms import HMAC_SHA256
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import deferred
 from core.clock import Clock
 from core.errors import Conflict, Invalid, NotFound, Unauthorized
 from core.settings import WorkflowSettings
 from identity import directory
 from identity.models import Organisation
-from ledger.sql import insert_for
 from workflow import history
 from workflow.models import DeliveryEndpoint, OutboxMessage, SealRequest
 
@@ -58,6 +59,10 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 ERROR_CHARS = 200
 
 Verdict = Literal["delivered", "retry", "dead"]
+_QUEUE = {  # by dialect: a repeated idempotency key inserts nothing
+    "postgresql": postgresql.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+    "sqlite": sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+}
 _jitter = random.SystemRandom()
 
 
@@ -67,8 +72,10 @@ class SignatureRejected(Unauthorized):
 
 def enqueue(
     session: Session, *, kind: str, target: str, request_id: int | None, payload: bytes, key: str, now: dt.datetime
-) -> OutboxMessage:
-    """Queue a message in the caller's transaction; a second message with the same key is the first one."""
+) -> None:
+    """Queue a message in the caller's transaction, sent with its next statement (``core.deferred``): nothing of
+    it is read back. A second message with the same key is dropped, even when a concurrent transaction queued
+    the first and commits before this one."""
     if kind not in KINDS:
         raise Invalid(f"unknown delivery kind {kind!r}")
     if kind == "webhook":
@@ -77,27 +84,19 @@ def enqueue(
         raise Invalid("a delivery target is 1 to 500 characters")
     if not key or len(key) > 80:
         raise Invalid("an idempotency key is 1 to 80 characters")
-    # One statement: a concurrent enqueue of the same key that commits first makes this one insert nothing.
-    statement = (
-        insert_for(session, OutboxMessage)
-        .values(
-            kind=kind,
-            target=target,
-            request_id=request_id,
-            payload=payload,
-            idempotency_key=key,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[OutboxMessage.idempotency_key])
-        .returning(OutboxMessage)
-    )
-    message = session.scalars(statement).first()
-    if message is None:
-        message = session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).one()
-    return message
+    conn = session.connection()
+    row = {
+        "kind": kind,
+        "target": target,
+        "request_id": request_id,
+        "payload": payload,
+        "idempotency_key": key,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    deferred.write(conn, _QUEUE[conn.dialect.name], row)
 
 
 def set_endpoint(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from core.runtime import Runtime
 from tests.web.conftest import csrf_of, password, sign_in
@@ -300,10 +301,10 @@ def test_a_seal_administrator_registers_a_machine_and_sees_its_code_once(browser
 def test_an_administrator_retries_a_dead_message(browser: TestClient, runtime: Runtime) -> None:
     now = runtime.clock.now()
     with runtime.sessions() as session:
-        message = delivery.enqueue(
+        delivery.enqueue(
             session, kind="bureau", target="agriculture", request_id=None, payload=b"{}", key="dead-1", now=now
         )
-        session.flush()
+        message = session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == "dead-1")).one()
         message.status, message.attempts, message.last_error = "dead", 8, "HTTP 500 from the bureau"
         session.commit()
         message_id = message.id
