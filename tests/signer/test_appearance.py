@@ -217,8 +217,8 @@ def test_an_empty_organisation_is_refused() -> None:
 
 
 def test_dark_runs_merge_neighbouring_modules() -> None:
-    assert dark_runs([1, 1, 0, 1, 0, 0, 1, 1, 1]) == [(0, 2), (3, 1), (6, 3)]
-    assert dark_runs([0, 0]) == []
+    assert dark_runs(bytes([1, 1, 0, 1, 0, 0, 1, 1, 1])) == [(0, 2), (3, 1), (6, 3)]
+    assert dark_runs(bytes([0, 0])) == []
 
 
 @pytest.mark.parametrize("under", ["blank", "grey"])
@@ -234,8 +234,8 @@ def test_qr_code_renders_its_matrix_and_reads_back(tmp_path: Path, under: str) -
     image = render(pdf, tmp_path)[0].convert("L")
     light = 255 if under == "blank" else 128
     matrix = qr_matrix(url)
-    quiet = [0] * (len(matrix) + 2 * QR_BORDER)
-    expected = [quiet] * QR_BORDER + [[0] * QR_BORDER + row + [0] * QR_BORDER for row in matrix] + [quiet] * QR_BORDER
+    quiet = bytes(len(matrix) + 2 * QR_BORDER)
+    expected = [quiet] * QR_BORDER + [bytes(QR_BORDER) + row + bytes(QR_BORDER) for row in matrix] + [quiet] * QR_BORDER
     modules = len(expected)
     scale = float(content.split(b" cm")[0].split()[-6])
     assert size / scale == pytest.approx(modules, abs=0.01)
