@@ -10,8 +10,12 @@ verification in process, and ran the service's main module once more before star
 server keeps a spare child forked ahead, which copies the pages a verification will write (``prefault``) while it
 waits: neither the fork nor those copies are on the path of a verification. The fork server never
 reads a file it is asked to verify: each child reads its own, is used once and exits, so nothing one file does
-can reach the next. Before the parsers see the file, the child measures what its streams inflate to
-(``inflation.check``): a compression bomb is refused with that reason rather than found by the memory limit.
+can reach the next. The service may hand the fork server a document it sealed itself (``prime``): the server
+verifies it as the service verifies uploads, so that every child starts knowing the names, extensions and
+signature checks of the service's own certificates, OCSP responses and CRLs, which every document it sealed
+carries, and the spare copies the pages such a verification writes (revocation and timestamp paths included).
+Before the parsers see the file, the child measures what its streams inflate to (``inflation.check``): a
+compression bomb is refused with that reason rather than found by the memory limit.
 """
 
 from __future__ import annotations
@@ -50,13 +54,25 @@ STARTUP = 60.0  # seconds the fork server may take to start, on a loaded machine
 
 _ERRORS: dict[str, type[VerifyError]] = {"NotSigned": NotSigned, "UnreadablePdf": UnreadablePdf}
 _LAUNCH = "import sys; sys.path[:0] = sys.argv[2:]; import signer.isolation as s; s._forkserver(int(sys.argv[1]))"
-_READY, _FORK, _KILL = b"r", b"f", b"k"
+_READY, _FORK, _KILL, _PRIME = b"r", b"f", b"k", b"p"
 _PID = 4  # bytes of a process id on the control socket
 _GRACE = 1.0  # seconds a child outlives its time limit when nobody is left to kill it
 _HAND = 1.0  # seconds a spare may take to say it has the socket of its verification
 _PR_SET_NAME = 15
 # process names, 15 bytes at most
 SERVER, SPARE, CHILD, PROBE = b"sealgate-forks", b"sealgate-spare", b"sealgate-verify", b"sealgate-probe"
+
+
+Primer = tuple[bytes, list[bytes], Sources]  # a document the service sealed, the trust anchors, revocation sources
+
+
+def prime(sample: bytes, *, trust: Sequence[x509.Certificate] = (), revocation: Sources = NO_SOURCES) -> None:
+    """Have the fork server verify ``sample`` before it forks further children, and again whenever it is
+    started anew. Only a document the service made itself: the server verifies it without a child's limits,
+    and every later child starts from what that verification left in memory. Revocation data is never
+    fetched for it. A sample that does not verify only leaves the children as cold as before."""
+    offline = Sources(crls=revocation.crls, ocsps=revocation.ocsps, online=False)
+    _WARM.prime((sample, [c.public_bytes(Encoding.DER) for c in trust], offline))
 
 
 def verify(
@@ -100,6 +116,13 @@ class _Warm:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._owner = os.getpid()
+        self._primer: Primer | None = None
+
+    def prime(self, primer: Primer) -> None:
+        with self._lock:
+            self._primer = primer
+            with contextlib.suppress(OSError):  # a fork server that has gone is primed when it starts again
+                _send_primer(self._started(), primer)
 
     def child(self) -> tuple[int, Connection]:
         """A fresh child forked for one verification: its process id, and a connection to it."""
@@ -145,6 +168,8 @@ class _Warm:
             if ours.recv(1) != _READY:
                 raise OSError("the fork server did not start")
             ours.settimeout(None)
+            if self._primer is not None:
+                _send_primer(ours, self._primer)
         except OSError:
             ours.close()
             raise
@@ -167,6 +192,15 @@ class _Warm:
             self._process = None
 
 
+def _send_primer(control: socket.socket, primer: Primer) -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        socket.send_fds(control, [_PRIME], [theirs.fileno()])
+        theirs.close()
+        with Connection(ours.detach()) as connection:
+            connection.send(primer)
+
+
 _WARM = _Warm()
 atexit.register(_WARM.stop)
 
@@ -186,11 +220,12 @@ def _forkserver(fd: int) -> None:
     children: set[int] = set()
     spare: _Spare | None = None
     footprint: list[prefault.Span] = []
+    primer: Primer | None = None
     while True:
         if spare is None and not select.select([control], [], [], 0)[0]:  # idle: a one-off command is not kept waiting
-            sample = _warm_up()
+            warm = _warm_up(primer)
             gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
-            footprint = _footprint(control, sample) if sample is not None else []
+            footprint = _footprint(control, warm) if warm is not None else []
             spare = _Spare.fork(control, children, footprint)
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 + _PID, 1)
@@ -206,6 +241,13 @@ def _forkserver(fd: int) -> None:
             continue
         if not fds:
             return
+        if message[:1] == _PRIME:  # warmed again with it once idle; the spare, forked before, is not used
+            with contextlib.suppress(EOFError, OSError), Connection(fds[0]) as connection:
+                primer = connection.recv()
+            if spare is not None:
+                spare.retire()
+                spare = None
+            continue
         child = spare.hand(fds[0], children) if spare is not None else None
         if child is None:  # cold, or the spare has gone: a child forked now
             child = _fork(control, functools.partial(_child, fds[0]))
@@ -230,6 +272,10 @@ class _Spare:
         theirs.close()
         children.add(pid)
         return cls(pid, ours)
+
+    def retire(self) -> None:
+        """Unused: its socket closed, the spare exits (and is reaped later)."""
+        self.socket.close()
 
     def hand(self, fd: int, children: set[int]) -> int | None:
         """The spare's process id once it has said it holds the service's socket; None if it has gone, even
@@ -329,25 +375,38 @@ def _run(
         sender.close()
 
 
-def _warm_up() -> bytes | None:
+def _warm_up(primer: Primer | None) -> Callable[[], object] | None:
     """Verify, a few times, a document signed twice here with a throwaway key: every module and table a
-    verification uses is then loaded, and the bytecode specialised, before the first child forks. The sample,
-    or None if it could not be verified."""
+    verification uses is then loaded, and the bytecode specialised, before the first child forks; then the
+    service's ``primer``, if it gave one. The verification a probe child is to repeat (the primer's, else the
+    sample's), or None if neither could be verified."""
+    log = logging.getLogger(__name__)
+    warm: Callable[[], object] | None = None
     try:
         sample = _sample()
+        warm = functools.partial(validate, sample, trust_embedded=True)
         for _ in range(3):
-            validate(sample, trust_embedded=True)
+            warm()
     except Exception:  # warmth is an optimisation: a child verifies as well from a cold process
-        logging.getLogger(__name__).exception("the verifier could not warm up")
-        return None
-    return sample
+        log.exception("the verifier could not warm up")
+    if primer is not None:
+        document, anchors, revocation = primer
+        try:
+            trust = [x509.load_der_x509_certificate(der) for der in anchors]
+            primed = functools.partial(validate, document, trust=trust, revocation=revocation)
+            for _ in range(2):
+                primed()
+            warm = primed
+        except Exception:
+            log.exception("the verifier could not verify the document it was primed with")
+    return warm
 
 
-def _footprint(control: socket.socket, sample: bytes) -> list[prefault.Span]:
-    """The pages of this process a verification writes, as a probe child verifying ``sample`` finds them."""
+def _footprint(control: socket.socket, verification: Callable[[], object]) -> list[prefault.Span]:
+    """The pages of this process a verification writes, as a probe child repeating ``verification`` finds them."""
     shared = prefault.writable()
     ours, theirs = socket.socketpair()
-    pid = _fork(control, functools.partial(_probe, theirs, ours, sample, shared))
+    pid = _fork(control, functools.partial(_probe, theirs, ours, verification, shared))
     theirs.close()
     with ours:
         ours.settimeout(STARTUP)
@@ -362,12 +421,14 @@ def _footprint(control: socket.socket, sample: bytes) -> list[prefault.Span]:
     return list(zip(numbers[::2], numbers[1::2], strict=True))
 
 
-def _probe(own_end: socket.socket, servers_end: socket.socket, sample: bytes, shared: list[prefault.Span]) -> None:
+def _probe(
+    own_end: socket.socket, servers_end: socket.socket, verification: Callable[[], object], shared: list[prefault.Span]
+) -> None:
     _named(PROBE)
     servers_end.close()
     signal.setitimer(signal.ITIMER_REAL, STARTUP)
     with own_end:
-        validate(sample, trust_embedded=True)
+        verification()
         spans = prefault.written(shared)
         own_end.sendall(struct.pack(f"{2 * len(spans)}Q", *(n for span in spans for n in span)))
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from core.keystore import Keystore
-from signer import isolation
+from signer import extensions, isolation
 from signer.isolation import verify
-from signer.validation import PASSED, NotSigned, UnreadablePdf, validate
+from signer.revocation import NO_SOURCES
+from signer.validation import PASSED, NotSigned, Report, UnreadablePdf, validate
 from tests.signer.pki import Pki, blank_pdf
 from tests.signer.test_manipulations import sealed_file
 from tests.signer.test_pades import NOW, pki  # noqa: F401  (the module's PKI fixture)
@@ -174,3 +176,65 @@ def _spare(server: int, used: set[int]) -> int:
             return seen
         time.sleep(0.05)
     raise AssertionError(f"no spare child under the fork server: {_live_children(server)}")
+
+
+def test_a_primed_fork_server_forks_a_new_spare_judges_as_before_and_is_primed_again_when_restarted(
+    pki: Pki,  # noqa: F811
+    keystore: Keystore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(isolation._WARM, "_primer", None)  # and back to none after the test
+    sent: list[isolation.Primer] = []
+    real = isolation._send_primer
+
+    def send(control: Any, primer: isolation.Primer) -> None:
+        sent.append(primer)
+        real(control, primer)
+
+    monkeypatch.setattr(isolation, "_send_primer", send)
+    data = sealed_file(pki, keystore, tmp_path)
+    unsigned, server, used = _started(tmp_path)
+    before = _spare(server, used)
+    isolation.prime(data, trust=[pki.root], revocation=pki.revocation())
+    assert len(sent) == 1
+    assert sent[0][2].online is False  # the fork server never fetches anything for its sample
+    after = _spare(server, used | {before})  # forked once the server has verified the sample
+    assert before not in _live_children(server)  # the spare forked before is not used: it exits
+    for trust, revocation in (([pki.root], pki.revocation()), ([], NO_SOURCES)):
+        isolated = verify(data, trust=trust, moment=NOW, revocation=revocation)
+        assert isolated.to_json() == validate(data, trust=trust, moment=NOW, revocation=revocation).to_json()
+    assert _served(unsigned) not in (before, after)  # the spare above verified the sealed file
+    process = isolation._WARM._process
+    assert process is not None
+    process.kill()
+    process.wait()
+    with pytest.raises(NotSigned):
+        verify(unsigned)
+    assert sent == [sent[0], sent[0]]
+
+
+def test_the_warm_up_verifies_the_primer_and_leaves_the_probe_its_verification(
+    pki: Pki,  # noqa: F811
+    keystore: Keystore,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    data = sealed_file(pki, keystore, tmp_path)
+    anchors = [pki.root.public_bytes(Encoding.DER)]
+    extensions._parsed.clear()
+    warm = isolation._warm_up((data, anchors, pki.revocation()))
+    assert warm is not None
+    direct = validate(data, trust=[pki.root], revocation=pki.revocation())
+    report = warm()
+    assert isinstance(report, Report)
+    assert report.to_json() == direct.to_json()
+    known = {c.public_bytes(Encoding.DER) for c in (pki.seal, pki.issuing)}
+    assert known <= extensions._parsed.keys()  # what every child then starts knowing
+    # A primer that cannot be verified leaves the server as warm as its own sample does, and says why.
+    fallback = isolation._warm_up((b"%PDF-1.7 not a document", anchors, NO_SOURCES))
+    assert fallback is not None
+    sample = fallback()
+    assert isinstance(sample, Report)
+    assert [s.field for s in sample.signatures] == ["First", "Second"]
+    assert "could not verify the document it was primed with" in caplog.text
