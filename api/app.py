@@ -62,6 +62,7 @@ from workflow.delivery import Deliverer
 from workflow.electronic import ElectronicSealing
 from workflow.execution import Executors
 from workflow.physical import PhysicalAuthorisation
+from workflow.verifier_priming import Priming
 from workflow.workers import Workers
 
 
@@ -117,6 +118,7 @@ def create_app(
     app.state.verifications = Gate(
         signer.max_concurrent_verifications, signer.verification_wait_seconds, "verifications"
     )
+    app.state.priming = Priming()
     problems.install(app)
     for router in (
         health.router,

@@ -27,6 +27,7 @@ from ledger.receipt import parse_receipt
 from ledger.service import LogService
 from signer import verification
 from signer.revocation import NO_SOURCES, Sources
+from workflow.verifier_priming import Priming
 
 router = APIRouter(tags=["verification"])
 _IN_MEMORY = 1024 * 1024  # bytes of an upload held in memory before its spooled file moves to disk
@@ -129,19 +130,26 @@ async def _verified(
     try:
         async with gate.turn():
             data = await upload.read()
-            return await run_in_threadpool(_report, rt, log, request.app.state.ca, data, receipt)
+            state = request.app.state
+            return await run_in_threadpool(_report, rt, log, state.ca, state.priming, data, receipt)
     finally:
         await upload.close()
 
 
 def _report(
-    rt: Runtime, log: LogService, authority: CertificateAuthority, data: bytes, receipt: bytes | None
+    rt: Runtime,
+    log: LogService,
+    authority: CertificateAuthority,
+    priming: Priming,
+    data: bytes,
+    receipt: bytes | None,
 ) -> dict[str, Any]:
     trust, revocation = [], NO_SOURCES
     with contextlib.suppress(NotInitialised):
         ca = authority.get(rt).authority
         trust = [ca.root]
         revocation = _current_revocation(rt, ca)
+        priming.refresh(rt, trust, revocation)
 
     def lookup(signature_sha256: str) -> dict[str, Any] | None:
         with rt.readers() as session:

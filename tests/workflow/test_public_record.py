@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pikepdf
 import pytest
+from cryptography import x509
 from fastapi.testclient import TestClient
 
 from api import create_app
@@ -18,10 +19,13 @@ from ca import hierarchy, seals
 from identity import directory
 from ledger.receipt import parse_receipt
 from ledger.service import LogService
+from signer import isolation
 from signer.appearance import MM, qr_code
 from signer.pades import QR_MM
+from signer.revocation import NO_SOURCES, Sources
 from tests.workflow.conftest import RESIDENT_ID, USERS, Village, login
 from tests.workflow.test_review import decide, submit
+from workflow.models import SealRequest
 
 # Display names that are not also the words of a post (the secretary of the cast is called 书记).
 NAMES = [USERS[who][0] for who in ("resident", "leader", "leader2", "resident2")]
@@ -225,3 +229,29 @@ def test_a_garbage_receipt_fails_the_report_and_the_page(sealing_client: TestCli
     assert "存证回执验证失败" in page.text
     assert page.text.index('<h2 class="failed">验证失败</h2>') < page.text.index("存证回执验证失败")
     assert "存证回执证明该印章已记入日志" in verified(receipt, "/verify").text
+
+
+def test_a_verification_primes_the_verifier_with_the_newest_document_rendered_and_sealed_here(
+    sealing_client: TestClient, log: LogService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = sealing_client
+    primed: list[tuple[bytes, list[x509.Certificate]]] = []
+
+    def prime(sample: bytes, *, trust: Sequence[x509.Certificate] = (), revocation: Sources = NO_SOURCES) -> None:
+        primed.append((sample, list(trust)))
+
+    monkeypatch.setattr(isolation, "prime", prime)
+    done = seal_one(client, log)
+    sealed = client.get(f"/api/v1/requests/{done['id']}/document", headers=login(client, "resident")).content
+    verified = client.post("/api/v1/verify", content=sealed, headers={"Content-Type": "application/pdf"})
+    assert verified.status_code == 200
+    assert primed == []  # its document was uploaded: the fork server never verifies an upload unguarded
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    with runtime.sessions() as session:  # as if rendered from the matter's template
+        session.get_one(SealRequest, done["id"]).document_source = "template"
+        session.commit()
+    for _ in range(2):
+        verified = client.post("/api/v1/verify", content=sealed, headers={"Content-Type": "application/pdf"})
+        assert verified.status_code == 200
+    root = client.app.state.ca.get(runtime).authority.root  # type: ignore[attr-defined]
+    assert primed == [(sealed, [root])]  # once: again an hour later

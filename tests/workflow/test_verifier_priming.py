@@ -1,0 +1,81 @@
+"""The verifier is primed only with a document the service rendered from a template and sealed, the newest one,
+at most once an hour."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import pytest
+from cryptography import x509
+
+from core.clock import ManualClock
+from signer import isolation
+from signer.revocation import NO_SOURCES, Sources
+from tests.workflow import pdfs
+from tests.workflow.conftest import Village
+from tests.workflow.test_logcheck import submit
+from workflow import verifier_priming
+from workflow.catalog import SealForm
+from workflow.models import SealRequest
+from workflow.verifier_priming import MAX_BYTES, Priming
+
+FIELDS = {"organisation": "yz.sn", "seal": "village_official", "seal_form": SealForm.ELECTRONIC}
+
+
+def sealed_request(village: Village, clock: ManualClock, source: str, sealed: bytes) -> None:
+    """A request whose document came from ``source`` ("template" or "upload"), sealed as ``sealed``."""
+    runtime = village.runtime
+    with runtime.sessions() as s:
+        number = submit(
+            s,
+            runtime.blobs,
+            clock.now(),
+            "resident",
+            matter="test.residence",
+            purpose="办理居住证明",
+            form={"address": "水南村一组 12 号"},
+            document=pdfs.clean("申请"),
+            **FIELDS,
+        )
+        request = s.get_one(SealRequest, number)
+        request.document_source, request.sealed_sha256 = source, runtime.blobs.put(sealed).sha256
+        s.commit()
+
+
+@pytest.fixture
+def primed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The samples handed to the fork server."""
+    seen: list[bytes] = []
+
+    def prime(sample: bytes, *, trust: Sequence[x509.Certificate] = (), revocation: Sources = NO_SOURCES) -> None:
+        seen.append(sample)
+
+    monkeypatch.setattr(isolation, "prime", prime)
+    return seen
+
+
+def test_only_the_newest_document_rendered_here_primes_the_verifier(
+    village: Village, clock: ManualClock, primed: list[bytes]
+) -> None:
+    priming = Priming()
+    runtime = village.runtime
+    assert not priming.refresh(runtime, [], Sources())  # nothing sealed yet
+    sealed_request(village, clock, "upload", b"%PDF-1.7 uploaded, then sealed")
+    assert not priming.refresh(runtime, [], Sources())  # an upload never primes: the server would parse it unguarded
+    sealed_request(village, clock, "template", b"%PDF-1.7 rendered, then sealed")
+    sealed_request(village, clock, "template", b"%PDF-1.7 rendered later, then sealed")
+    sealed_request(village, clock, "upload", b"%PDF-1.7 uploaded last")
+    assert priming.refresh(runtime, [], Sources())
+    assert primed == [b"%PDF-1.7 rendered later, then sealed"]
+    clock.advance(verifier_priming.EVERY - dt.timedelta(seconds=1))
+    assert not priming.refresh(runtime, [], Sources())
+    clock.advance(dt.timedelta(seconds=1))
+    assert priming.refresh(runtime, [], Sources())  # an hour on: the newest sample carries the newest revocation data
+    assert len(primed) == 2
+
+
+def test_a_sample_too_large_is_not_used(village: Village, clock: ManualClock, primed: list[bytes]) -> None:
+    sealed_request(village, clock, "template", b"%PDF-1.7 " + bytes(MAX_BYTES))
+    assert not Priming().refresh(village.runtime, [], Sources())
+    assert primed == []
