@@ -223,7 +223,7 @@ def _forkserver(fd: int) -> None:
     primer: Primer | None = None
     while True:
         if spare is None and not select.select([control], [], [], 0)[0]:  # idle: a one-off command is not kept waiting
-            warm = _warm_up(primer)
+            warm = _warm_up(control, primer)
             gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
             footprint = _footprint(control, warm) if warm is not None else []
             spare = _Spare.fork(control, children, footprint)
@@ -375,11 +375,11 @@ def _run(
         sender.close()
 
 
-def _warm_up(primer: Primer | None) -> Callable[[], object] | None:
+def _warm_up(control: socket.socket, primer: Primer | None) -> Callable[[], object] | None:
     """Verify, a few times, a document signed twice here with a throwaway key: every module and table a
     verification uses is then loaded, and the bytecode specialised, before the first child forks; then the
-    service's ``primer``, if it gave one. The verification a probe child is to repeat (the primer's, else the
-    sample's), or None if neither could be verified."""
+    service's ``primer``, if it gave one and a child verified it first within a verification's limits. The
+    verification a probe child is to repeat (the primer's, else the sample's), or None if neither verified."""
     log = logging.getLogger(__name__)
     warm: Callable[[], object] | None = None
     try:
@@ -394,12 +394,31 @@ def _warm_up(primer: Primer | None) -> Callable[[], object] | None:
         try:
             trust = [x509.load_der_x509_certificate(der) for der in anchors]
             primed = functools.partial(validate, document, trust=trust, revocation=revocation)
+            if not _survived(control, primed):
+                raise UnreadablePdf("a child could not verify it within a verification's time and memory limits")
             for _ in range(2):
                 primed()
             warm = primed
         except Exception:
             log.exception("the verifier could not verify the document it was primed with")
     return warm
+
+
+def _survived(control: socket.socket, verification: Callable[[], object]) -> bool:
+    """Whether ``verification`` ends without an error in a child with a verification's time and memory limits:
+    the fork server, which has neither, runs a sample only once a child has."""
+
+    def trial() -> None:
+        _named(PROBE)
+        resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+        signal.setitimer(signal.ITIMER_REAL, TIMEOUT)
+        try:
+            verification()
+        except BaseException:
+            os._exit(1)
+
+    _, status = os.waitpid(_fork(control, trial), 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _footprint(control: socket.socket, verification: Callable[[], object]) -> list[prefault.Span]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,8 @@ def test_the_warm_up_verifies_the_primer_and_leaves_the_probe_its_verification(
     data = sealed_file(pki, keystore, tmp_path)
     anchors = [pki.root.public_bytes(Encoding.DER)]
     extensions._parsed.clear()
-    warm = isolation._warm_up((data, anchors, pki.revocation()))
+    control, _ = socket.socketpair()  # the children close the fork server's control socket: here, a stand-in
+    warm = isolation._warm_up(control, (data, anchors, pki.revocation()))
     assert warm is not None
     direct = validate(data, trust=[pki.root], revocation=pki.revocation())
     report = warm()
@@ -232,9 +234,12 @@ def test_the_warm_up_verifies_the_primer_and_leaves_the_probe_its_verification(
     known = {c.public_bytes(Encoding.DER) for c in (pki.seal, pki.issuing)}
     assert known <= extensions._parsed.keys()  # what every child then starts knowing
     # A primer that cannot be verified leaves the server as warm as its own sample does, and says why.
-    fallback = isolation._warm_up((b"%PDF-1.7 not a document", anchors, NO_SOURCES))
+    fallback = isolation._warm_up(control, (b"%PDF-1.7 not a document", anchors, NO_SOURCES))
     assert fallback is not None
     sample = fallback()
     assert isinstance(sample, Report)
     assert [s.field for s in sample.signatures] == ["First", "Second"]
     assert "could not verify the document it was primed with" in caplog.text
+    # The server runs a primer only once a child has, within a verification's limits.
+    assert isolation._survived(control, lambda: None)
+    assert not isolation._survived(control, lambda: bytearray(2 * isolation.MEMORY))
