@@ -203,7 +203,7 @@ def _default_sealed(keystore: Keystore, var: Path) -> tuple[bytes, bytes, x509.C
                 order = Request(document_sha256=document, subject=f"request:{n}", actor="bench", qr_url=url)
                 done = office.seal(session, seal, order, runtime.clock.now())
                 session.commit()
-                sealed.append(runtime.blobs.get(done.sealing.sealed_sha256))
+                sealed.append(runtime.blobs.get(done.sealed_sha256))
             return sealed[0], sealed[1], office.authority.root
     finally:
         blobs.close()

@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ca.hierarchy import Authority
@@ -25,6 +25,7 @@ from ca.models import Certificate, Seal
 from ca.ocsp import Responder, Status
 from ca.seals import SealForm, SealStatus, current_certificate
 from ca.tsa import TimeStampAuthority
+from core import deferred
 from core.blobs import BlobStore
 from core.db import once_per_transaction
 from core.keystore import Keystore
@@ -42,6 +43,7 @@ from signer.revinfo import RevinfoCache
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 MARGIN = 56.7  # 20 mm from the page edges for a seal placed without an anchor
+_RECORD = insert(Sealing)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,12 @@ class Request:
 
 @dataclass(frozen=True)
 class Sealed:
-    sealing: Sealing
+    """What was sealed: the row of ``signer_sealings`` is written with the caller's next statement, and read
+    back by nobody here (hence no id)."""
+
+    sealed_sha256: str
+    signature_sha256: str
+    level: str
     entry: Appended
     certificate_serial: str
 
@@ -165,19 +172,19 @@ class Office:
             "level": self.level,
         }
         entry = append(session, Event("seal.applied", request.subject, request.actor, details, now), fresh=True)
-        sealing = Sealing(
-            subject=request.subject,
-            seal_id=seal.id,
-            certificate_id=certificate.id,
-            document_sha256=request.document_sha256,
-            sealed_sha256=stored.sha256,
-            signature_sha256=done.signature_sha256,
-            level=self.level,
-            event_id=entry.event_id,
-            created_at=now,
-        )
-        session.add(sealing)  # flushed with the caller's next statement, with whatever else the caller changed
-        return Sealed(sealing, entry, certificate.serial)
+        row = {
+            "subject": request.subject,
+            "seal_id": seal.id,
+            "certificate_id": certificate.id,
+            "document_sha256": request.document_sha256,
+            "sealed_sha256": stored.sha256,
+            "signature_sha256": done.signature_sha256,
+            "level": self.level,
+            "event_id": entry.event_id,
+            "created_at": now,
+        }
+        deferred.write(session.connection(), _RECORD, row)
+        return Sealed(stored.sha256, done.signature_sha256, self.level, entry, certificate.serial)
 
     def revocation_data(
         self, session: Session, sealer: Sealer, seal_status: Status, tsa_status: Status, now: dt.datetime

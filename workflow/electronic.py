@@ -58,13 +58,13 @@ class ElectronicSealing:
             done = office.seal(session, seal, order, now)
         except (SealingRefused, UnsealablePdf, DomainError) as exc:  # the reason, shown to the applicant
             raise ExecutionFailed(str(exc)) from None
-        request.sealed_sha256 = done.sealing.sealed_sha256
+        request.sealed_sha256 = done.sealed_sha256
         return {
             "seal": seal.id,
             "certificate": done.certificate_serial,
-            "sealed_sha256": done.sealing.sealed_sha256,
-            "signature_sha256": done.sealing.signature_sha256,
-            "level": done.sealing.level,
+            "sealed_sha256": done.sealed_sha256,
+            "signature_sha256": done.signature_sha256,
+            "level": done.level,
             "document": f"/api/v1/requests/{request.id}/document",
             "receipt": f"/api/v1/requests/{request.id}/receipt",
         }

@@ -82,7 +82,7 @@ def test_a_default_seal_verifies_offline_with_the_root_alone(
         assert seal is not None
         done = office.seal(session, seal, order, runtime.clock.now())
         session.commit()
-    (tmp_path / "sealed.pdf").write_bytes(runtime.blobs.get(done.sealing.sealed_sha256))
+    (tmp_path / "sealed.pdf").write_bytes(runtime.blobs.get(done.sealed_sha256))
     (tmp_path / "root.pem").write_bytes(office.authority.root.public_bytes(Encoding.PEM))
 
     checked = pyhanko(tmp_path, "sign", "adesverify", "--trust", "root.pem", "--trust-replace", "sealed.pdf")

@@ -78,8 +78,9 @@ def seal_once(bench: Bench, **options: object) -> Sealing:
         order = Request(document_sha256=bench.document, subject="request:1", actor="system", **options)  # type: ignore[arg-type]
         done = bench.office.seal(session, seal, order, bench.runtime.clock.now())
         session.commit()
-        session.expunge(done.sealing)
-        return done.sealing
+        sealing = session.scalars(select(Sealing).where(Sealing.signature_sha256 == done.signature_sha256)).one()
+        session.expunge(sealing)
+        return sealing
 
 
 @pytest.mark.parametrize("level", ["B-B", "B-T", "B-LT", "B-LTA"])
