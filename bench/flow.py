@@ -6,8 +6,9 @@ database, one blob directory and one SoftHSM2 token directory (standing in for a
 水南村 submits the winter-vegetable subsidy, each server taking every other request (the service renders its
 document); the group leader, the village secretary and the seal administrator approve its three levels; the
 servers' executors seal it (B-LTA with the visible seal and QR code, the DSS, the document timestamp, the log
-entry, the outbox) until the request reads ``completed``. Each completion is timed by the ``finished_at`` the
-server committed, read from the database, on the same clock as the final approvals' answers.
+entry, the outbox) until the request reads ``completed``; the outboxes deliver each result to the bureau's
+hosted inbox on the first server, the demo's public URL, meanwhile. Each completion is timed by the
+``finished_at`` the server committed, read from the database, on the same clock as the final approvals' answers.
 
 The baseline, in the same run once the servers have stopped: pyHanko sealing the same rendered document in this
 process at its best configuration, for the same output: PAdES B-LTA with a visible QR stamp, the signature
@@ -44,7 +45,7 @@ from pyhanko.sign.pkcs11 import PKCS11Signer
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, func, select
 
 from api.deps import CertificateAuthority
 from bench.approvals import _wait
@@ -62,7 +63,7 @@ from core.runtime import Runtime
 from core.settings import load_settings
 from signer.ltv import RevocationData
 from signer.sealing import Office
-from workflow.models import SealRequest
+from workflow.models import BureauDelivery, SealRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_RATE, GOAL_SPEEDUP, GOAL_P99 = 200.0, 10.0, 1.0
@@ -90,6 +91,7 @@ class Flow:
     latencies: list[float]
     servers_cpu_s: float  # CPU time of both servers from the first final approval to the last completion
     postgres_cpu_s: float  # of every PostgreSQL process over the same span
+    received: int  # results the bureau's hosted inbox had received by the last completion
 
     @property
     def rate(self) -> float:
@@ -114,10 +116,11 @@ def run(quick: bool = False) -> Section:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             base = Path(tmp)
-            env = _environments(base, url)
+            ports = [free_port(), free_port()]
+            env = _environments(base, url, f"http://127.0.0.1:{ports[0]}")
             _run_cli(env[0], "ca", "init")
             _run_cli(env[0], "demo")
-            flow = _serve_and_drive(env, url, count)
+            flow = _serve_and_drive(env, url, count, ports)
             print(f"bench: flow: {flow.rate:.1f} sealed/s, p99 {flow.percentile(0.99):.2f} s", flush=True)
             baseline, seal_level = _baseline(env[0], url, seconds, rounds)
     finally:
@@ -125,14 +128,17 @@ def run(quick: bool = False) -> Section:
     return Section(title, _body(flow, baseline, seal_level, load, quick))
 
 
-def _environments(base: Path, url: str) -> list[dict[str, str]]:
-    """Two servers' environments: their own var/, the shared database, blob directory and token."""
+def _environments(base: Path, url: str, public_url: str | None = None) -> list[dict[str, str]]:
+    """Two servers' environments: their own var/, the shared database, blob directory and token, and the public
+    URL if given (the bench gives the first server's, where the demo's bureau receives each result in its hosted
+    inbox)."""
     module = find_softhsm_module()
     token = base / "var0" / "softhsm"
     common = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SEALGATE_")},
         "SEALGATE_DATABASE__URL": url,
         "SEALGATE_BLOBS__PATH": str(base / "blobs"),
+        **({"SEALGATE_PUBLIC_URL": public_url} if public_url else {}),
         "SEALGATE_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
@@ -153,12 +159,11 @@ def _run_cli(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "sealgate", *args], env=env, check=True, capture_output=True)
 
 
-def _serve_and_drive(env: list[dict[str, str]], url: str, count: int) -> Flow:
+def _serve_and_drive(env: list[dict[str, str]], url: str, count: int, ports: list[int]) -> Flow:
     servers: list[subprocess.Popen[bytes]] = []
     try:
         bases = []
-        for environment in env:
-            port = free_port()
+        for environment, port in zip(env, ports, strict=True):
             command = [sys.executable, "-m", "sealgate", "serve", "--port", str(port)]
             servers.append(
                 subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -211,6 +216,7 @@ def _drive(bases: list[str], url: str, count: int, pids: list[int]) -> Flow:
         pool.shutdown()
         watcher.join(timeout=600)
         cpu_after = _cpu(pids), _cpu(_postgres_pids())
+        received = _received(url)
         stop.set()
         if len(completed) < count:
             raise RuntimeError(f"only {len(completed)} of {count} requests completed in 10 minutes")
@@ -227,6 +233,7 @@ def _drive(bases: list[str], url: str, count: int, pids: list[int]) -> Flow:
             latencies=[max(0.0, completed[i] - final_at[i]) for i in ids],
             servers_cpu_s=cpu_after[0] - cpu_before[0],
             postgres_cpu_s=cpu_after[1] - cpu_before[1],
+            received=received,
         )
     finally:
         for client in clients:
@@ -267,6 +274,15 @@ def _token(client: httpx.Client, username: str) -> dict[str, str]:
     answer = client.post("/api/v1/auth/token", data=login)
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _received(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(BureauDelivery)).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def _watch(url: str, ids: set[int], completed: dict[int, float], stop: threading.Event) -> None:
@@ -424,7 +440,9 @@ def _body(flow: Flow, baseline: float, level: str, load: float, quick: bool) -> 
         f"{CLIENTS} clients (the service renders each document), approved at levels 1 and 2, then all given their",
         "final approval (level 3), after which the servers' executors seal each at the configured level",
         f"({level}: visible seal with QR code, signature timestamp, DSS with OCSP responses and CRLs, document",
-        "timestamp), log it and complete it. **Sealed requests per second** counts from the first final approval",
+        "timestamp), log it and complete it, and their outboxes deliver each result to the bureau's hosted inbox on",
+        "the first server (the demo's public URL), as in the demo. **Sealed requests per second** counts from the",
+        "first final approval",
         "to the last request's completion; the **latency** is from each final approval's answer to the request's",
         "`finished_at`, the moment the executor completed it, read from the database (not through the servers,",
         "which would load them with the watching).",
@@ -446,6 +464,7 @@ def _body(flow: Flow, baseline: float, level: str, load: float, quick: bool) -> 
         f"| CPU per sealed request: PostgreSQL | {flow.postgres_cpu_s / flow.count * 1e3:.1f} ms | |",
         f"| submissions/s (HTTP, rendering included) | {flow.count / flow.submit_s:,.1f} | |",
         f"| decisions/s at levels 1 and 2 | {2 * flow.count / flow.approve_s:,.1f} | |",
+        f"| results received in the bureau's hosted inbox by the last completion | {flow.received} of {flow.count} | |",
         "",
         "The baseline seals the same rendered document after the servers have stopped: pyHanko's `PdfSigner` with",
         "a `PKCS11Signer` on the same token and seal key, a visible `TextStampStyle` stamp with the record's link",
