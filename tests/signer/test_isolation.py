@@ -40,16 +40,22 @@ def test_a_fork_server_that_has_gone_is_started_again(tmp_path: Path) -> None:
     unsigned = blank_pdf(tmp_path / "in.pdf").read_bytes()
     with pytest.raises(NotSigned):
         verify(unsigned)
+    gone = _killed_and_started_again(unsigned)
+    started = isolation._WARM._process
+    assert started is not None
+    assert started.pid != gone
+    assert started.poll() is None
+
+
+def _killed_and_started_again(unsigned: bytes) -> int:
+    """The process id of the fork server, which is killed; a verification of ``unsigned`` then starts another."""
     gone = isolation._WARM._process
     assert gone is not None
     gone.kill()
     gone.wait()
     with pytest.raises(NotSigned):
         verify(unsigned)
-    started = isolation._WARM._process
-    assert started is not None
-    assert started.pid != gone.pid
-    assert started.poll() is None
+    return gone.pid
 
 
 def _live_children(pid: int) -> list[int]:
@@ -206,12 +212,7 @@ def test_a_primed_fork_server_forks_a_new_spare_judges_as_before_and_is_primed_a
         isolated = verify(data, trust=trust, moment=NOW, revocation=revocation)
         assert isolated.to_json() == validate(data, trust=trust, moment=NOW, revocation=revocation).to_json()
     assert _served(unsigned) not in (before, after)  # the spare above verified the sealed file
-    process = isolation._WARM._process
-    assert process is not None
-    process.kill()
-    process.wait()
-    with pytest.raises(NotSigned):
-        verify(unsigned)
+    _killed_and_started_again(unsigned)
     assert sent == [sent[0], sent[0]]
 
 

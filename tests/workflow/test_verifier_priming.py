@@ -12,32 +12,18 @@ from cryptography import x509
 from core.clock import ManualClock
 from signer import isolation
 from signer.revocation import NO_SOURCES, Sources
-from tests.workflow import pdfs
 from tests.workflow.conftest import Village
-from tests.workflow.test_logcheck import submit
+from tests.workflow.test_logcheck import village_request
 from workflow import verifier_priming
-from workflow.catalog import SealForm
 from workflow.models import SealRequest
 from workflow.verifier_priming import MAX_BYTES, Priming
-
-FIELDS = {"organisation": "yz.sn", "seal": "village_official", "seal_form": SealForm.ELECTRONIC}
 
 
 def sealed_request(village: Village, clock: ManualClock, source: str, sealed: bytes) -> None:
     """A request whose document came from ``source`` ("template" or "upload"), sealed as ``sealed``."""
+    number = village_request(village, clock)
     runtime = village.runtime
     with runtime.sessions() as s:
-        number = submit(
-            s,
-            runtime.blobs,
-            clock.now(),
-            "resident",
-            matter="test.residence",
-            purpose="办理居住证明",
-            form={"address": "水南村一组 12 号"},
-            document=pdfs.clean("申请"),
-            **FIELDS,
-        )
         request = s.get_one(SealRequest, number)
         request.document_source, request.sealed_sha256 = source, runtime.blobs.put(sealed).sha256
         s.commit()
