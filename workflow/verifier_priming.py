@@ -11,6 +11,7 @@ uploaded file never qualifies, and neither does anything larger than ``MAX_BYTES
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ from core.runtime import Runtime
 from signer import isolation
 from signer.revocation import Sources
 from workflow.models import SealRequest
+
+log = logging.getLogger(__name__)
 
 EVERY = dt.timedelta(hours=1)  # the newest sample carries the newest OCSP responses and CRLs
 MAX_BYTES = 1 << 20
@@ -50,13 +53,19 @@ class Priming:
         self._lock = threading.Lock()
 
     def refresh(self, runtime: Runtime, trust: Sequence[x509.Certificate], revocation: Sources) -> bool:
-        """Prime the verifier if it is due; whether it was primed now."""
+        """Prime the verifier if it is due; whether it was primed now. Priming only speeds verifications up, so
+        a failure to find or read the sample is logged and tried again an hour later, never raised."""
         now = runtime.clock.now()
         with self._lock:
             if self._at is not None and now - self._at < self._every:
                 return False
-            with runtime.readers() as session:
-                sample = newest_sample(session, runtime.blobs)
+            try:
+                with runtime.readers() as session:
+                    sample = newest_sample(session, runtime.blobs)
+            except Exception:
+                log.exception("the verifier could not be primed: its sample could not be read")
+                self._at = now
+                return False
             if sample is None:
                 return False
             self._at = now

@@ -4,6 +4,7 @@ at most once an hour."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 
 import pytest
@@ -65,3 +66,20 @@ def test_a_sample_too_large_is_not_used(village: Village, clock: ManualClock, pr
     sealed_request(village, clock, "template", b"%PDF-1.7 " + bytes(MAX_BYTES))
     assert not Priming().refresh(village.runtime, [], Sources())
     assert primed == []
+
+
+def test_a_sample_that_cannot_be_read_leaves_the_verification_unprimed_and_is_tried_an_hour_later(
+    village: Village, clock: ManualClock, primed: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    sealed_request(village, clock, "template", b"%PDF-1.7 rendered, then sealed")
+    runtime = village.runtime
+    path = runtime.blobs.path(hashlib.sha256(b"%PDF-1.7 rendered, then sealed").hexdigest())
+    path.unlink()  # a blob store that has lost it
+    priming = Priming()
+    assert not priming.refresh(runtime, [], NO_SOURCES)
+    assert "its sample could not be read" in caplog.text
+    assert not priming.refresh(runtime, [], NO_SOURCES)  # not again at every verification
+    runtime.blobs.put(b"%PDF-1.7 rendered, then sealed")
+    clock.advance(verifier_priming.EVERY)
+    assert priming.refresh(runtime, [], NO_SOURCES)
+    assert primed == [b"%PDF-1.7 rendered, then sealed"]
