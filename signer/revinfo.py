@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ca import crl
@@ -24,6 +24,13 @@ from ca.models import Crl
 from ca.ocsp import Responder, Status
 from core.db import once_per_transaction
 from signer import ltv
+
+# Each issuer's newest CRL number: built once, as it is asked for at every sealing.
+_NEWEST = (
+    select(Crl.issuer_id, func.max(Crl.number))
+    .where(Crl.issuer_id.in_(bindparam("ids", expanding=True)))
+    .group_by(Crl.issuer_id)
+)
 
 
 @dataclass(frozen=True)
@@ -56,15 +63,11 @@ class RevinfoCache:
 
     def crls(self, session: Session, issuers: Sequence[CrlIssuer], now: dt.datetime) -> list[bytes]:
         """Each issuer's current CRL, as ``crl.current`` gives it, from memory while it is still the newest."""
-        query = (
-            select(Crl.issuer_id, func.max(Crl.number))
-            .where(Crl.issuer_id.in_([i.row_id for i in issuers]))
-            .group_by(Crl.issuer_id)
-        )
+        ids = sorted(i.row_id for i in issuers)
         newest: dict[int, int] = once_per_transaction(
             session,
-            ("newest-crls", *sorted(i.row_id for i in issuers)),
-            lambda: {issuer_id: number for issuer_id, number in session.execute(query)},
+            ("newest-crls", *ids),
+            lambda: {issuer_id: number for issuer_id, number in session.execute(_NEWEST, {"ids": ids})},
         )
         found = []
         for issuer in issuers:
