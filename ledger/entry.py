@@ -18,12 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from core import canonical_json
+from core import canonical_json, deferred
 from core.errors import Invalid
 from ledger.merkle import leaf_hash
 from ledger.models import PersonalDatum
+
+_KEEP = insert(PersonalDatum)
 
 VERSION = 1
 MAX_ENTRY_BYTES = 65_535  # entry bundles prefix each entry with a uint16 length
@@ -119,8 +122,10 @@ def commitment_of(salt: bytes, value: str) -> str:
 
 
 def commit(session: Session, kind: str, value: str, now: dt.datetime) -> str:
-    """Keep ``value`` in the database and return the commitment that stands for it in log entries."""
+    """Keep ``value`` in the database, with the transaction's next statement, and return the commitment that
+    stands for it in log entries."""
     salt = secrets.token_bytes(16)
     commitment = commitment_of(salt, value)
-    session.add(PersonalDatum(commitment=commitment, kind=kind, salt=salt, value=value, created_at=now))
+    row = {"commitment": commitment, "kind": kind, "salt": salt, "value": value, "created_at": now}
+    deferred.write(session.connection(), _KEEP, row)
     return commitment
