@@ -221,9 +221,13 @@ def _forkserver(fd: int) -> None:
     spare: _Spare | None = None
     footprint: list[prefault.Span] = []
     primer: Primer | None = None
+    primed = False  # whether the server has warmed up since the newest primer came (or at all)
     while True:
-        if spare is None and not select.select([control], [], [], 0)[0]:  # idle: a one-off command is not kept waiting
+        if (spare is None or not primed) and not select.select([control], [], [], 0)[0]:  # idle: none kept waiting
+            if spare is not None:
+                spare.retire()
             warm = _warm_up(control, primer)
+            primed = True
             gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
             footprint = _footprint(control, warm) if warm is not None else []
             spare = _Spare.fork(control, children, footprint)
@@ -241,12 +245,10 @@ def _forkserver(fd: int) -> None:
             continue
         if not fds:
             return
-        if message[:1] == _PRIME:  # warmed again with it once idle; the spare, forked before, is not used
+        if message[:1] == _PRIME:  # warmed again with it once idle; until then the spares fork as they did
             with contextlib.suppress(EOFError, OSError), Connection(fds[0]) as connection:
                 primer = connection.recv()
-            if spare is not None:
-                spare.retire()
-                spare = None
+                primed = False
             continue
         child = spare.hand(fds[0], children) if spare is not None else None
         if child is None:  # cold, or the spare has gone: a child forked now
