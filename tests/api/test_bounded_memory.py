@@ -19,7 +19,7 @@ import httpx
 from bench.ports import free_port
 from core.keystore import Keystore
 from core.settings import SignerSettings
-from signer.isolation import PROBE, SPARE
+from signer.isolation import PROBE, SERVER, SPARE
 from tests.cli.support import serving
 from tests.signer.bombs import sealed_bomb
 from tests.signer.pki import Pki, blank_pdf
@@ -29,7 +29,9 @@ MB = 1024 * 1024
 HUGE = 300 * MB
 LIMITS = SignerSettings()  # the server runs on the defaults
 SLACK = 100 * MB
-IDLE = {SPARE.decode(), PROBE.decode()}  # children of the fork server that verify nothing
+# Children of the fork server that verify nothing: a spare waiting for work, the warm-up's probe, and a child so
+# newly forked that it still bears the server's name (a verifying child names itself before it reads its file).
+IDLE = {SPARE.decode(), PROBE.decode(), SERVER.decode()}
 _PIECE = b"%PDF-1.7\n" + bytes(MB - 9)
 
 
@@ -89,8 +91,8 @@ def _answer(sock: socket.socket, sent: int) -> Answer:
 @dataclass
 class Watch:
     """VmRSS of the server and of every process under it, sampled every 20 ms: each one's peak, the whole tree's,
-    and how many verifying children (those the forkserver forked, less the spare that waits for work and the probe
-    the warm-up forks once, which name themselves) lived at once."""
+    and how many verifying children (those the forkserver forked, less those of ``IDLE``: the spare that waits for
+    work and the probe the warm-up forks, which name themselves, and a child not yet named) lived at once."""
 
     server: int
     peaks: dict[int, int] = field(default_factory=dict)
