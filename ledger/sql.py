@@ -66,12 +66,12 @@ def logged(conn: Connection, event_ids: list[str]) -> set[str]:
 
 def queue(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Queue rows (``PENDING_COLUMNS``) in their order; on PostgreSQL with the COMMIT, or whatever comes first."""
-    if deferred.defers(conn) and len(rows) == 1:
-        deferred.write_sql(conn, _PG_QUEUE_ONE, {c: rows[0][c] for c in PENDING_COLUMNS})
-    elif deferred.defers(conn):
-        deferred.write_sql(conn, _PG_QUEUE, {c: [row[c] for row in rows] for c in PENDING_COLUMNS})
-    else:
+    if not deferred.defers(conn):
         conn.execute(_QUEUE, list(rows))
+    elif len(rows) == 1:
+        deferred.write_sql(conn, _PG_QUEUE_ONE, {c: rows[0][c] for c in PENDING_COLUMNS})
+    else:
+        deferred.write_sql(conn, _PG_QUEUE, {c: [row[c] for row in rows] for c in PENDING_COLUMNS})
 
 
 # Sequencing.

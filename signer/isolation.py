@@ -222,11 +222,13 @@ def _forkserver(fd: int) -> None:
     footprint: list[prefault.Span] = []
     primer: Primer | None = None
     primed = False  # whether the server has warmed up since the newest primer came (or at all)
+    own: Callable[[], object] | None = None  # the verification of the server's own sample, once it has warmed up
     while True:
         if (spare is None or not primed) and not select.select([control], [], [], 0)[0]:  # idle: none kept waiting
             if spare is not None:
                 spare.retire()
-            warm = _warm_up(control, primer)
+            own = own or _warm_up()
+            warm = (_primed(control, primer) if primer is not None else None) or own
             primed = True
             gc.freeze()  # the warm objects stay out of the children's collections, and their pages shared
             footprint = _footprint(control, warm) if warm is not None else []
@@ -377,33 +379,36 @@ def _run(
         sender.close()
 
 
-def _warm_up(control: socket.socket, primer: Primer | None) -> Callable[[], object] | None:
+def _warm_up() -> Callable[[], object] | None:
     """Verify, a few times, a document signed twice here with a throwaway key: every module and table a
-    verification uses is then loaded, and the bytecode specialised, before the first child forks; then the
-    service's ``primer``, if it gave one and a child verified it first within a verification's limits. The
-    verification a probe child is to repeat (the primer's, else the sample's), or None if neither verified."""
-    log = logging.getLogger(__name__)
-    warm: Callable[[], object] | None = None
+    verification uses is then loaded, and the bytecode specialised, before the first child forks. That
+    verification, for a probe child to repeat, or None if it failed."""
     try:
         sample = _sample()
         warm = functools.partial(validate, sample, trust_embedded=True)
         for _ in range(3):
             warm()
     except Exception:  # warmth is an optimisation: a child verifies as well from a cold process
-        log.exception("the verifier could not warm up")
-    if primer is not None:
-        document, anchors, revocation = primer
-        try:
-            trust = [x509.load_der_x509_certificate(der) for der in anchors]
-            primed = functools.partial(validate, document, trust=trust, revocation=revocation)
-            if not _survived(control, primed):
-                raise UnreadablePdf("a child could not verify it within a verification's time and memory limits")
-            for _ in range(2):
-                primed()
-            warm = primed
-        except Exception:
-            log.exception("the verifier could not verify the document it was primed with")
+        logging.getLogger(__name__).exception("the verifier could not warm up")
+        return None
     return warm
+
+
+def _primed(control: socket.socket, primer: Primer) -> Callable[[], object] | None:
+    """Verify the service's ``primer`` twice, once a child has verified it within a verification's limits. That
+    verification, for a probe child to repeat, or None if it failed."""
+    document, anchors, revocation = primer
+    try:
+        trust = [x509.load_der_x509_certificate(der) for der in anchors]
+        primed = functools.partial(validate, document, trust=trust, revocation=revocation)
+        if not _survived(control, primed):
+            raise UnreadablePdf("a child could not verify it within a verification's time and memory limits")
+        for _ in range(2):
+            primed()
+    except Exception:
+        logging.getLogger(__name__).exception("the verifier could not verify the document it was primed with")
+        return None
+    return primed
 
 
 def _survived(control: socket.socket, verification: Callable[[], object]) -> bool:

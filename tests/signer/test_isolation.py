@@ -226,7 +226,7 @@ def test_the_warm_up_verifies_the_primer_and_leaves_the_probe_its_verification(
     anchors = [pki.root.public_bytes(Encoding.DER)]
     extensions._parsed.clear()
     control, _ = socket.socketpair()  # the children close the fork server's control socket: here, a stand-in
-    warm = isolation._warm_up(control, (data, anchors, pki.revocation()))
+    warm = isolation._primed(control, (data, anchors, pki.revocation()))
     assert warm is not None
     direct = validate(data, trust=[pki.root], revocation=pki.revocation())
     report = warm()
@@ -234,10 +234,11 @@ def test_the_warm_up_verifies_the_primer_and_leaves_the_probe_its_verification(
     assert report.to_json() == direct.to_json()
     known = {c.public_bytes(Encoding.DER) for c in (pki.seal, pki.issuing)}
     assert known <= extensions._parsed.keys()  # what every child then starts knowing
-    # A primer that cannot be verified leaves the server as warm as its own sample does, and says why.
-    fallback = isolation._warm_up(control, (b"%PDF-1.7 not a document", anchors, NO_SOURCES))
-    assert fallback is not None
-    sample = fallback()
+    # A primer that cannot be verified gives nothing to repeat, and says why: the server's own sample serves.
+    assert isolation._primed(control, (b"%PDF-1.7 not a document", anchors, NO_SOURCES)) is None
+    own = isolation._warm_up()
+    assert own is not None
+    sample = own()
     assert isinstance(sample, Report)
     assert [s.field for s in sample.signatures] == ["First", "Second"]
     assert "could not verify the document it was primed with" in caplog.text
