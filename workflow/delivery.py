@@ -57,6 +57,9 @@ SEND_BUDGET = dt.timedelta(minutes=1)
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 RETRYABLE_STATUS = frozenset({408, 425, 429})
 ERROR_CHARS = 200
+# Outcomes recorded in one transaction. A process that dies before recording them sends those messages again once
+# their lease runs out; each carries its idempotency key, so a receiver takes it once.
+RECORD_EVERY = 10
 
 Verdict = Literal["delivered", "retry", "dead"]
 _QUEUE = {  # by dialect: a repeated idempotency key inserts nothing
@@ -223,6 +226,13 @@ class Delivered:
 
 
 @dataclass(frozen=True)
+class _Outcome:
+    claim: _Claim
+    verdict: Verdict
+    error: str | None
+
+
+@dataclass(frozen=True)
 class _Claim:
     """What sending one leased message needs, read while it was claimed; ``url`` None: no endpoint."""
 
@@ -258,13 +268,18 @@ class Deliverer:
             return Delivered(0, 0, 0)
         counts = {"delivered": 0, "retry": 0, "dead": 0}
         client = self._http()
+        sent: list[_Outcome] = []
         for n, claim in enumerate(claims):
             if self._clock.now() + SEND_BUDGET > claim.lease_until:
                 self._release(claims[n:])  # too slow a batch: hand the rest back before the lease runs out
                 break
-            verdict, error = self._post(client, claim)
-            recorded = self._record(claim, verdict, error)
-            if recorded is not None:
+            sent.append(_Outcome(claim, *self._post(client, claim)))
+            if len(sent) == RECORD_EVERY or n == len(claims) - 1:
+                for recorded in self._record(sent):
+                    counts[recorded] += 1
+                sent = []
+        if sent:
+            for recorded in self._record(sent):
                 counts[recorded] += 1
         return Delivered(counts["delivered"], counts["retry"], counts["dead"])
 
@@ -350,26 +365,44 @@ class Deliverer:
             return "dead", error  # the receiver refuses this message as it is: resending it cannot help
         return "retry", error
 
-    def _record(self, claim: _Claim, verdict: Verdict, error: str | None) -> Verdict | None:
-        """Apply the outcome, unless the message is no longer ours (the lease ran out and another took it)."""
+    def _record(self, sent: list[_Outcome]) -> list[Verdict]:
+        """Apply the outcomes of messages sent, in one transaction, except for those no longer ours (the lease ran
+        out and another took it); the verdicts applied."""
         now = self._clock.now()
+        applied: list[Verdict] = []
         with self._sessions.begin() as session:
-            message = session.get(OutboxMessage, claim.id, with_for_update=True)
-            if message is None or message.status != "pending" or message.next_attempt_at != claim.lease_until:
-                return None
-            message.attempts += 1
-            message.last_error = error or message.last_error
-            if verdict == "retry" and message.attempts >= self._settings.delivery_attempts:
-                verdict = "dead"
-            if verdict == "delivered":
-                message.status = "delivered"
-                message.delivered_at = now
-            elif verdict == "dead":
-                message.status = "dead"
-            else:
-                message.next_attempt_at = now + self._backoff(message.attempts)
-            self._log(session, message, verdict, now)
-            return verdict
+            messages = {
+                m.id: m
+                for m in session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id.in_([o.claim.id for o in sent]))
+                    .order_by(OutboxMessage.id)  # locked in one order by every process
+                    .with_for_update()
+                )
+            }
+            for outcome in sent:
+                message = messages.get(outcome.claim.id)
+                if (
+                    message is None
+                    or message.status != "pending"
+                    or message.next_attempt_at != outcome.claim.lease_until
+                ):
+                    continue
+                verdict = outcome.verdict
+                message.attempts += 1
+                message.last_error = outcome.error or message.last_error
+                if verdict == "retry" and message.attempts >= self._settings.delivery_attempts:
+                    verdict = "dead"
+                if verdict == "delivered":
+                    message.status = "delivered"
+                    message.delivered_at = now
+                elif verdict == "dead":
+                    message.status = "dead"
+                else:
+                    message.next_attempt_at = now + self._backoff(message.attempts)
+                self._log(session, message, verdict, now)
+                applied.append(verdict)
+        return applied
 
     def _backoff(self, attempts: int) -> dt.timedelta:
         delay = min(

@@ -419,6 +419,43 @@ def test_an_outcome_after_the_lease_ran_out_is_not_recorded_twice(
     assert len(logged(runtime, request_id, "request.delivered")) == 1
 
 
+def test_outcomes_are_recorded_group_by_group_each_as_it_went(runtime: Runtime, receiver: Receiver) -> None:
+    request_id = make_request(runtime)
+    endpoint(runtime, receiver.url)
+    count = 2 * delivery.RECORD_EVERY + 5
+    ids = [enqueue(runtime, f"group-{n}", request=request_id) for n in range(count)]
+    receiver.failures = 3  # the first three sent are answered 503
+    assert deliverer(runtime).deliver_due() == Delivered(count - 3, 3, 0)
+    states = [message(runtime, i) for i in ids]
+    assert [(m.status, m.attempts) for m in states[:3]] == [("pending", 1)] * 3
+    assert all(m.next_attempt_at > runtime.clock.now() for m in states[:3])
+    assert [(m.status, m.attempts) for m in states[3:]] == [("delivered", 1)] * (count - 3)
+    assert len(logged(runtime, request_id, "request.delivered")) == count - 3
+
+
+def test_messages_sent_by_a_deliverer_that_died_before_recording_them_are_sent_again_and_logged_once(
+    runtime: Runtime, clock: ManualClock, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request_id = make_request(runtime)
+    endpoint(runtime, receiver.url)
+    ids = [enqueue(runtime, f"unrecorded-{n}", request=request_id) for n in range(3)]
+    dying = deliverer(runtime)
+
+    def die(_sent: object) -> list[delivery.Verdict]:
+        raise SystemExit("the process died")
+
+    monkeypatch.setattr(dying, "_record", die)
+    with pytest.raises(SystemExit):
+        dying.deliver_due()
+    assert [message(runtime, i).status for i in ids] == ["pending"] * 3
+    assert deliverer(runtime).deliver_due() == Delivered(0, 0, 0)  # still leased to the dead one
+    clock.advance(delivery.LEASE + MINUTE)
+    assert deliverer(runtime).deliver_due() == Delivered(3, 0, 0)
+    assert receiver.keys() == {f"unrecorded-{n}": 2 for n in range(3)}  # the receiver drops repeats by their key
+    assert [(message(runtime, i).status, message(runtime, i).attempts) for i in ids] == [("delivered", 1)] * 3
+    assert len(logged(runtime, request_id, "request.delivered")) == 3
+
+
 def test_a_message_to_an_impossible_url_is_dead_at_once(runtime: Runtime) -> None:
     with runtime.sessions() as s:  # as notify() writes it, without enqueue's checks
         row = OutboxMessage(
