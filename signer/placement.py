@@ -23,6 +23,15 @@ class Anchor:
     y1: float
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where ``text`` is in a document, known from how the document was made rather than by searching it: the
+    first occurrence that ``find_anchor`` would find, or None where the document does not have the text."""
+
+    text: str
+    found: Anchor | None
+
+
 def find_anchor(pdf: str | Path | bytes, text: str, *, pages: Sequence[int] | None = None) -> Anchor | None:
     """The first occurrence of ``text``, searching ``pages`` (0-based, negative from the end) or all pages in
     order; None when the text is not there. PDFium reads the file itself, once."""

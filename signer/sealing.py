@@ -38,7 +38,7 @@ from signer.cms import SealTemplate
 from signer.incremental import Original, open_original
 from signer.models import Sealing
 from signer.pades import Options, Placement, Sealer, SealingRefused, is_signed
-from signer.placement import find_anchor, seal_box
+from signer.placement import Anchor, Located, find_anchor, seal_box
 from signer.revinfo import RevinfoCache
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
@@ -57,6 +57,7 @@ class Request:
     qr_url: str | None = None
     purpose: str | None = None  # a special-purpose seal's purpose line (财务专用章), as its kind says; None: 公章
     anchor: str | None = None
+    located: Located | None = None  # where the anchor is, from the document's rendering: not searched then
     certify: bool = False
     paging: bool = False
     reason: str | None = None
@@ -139,7 +140,7 @@ class Office:
             with os.fdopen(fd, "wb") as out, open_original(source) as original:
                 options = Options(
                     placement=_placement(
-                        original, request.anchor, sealer.size, sealer.width(request.qr_url is not None)
+                        original, request.anchor, request.located, sealer.size, sealer.width(request.qr_url is not None)
                     ),
                     paging=request.paging,
                     certify=request.certify and not is_signed(original),  # a signed upload is sealed, not certified
@@ -224,6 +225,16 @@ def _tsa_status(session: Session, certificate: x509.Certificate) -> Status:
     return _status(row)
 
 
+def _anchored(original: Original, anchor: str, located: Located | None) -> Anchor | None:
+    """The anchor's place as the document's rendering ``located`` it, else as PDFium finds it: loading the page's
+    fonts is most of what PDFium spends on a seal. A place on a page the document does not have is searched for."""
+    if located is None or located.text != anchor:
+        return find_anchor(original.path, anchor)
+    if located.found is not None and not 0 <= located.found.page < len(original.pdf.pages):
+        return find_anchor(original.path, anchor)
+    return located.found
+
+
 def _usable_certificate(session: Session, keystore: Keystore, seal: Seal, now: dt.datetime) -> Certificate:
     if seal.form == SealForm.PHYSICAL:
         raise SealingRefused(f"seal {seal.name} ({seal.id}) is physical only")
@@ -251,11 +262,11 @@ def _usable_certificate(session: Session, keystore: Keystore, seal: Seal, now: d
     return certificate
 
 
-def _placement(original: Original, anchor: str | None, size: float, width: float) -> Placement:
+def _placement(original: Original, anchor: str | None, located: Located | None, size: float, width: float) -> Placement:
     """Over the anchor text where the document has it, else in the bottom right corner of the last page. qpdf
     has opened ``original`` (refusing what cannot be sealed) before PDFium reads it."""
     _, y0, x1, _ = (float(v) for v in original.pdf.pages[-1].mediabox)
-    if anchor is not None and (found := find_anchor(original.path, anchor)) is not None:
+    if anchor is not None and (found := _anchored(original, anchor, located)) is not None:
         page, x, y = seal_box(found, size)
         return Placement(page, x, y)
     return Placement(-1, x1 - MARGIN - width, y0 + MARGIN)

@@ -32,6 +32,7 @@ from pikepdf import Dictionary, Name, PasswordError, Pdf, PikepdfError, String, 
 
 from core.errors import Invalid
 from signer import active_content
+from signer.placement import Anchor, Located
 from workflow import layout
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "documents"
@@ -91,7 +92,36 @@ def render(template: str, context: Mapping[str, Any], *, templates: Path = TEMPL
     Fonts come from fontconfig by the names the template's CSS asks for ("Noto Serif CJK SC" and so on); WeasyPrint
     embeds a subset of each. Only file: and data: URLs are fetched, so a template never makes a network request.
     """
-    return layout.render(html(template, context, templates=templates), str(templates), reference_layout)
+    return render_with_anchor(template, context, None, templates=templates)[0]
+
+
+def render_with_anchor(
+    template: str, context: Mapping[str, Any], anchor: str | None, *, templates: Path = TEMPLATES
+) -> tuple[bytes, Located | None]:
+    """``render``, and where the document has the ``anchor`` text the seal is stamped over, when the rendering
+    knows it (``layout.render_with_anchor``); None: the sealing searches the PDF for it."""
+    source = html(template, context, templates=templates)
+    return layout.render_with_anchor(source, str(templates), reference_layout, anchor)
+
+
+def located_record(document_sha256: str, located: Located | None) -> dict[str, object] | None:
+    """What a request keeps of where its rendered document has the anchor, tied to that document."""
+    if located is None:
+        return None
+    found = located.found
+    place = None if found is None else [found.page, found.x0, found.y0, found.x1, found.y1]
+    return {"document": document_sha256, "text": located.text, "found": place}
+
+
+def located_of(record: Mapping[str, Any] | None, document_sha256: str) -> Located | None:
+    """``located_record`` read back, for the document it was made for only; None otherwise (searched then)."""
+    if record is None or record.get("document") != document_sha256:
+        return None
+    place = record.get("found")
+    if place is None:
+        return Located(str(record["text"]), None)
+    page, x0, y0, x1, y1 = place
+    return Located(str(record["text"]), Anchor(int(page), float(x0), float(y0), float(x1), float(y1)))
 
 
 def render_reference(template: str, context: Mapping[str, Any], *, templates: Path = TEMPLATES) -> bytes:

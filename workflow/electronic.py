@@ -18,7 +18,7 @@ from core.errors import DomainError
 from signer import sealing
 from signer.incremental import UnsealablePdf
 from signer.pades import SealingRefused
-from workflow import catalogs, history
+from workflow import catalogs, documents, history
 from workflow.execution import ExecutionFailed
 from workflow.models import SealRequest, record_path
 from workflow.review import matter_of
@@ -48,6 +48,7 @@ class ElectronicSealing:
             qr_url=f"{self.public_url.rstrip('/')}{record_path(request)}" if self.qr_code else None,
             purpose=kind.purpose if kind is not None else None,
             anchor=self.anchor,
+            located=documents.located_of(request.anchor_located, request.document_sha256),
             certify=matter.certify,
             paging=matter.paging_seal,
             reason=matter.name,

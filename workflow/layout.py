@@ -27,12 +27,13 @@ import threading
 import unicodedata
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pikepdf import Array, Dictionary, Name, Operator, Pdf, String, parse_content_stream, unparse_content_stream
 
+from signer.placement import Located, find_anchor
 from workflow.harfbuzz import Face, Glyph, identity_cids
 
 _TAG = re.compile(r"(<[^>]*>)")
@@ -101,6 +102,31 @@ class _Shape:
     widths: dict[str, dict[int, float]]
     unicode: dict[str, dict[int, str]]
     usable: bool = True  # False when a font is one this module does not subset (a bitmap or Type 3 font)
+    anchor: _Anchored | None = None  # where the reference has the anchor text it was made for
+
+
+@dataclass(frozen=True)
+class _Anchored:
+    """The anchor text in the shape's reference, as PDFium found it there."""
+
+    located: Located
+
+    def within(self, anchor: str, changed: Iterable[str]) -> Located | None:
+        """The anchor's place in a document filled from the reference, where none of the texts ``changed`` (each
+        slot's text in the reference and in the document) holds the anchor or could join a neighbour to make it:
+        every occurrence is then in the texts the two documents share, at the same place, the first the same."""
+        if self.located.text != anchor or any(_could_hold(text, anchor) for text in changed):
+            return None
+        return self.located
+
+
+def _could_hold(text: str, anchor: str) -> bool:
+    """Whether ``text`` holds ``anchor``, or begins with its end or ends with its beginning (an occurrence across
+    two texts that PDFium reads one after the other)."""
+    text = text.strip(_BLANK)
+    return anchor in text or any(
+        text.endswith(anchor[:cut]) or text.startswith(anchor[cut:]) for cut in range(1, len(anchor))
+    )
 
 
 @dataclass
@@ -117,6 +143,14 @@ _state = _State()
 
 def render(html: str, base_url: str, reference: Reference) -> bytes:
     """``html`` as PDF: filled into a known shape when every changed text fits its slot, else by ``reference``."""
+    return render_with_anchor(html, base_url, reference, None)[0]
+
+
+def render_with_anchor(
+    html: str, base_url: str, reference: Reference, anchor: str | None
+) -> tuple[bytes, Located | None]:
+    """``render``, and where the PDF has the ``anchor`` text when that is known without searching the PDF: from
+    PDFium's search of the shape's reference, when no text filled in can change it. None: search the PDF."""
     key, texts = _split(html)
     key = (base_url, *key)
     with _state.lock:
@@ -128,9 +162,11 @@ def render(html: str, base_url: str, reference: Reference) -> bytes:
             except ValueError:  # HarfBuzz could not subset the font: WeasyPrint's subsetter may yet
                 filled = None
             if filled is not None:
-                return filled
+                return filled, _located(shape, texts, anchor)
     pdf, document = reference(html, base_url)
     new = _shape(pdf, document, texts)
+    if anchor is not None:
+        new.anchor = _anchored(pdf, anchor)
     with _state.lock:
         kept = _state.shapes.setdefault(key, [])
         kept.insert(0, new)
@@ -138,7 +174,18 @@ def render(html: str, base_url: str, reference: Reference) -> bytes:
         _state.shapes.move_to_end(key)
         while len(_state.shapes) > _SHAPES:
             _state.shapes.popitem(last=False)
-    return pdf
+    return pdf, None if new.anchor is None else new.anchor.located
+
+
+def _anchored(pdf: bytes, anchor: str) -> _Anchored:
+    return _Anchored(Located(anchor, find_anchor(pdf, anchor)))
+
+
+def _located(shape: _Shape, texts: list[str], anchor: str | None) -> Located | None:
+    if anchor is None or shape.anchor is None:
+        return None
+    changed = [side for text, was in zip(texts, shape.texts, strict=True) if text != was for side in (text, was)]
+    return shape.anchor.within(anchor, changed)
 
 
 def forget_shapes() -> None:

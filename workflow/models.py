@@ -52,6 +52,8 @@ class SealRequest(Base):
     form: Mapped[dict[str, object]] = mapped_column(JSON)
     document_sha256: Mapped[str] = mapped_column(String(64))
     document_source: Mapped[str] = mapped_column(String(16))
+    # Where the rendered document has the seal's anchor text (``documents.located_record``): not searched again
+    anchor_located: Mapped[dict[str, object] | None] = mapped_column(JSON)
     sealed_sha256: Mapped[str | None] = mapped_column(String(64))  # the sealed PDF, once sealed
     state: Mapped[str] = mapped_column(String(16), index=True)
     level: Mapped[int | None] = mapped_column(Integer)

@@ -119,15 +119,24 @@ def _group(
 
 
 def _document(
-    matter: Matter, upload: bytes | None, request: SealRequest, blobs: BlobStore, max_bytes: int, now: dt.datetime
-) -> tuple[str, str]:
+    matter: Matter,
+    upload: bytes | None,
+    request: SealRequest,
+    blobs: BlobStore,
+    max_bytes: int,
+    anchor: str | None,
+    now: dt.datetime,
+) -> None:
+    """The request's document, uploaded or rendered from the matter's template; a rendered one with where it has
+    the seal's ``anchor`` text, when the rendering knows."""
     if upload is not None:
         checked = documents.check_upload(upload, max_bytes=max_bytes)
         blobs.put(upload)
-        return checked.sha256, "upload"
+        request.document_sha256, request.document_source, request.anchor_located = checked.sha256, "upload", None
+        return
     if matter.template is None:
         raise Invalid(f"{matter.name} has no document template: upload the PDF to be sealed")
-    pdf = documents.render(
+    pdf, located = documents.render_with_anchor(
         matter.template,
         {
             "matter": matter,
@@ -136,10 +145,12 @@ def _document(
             "request": request,
             "today": f"{now.year}年{now.month}月{now.day}日",
         },
+        anchor,
     )
     checked = documents.check_upload(pdf, max_bytes=max_bytes)
     blobs.put(pdf)
-    return checked.sha256, "template"
+    request.document_sha256, request.document_source = checked.sha256, "template"
+    request.anchor_located = documents.located_record(checked.sha256, located)
 
 
 def submit(
@@ -151,8 +162,10 @@ def submit(
     max_bytes: int,
     now: dt.datetime,
     webhook: str | None = None,
+    anchor: str | None = None,
 ) -> SealRequest:
-    """Check, store and route a new request; flushes, the caller commits."""
+    """Check, store and route a new request; flushes, the caller commits. ``anchor``: the text the seal is
+    stamped over, whose place a rendered document keeps."""
     version_id, catalog = catalogs.current(session)
     refused = catalog.refused(sub.matter)
     if refused is not None:
@@ -201,7 +214,7 @@ def submit(
     chain = catalog.chains[matter.chain]
     case = Case.of(request)
     check_routable(session, case, chain, now)
-    request.document_sha256, request.document_source = _document(matter, sub.document, request, blobs, max_bytes, now)
+    _document(matter, sub.document, request, blobs, max_bytes, anchor, now)
     data = {
         "matter": history.matter(session, matter.code, now),
         "catalog_version": version_id,
@@ -252,6 +265,7 @@ def resubmit(
     max_bytes: int,
     document: bytes | None = None,
     webhook: str | None = None,
+    anchor: str | None = None,
 ) -> SealRequest:
     """Send a returned request through its chain again, from the first level, in a new round. A new upload
     replaces the document; one rendered from the matter's template is rendered again from the changed form."""
@@ -264,7 +278,7 @@ def resubmit(
     if purpose is not None:
         request.purpose = purpose
     if document is not None or (form is not None and request.document_source == "template"):
-        request.document_sha256, request.document_source = _document(matter, document, request, blobs, max_bytes, now)
+        _document(matter, document, request, blobs, max_bytes, anchor, now)
     request.round += 1
     start_level(session, Case.of(request), chain_of(session, request), 1, now, webhook)
     request.state, request.level, request.updated_at = State.IN_REVIEW, 1, now

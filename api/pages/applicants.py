@@ -266,6 +266,7 @@ def _submit(rt: Runtime, who: Viewer, form: FormData, document: bytes | None) ->
                 max_bytes=rt.settings.workflow.max_upload_bytes,
                 now=rt.clock.now(),
                 webhook=rt.settings.workflow.notification_webhook,
+                anchor=rt.settings.signer.anchor,
             )
             session.commit()
             return created.id, {}
@@ -447,6 +448,7 @@ def _resubmit(
                 max_bytes=rt.settings.workflow.max_upload_bytes,
                 now=rt.clock.now(),
                 webhook=rt.settings.workflow.notification_webhook,
+                anchor=rt.settings.signer.anchor,
             )
             session.commit()
             return None

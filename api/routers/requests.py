@@ -89,6 +89,7 @@ def _submit(rt: Runtime, who: Principal, submission: Submission) -> dict[str, An
             max_bytes=rt.settings.workflow.max_upload_bytes,
             now=now,
             webhook=rt.settings.workflow.notification_webhook,
+            anchor=rt.settings.signer.anchor,
         )
         view = views.request_view(session, request, who, now)
         session.commit()
@@ -195,6 +196,7 @@ def resubmit(
         blobs=rt.blobs,
         max_bytes=rt.settings.workflow.max_upload_bytes,
         webhook=rt.settings.workflow.notification_webhook,
+        anchor=rt.settings.signer.anchor,
     )
     view = views.request_view(session, request, who, now)
     session.commit()

@@ -8,9 +8,11 @@ import hashlib
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pikepdf
 import pytest
+import weasyprint
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import MDPPerm
 from sqlalchemy import select
@@ -23,10 +25,15 @@ from core.clock import ManualClock
 from core.runtime import Runtime
 from identity.models import Organisation
 from ledger.models import PendingEntry
+from signer import sealing
 from signer.models import Sealing
 from signer.pades import SealingRefused
+from signer.placement import Anchor, Located, find_anchor
 from signer.sealing import Office, Request
 from tests.signer.pki import blank_pdf, validate_offline
+from tests.signer.test_placement import HTML as TWO_PAGES
+
+ANCHOR = "（盖章）"
 
 
 @dataclasses.dataclass
@@ -198,3 +205,46 @@ def test_the_seal_draws_its_name_and_only_a_special_purpose_seal_its_purpose(run
 
     assert drawn_fills(seal_once(bench)) == len("水南村民委员会") + 1
     assert drawn_fills(seal_once(bench, purpose="财务专用章")) == len("水南村民委员会") + 1 + len("财务专用章")
+
+
+def _widgets(runtime: Runtime, sealing: Sealing) -> list[tuple[int, list[float]]]:
+    """Each widget of the sealed document: its page and rectangle."""
+    with pikepdf.open(io.BytesIO(runtime.blobs.get(sealing.sealed_sha256))) as pdf:
+        return [
+            (number, [float(v) for v in annot.Rect])
+            for number, page in enumerate(pdf.pages)
+            for annot in page.obj.get("/Annots", [])
+            if annot.get("/Subtype") == "/Widget"
+        ]
+
+
+def test_an_anchor_the_rendering_located_places_the_seal_as_searching_does_without_searching(
+    runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    document: bytes = weasyprint.HTML(string=TWO_PAGES).write_pdf()
+    bench.document = runtime.blobs.put(document).sha256
+    searched = _widgets(runtime, seal_once(bench, anchor=ANCHOR))
+    found = find_anchor(document, ANCHOR)
+    assert found is not None
+    assert [page for page, _ in searched] == [found.page]
+    searches: list[object] = []
+
+    def search(*args: Any) -> Anchor | None:
+        searches.append(args)
+        return find_anchor(*args)
+
+    monkeypatch.setattr(sealing, "find_anchor", search)
+
+    assert _widgets(runtime, seal_once(bench, anchor=ANCHOR, located=Located(ANCHOR, found))) == searched
+    assert searches == []
+    corner = _widgets(runtime, seal_once(bench, anchor=ANCHOR, located=Located(ANCHOR, None)))  # known absent
+    assert searches == []
+    assert corner == _widgets(runtime, seal_once(bench))  # where a document without the anchor is sealed
+    assert corner != searched
+
+    # A place found for another text, or on a page the document does not have, is searched for again.
+    assert _widgets(runtime, seal_once(bench, anchor=ANCHOR, located=Located("盖章", None))) == searched
+    beyond = Located(ANCHOR, dataclasses.replace(found, page=2))
+    assert _widgets(runtime, seal_once(bench, anchor=ANCHOR, located=beyond)) == searched
+    assert len(searches) == 2

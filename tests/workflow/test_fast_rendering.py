@@ -26,6 +26,8 @@ from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from PIL import Image, ImageChops
 
 from core.runtime import Runtime
+from core.settings import SignerSettings
+from signer.placement import Located, find_anchor
 from tests.signer.pki import validate_offline
 from tests.signer.test_sealing import make_bench, seal_once
 from workflow import catalogs, documents, layout
@@ -36,6 +38,7 @@ LIMIT = 20 * 2**20
 DPI = 100
 LEVELS = 0  # gray levels any pixel may differ by
 SUBSIDY = "winter_vegetable_subsidy.html"
+ANCHOR = SignerSettings().anchor  # the text the service stamps its seal over
 CATALOG = catalogs.check(catalogs.read(Path(__file__).resolve().parents[2] / "workflow" / "data" / "catalog.yaml"))
 
 
@@ -249,6 +252,47 @@ def test_every_template_filled_is_what_weasyprint_renders(template: str) -> None
     pdf = layout.render(html, str(TEMPLATES), reference)
     assert reference.calls == (0 if template in FILLED else 1)
     assert_same(pdf, documents.reference_layout(html, str(TEMPLATES))[0])
+
+
+@pytest.mark.parametrize("template", sorted(FILLED))
+def test_a_filled_document_says_where_it_has_the_anchor_as_pdfium_finds_it(template: str) -> None:
+    layout.forget_shapes()  # shapes made without the anchor know nothing of it
+    first = _html(template, _context(template, _generic_form(template, "张三")))
+    pdf, located = layout.render_with_anchor(first, str(TEMPLATES), Counting(), ANCHOR)
+    assert located == Located(ANCHOR, find_anchor(pdf, ANCHOR))  # the reference: PDFium's own answer
+    layout.wait_for_fonts()
+    html = _html(template, _context(template, _generic_form(template, "李四光"), number="SG-2026-7"))
+    reference = Counting()
+    pdf, located = layout.render_with_anchor(html, str(TEMPLATES), reference, ANCHOR)
+    assert reference.calls == 0
+    found = find_anchor(pdf, ANCHOR)
+    assert found is not None
+    assert located is not None
+    assert located.found is not None
+    assert located.found.page == found.page
+    place = (located.found.x0, located.found.y0, located.found.x1, located.found.y1)
+    assert place == pytest.approx((found.x0, found.y0, found.x1, found.y1), abs=0.01)
+    assert layout.render_with_anchor(html, str(TEMPLATES), reference, "另一处")[1] is None  # not looked for
+
+
+@pytest.mark.parametrize(
+    ("applicant", "known"),
+    [("王（盖章）", False), ("王（盖", False), ("章）王", False), ("章盖王（", False), ("盖章（王）", True)],
+)
+def test_a_filled_text_that_holds_the_anchor_or_could_join_one_leaves_it_to_be_searched_for(
+    applicant: str, known: bool
+) -> None:
+    layout.forget_shapes()
+    layout.render_with_anchor(_html(SUBSIDY, _context(SUBSIDY, _subsidy())), str(TEMPLATES), Counting(), ANCHOR)
+    layout.wait_for_fonts()
+    reference = Counting()
+    html = _html(SUBSIDY, _context(SUBSIDY, _subsidy(applicant=applicant)))
+    pdf, located = layout.render_with_anchor(html, str(TEMPLATES), reference, ANCHOR)
+    assert reference.calls == 0
+    if known:
+        assert located == Located(ANCHOR, find_anchor(pdf, ANCHOR))
+    else:
+        assert located is None
 
 
 def test_the_rendered_subsidy_passes_the_upload_check(warm: None) -> None:
