@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,6 +28,7 @@ from core import deferred
 from core.blobs import BlobStore
 from core.db import once_per_transaction
 from core.keystore import Keystore
+from core.private import make_directory
 from core.settings import CaSettings
 from ledger.append import Appended, append
 from ledger.entry import Event
@@ -42,6 +42,7 @@ from signer.placement import Anchor, Located, find_anchor, seal_box
 from signer.revinfo import RevinfoCache
 
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+_WORK = ".pdf"  # a work file's suffix, after its process and thread
 MARGIN = 56.7  # 20 mm from the page edges for a seal placed without an anchor
 _RECORD = insert(Sealing)
 
@@ -94,6 +95,7 @@ class Office:
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"PAdES level {self.level!r} is not one of {', '.join(LEVELS)}")
+        _forget_work_files(self.work_dir)
 
     def sealer(self, seal: Seal, certificate: Certificate, purpose: str | None = None) -> Sealer:
         """The sealer of a certificate, drawing the seal's name along the arc and ``purpose`` under the star."""
@@ -111,14 +113,17 @@ class Office:
     def _tokens(self) -> ltv.TsaTokens:
         return ltv.TsaTokens(self.tsa)
 
-    def _temporary_file(self) -> tuple[int, str]:
-        """A file for the sealed document while it is made: a file, not a directory (half the system calls), in a
-        work directory made when it is missing rather than asked for at every seal."""
+    def _work_file(self) -> tuple[Path, int]:
+        """This thread's file for the sealed document while it is made, open for writing from its start. It is
+        kept from one seal to the next: making a new file for each seal cost more than writing the document to it
+        (the file system allocates an inode, then frees it). Those of processes that ended are removed when an
+        office is made."""
+        path = self.work_dir / f"{os.getpid()}-{threading.get_ident()}{_WORK}"
         try:
-            return tempfile.mkstemp(suffix=".pdf", dir=self.work_dir)
+            return path, os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         except FileNotFoundError:
-            self.work_dir.mkdir(parents=True, exist_ok=True)
-            return tempfile.mkstemp(suffix=".pdf", dir=self.work_dir)
+            make_directory(self.work_dir)
+            return path, os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
 
     @cached_property
     def _revinfo(self) -> RevinfoCache:
@@ -133,33 +138,30 @@ class Office:
             else None
         )
         source = self.blobs.path(request.document_sha256)
-        fd, name = self._temporary_file()
-        target = Path(name)
-        try:
-            # One reading of the document's structure serves placing, certifying and sealing.
-            with os.fdopen(fd, "wb") as out, open_original(source) as original:
-                options = Options(
-                    placement=_placement(
-                        original, request.anchor, request.located, sealer.size, sealer.width(request.qr_url is not None)
-                    ),
-                    paging=request.paging,
-                    certify=request.certify and not is_signed(original),  # a signed upload is sealed, not certified
-                    qr_url=request.qr_url,
-                    reason=request.reason,
-                    location=request.location,
-                    timestamp=self.level != "B-B",
-                )
-                done = sealer.seal_opened(original, out, options, now)
-            if self.level in ("B-LT", "B-LTA"):
-                assert tsa_status is not None
-                data = self.revocation_data(session, sealer, _status(certificate), tsa_status, now)
-                ltv.add_revocation_data(target, done.contents, data, done.whole)
-            if self.level == "B-LTA":
-                ltv.add_document_timestamp(target, self._tokens, done.whole)
-            with target.open("rb") as f:
-                stored = self.blobs.put_stream(f)
-        finally:
-            target.unlink(missing_ok=True)
+        target, fd = self._work_file()
+        # One reading of the document's structure serves placing, certifying and sealing.
+        with os.fdopen(fd, "wb") as out, open_original(source) as original:
+            options = Options(
+                placement=_placement(
+                    original, request.anchor, request.located, sealer.size, sealer.width(request.qr_url is not None)
+                ),
+                paging=request.paging,
+                certify=request.certify and not is_signed(original),  # a signed upload is sealed, not certified
+                qr_url=request.qr_url,
+                reason=request.reason,
+                location=request.location,
+                timestamp=self.level != "B-B",
+            )
+            done = sealer.seal_opened(original, out, options, now)
+            out.truncate()  # what the previous seal left past this document's end
+        if self.level in ("B-LT", "B-LTA"):
+            assert tsa_status is not None
+            data = self.revocation_data(session, sealer, _status(certificate), tsa_status, now)
+            ltv.add_revocation_data(target, done.contents, data, done.whole)
+        if self.level == "B-LTA":
+            ltv.add_document_timestamp(target, self._tokens, done.whole)
+        with target.open("rb") as f:
+            stored = self.blobs.put_stream(f)
         if stored.sha256 != done.whole.hexdigest():
             raise SealingRefused("the sealed file changed on disk while it was being stored")
         details: dict[str, object] = {
@@ -205,6 +207,26 @@ class Office:
             ocsp_responses=responses,
             crls=self._revinfo.crls(session, self.authority.revocation_issuers(self.ca_settings), now),
         )
+
+
+def _forget_work_files(work_dir: Path) -> None:
+    """Remove the work files (``Office._work_file``) of processes that have ended, and any other file left in
+    ``work_dir``: each holds the last document one of their threads sealed."""
+    for path in work_dir.glob("*"):
+        pid, dash, _ = path.name.partition("-")
+        if not path.is_file() or (path.name.endswith(_WORK) and dash and pid.isdigit() and _running(int(pid))):
+            continue
+        path.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: running
+        return True
+    return True
 
 
 def _status(row: Certificate) -> Status:

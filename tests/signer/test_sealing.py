@@ -7,6 +7,9 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +251,42 @@ def test_an_anchor_the_rendering_located_places_the_seal_as_searching_does_witho
     beyond = Located(ANCHOR, dataclasses.replace(found, page=2))
     assert _widgets(runtime, seal_once(bench, anchor=ANCHOR, located=beyond)) == searched
     assert len(searches) == 2
+
+
+def test_a_thread_seals_in_one_work_file_a_shorter_document_after_a_longer_one(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    bench = make_bench(runtime, tmp_path, "B-LTA")
+    sealed = []
+    for pages in (40, 1):  # the second sealed document is much shorter than the first
+        bench.document = runtime.blobs.put(blank_pdf(tmp_path / f"{pages}.pdf", pages).read_bytes()).sha256
+        source = runtime.blobs.get(bench.document)
+        sealing = seal_once(bench)
+        data = runtime.blobs.get(sealing.sealed_sha256)
+        assert data.startswith(source)
+        (tmp_path / "sealed.pdf").write_bytes(data)
+        statuses = validate_offline(tmp_path / "sealed.pdf", bench.office.authority.root, runtime.clock.now())
+        assert [(s.intact, s.valid) for s in statuses] == [(True, True), (True, True)]  # the seal, the timestamp
+        sealed.append(len(data))
+    assert sealed[1] < sealed[0]
+    assert [p.name for p in (tmp_path / "work").iterdir()] == [f"{os.getpid()}-{threading.get_ident()}.pdf"]
+
+
+def test_making_an_office_removes_the_work_files_of_ended_processes_only(runtime: Runtime, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    ended = _ended_pid()
+    mine, theirs = work / f"{os.getpid()}-7.pdf", work / f"{ended}-7.pdf"
+    stray, directory = work / "tmpk2j4.pdf", work / "leftover"
+    for path in (mine, theirs, stray):
+        path.write_bytes(b"%PDF- a sealed document")
+    directory.mkdir()
+    make_bench(runtime, tmp_path, "B-B")
+    assert sorted(p.name for p in work.iterdir()) == sorted([mine.name, directory.name])
+
+
+def _ended_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
