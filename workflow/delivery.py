@@ -45,6 +45,7 @@ from core.settings import WorkflowSettings
 from identity import directory
 from identity.models import Organisation
 from workflow import history
+from workflow.case import Subject
 from workflow.models import DeliveryEndpoint, OutboxMessage, SealRequest
 
 KINDS = ("bureau", "webhook")
@@ -380,6 +381,15 @@ class Deliverer:
                     .with_for_update()
                 )
             }
+            requests = {m.request_id for m in messages.values() if m.kind == "bureau" and m.request_id is not None}
+            subjects: dict[int, Subject] = {
+                row.id: row
+                for row in session.execute(
+                    select(SealRequest.id, SealRequest.number, SealRequest.state, SealRequest.level).where(
+                        SealRequest.id.in_(requests)
+                    )
+                )
+            }
             for outcome in sent:
                 message = messages.get(outcome.claim.id)
                 if (
@@ -400,7 +410,7 @@ class Deliverer:
                     message.status = "dead"
                 else:
                     message.next_attempt_at = now + self._backoff(message.attempts)
-                self._log(session, message, verdict, now)
+                self._log(session, message, verdict, now, subjects)
                 applied.append(verdict)
         return applied
 
@@ -411,10 +421,12 @@ class Deliverer:
         return dt.timedelta(seconds=delay * _jitter.uniform(0.9, 1.1))  # so that failed batches do not return as one
 
     @staticmethod
-    def _log(session: Session, message: OutboxMessage, verdict: Verdict, now: dt.datetime) -> None:
+    def _log(
+        session: Session, message: OutboxMessage, verdict: Verdict, now: dt.datetime, subjects: Mapping[int, Subject]
+    ) -> None:
         if message.kind != "bureau" or message.request_id is None or verdict == "retry":
             return
-        request = session.get_one(SealRequest, message.request_id)
+        request = subjects[message.request_id]
         if verdict == "delivered":
             data: dict[str, Any] = {"bureau": message.target, "attempts": message.attempts, "message": message.id}
             history.record(session, request, "delivered", "system", data, now)
