@@ -27,13 +27,13 @@ import threading
 import unicodedata
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pikepdf import Array, Dictionary, Name, Operator, Pdf, String, parse_content_stream, unparse_content_stream
 
-from signer.placement import Located, find_anchor
+from signer.placement import Anchor, Located, find_anchor
 from workflow.harfbuzz import Face, Glyph, identity_cids
 
 _TAG = re.compile(r"(<[^>]*>)")
@@ -41,6 +41,7 @@ _RAW = re.compile(r"<(style|script)[\s>]", re.IGNORECASE)
 _BLANK = " \t\n\f\r"
 _SHAPES = 64  # shapes kept; a template has a handful (which optional fields are blank)
 _REFERENCES = 4  # renderings kept per shape: values that wrap in one fit in another
+_ANCHORINGS = 256  # places of the anchor kept per shape: one for each village's name line, say
 _SUBSETS = 256  # font subsets kept, for fonts whose glyphs repeat (a fixed heading)
 _EPSILON = 0.01  # CSS px: positions WeasyPrint writes to 6 decimals, widths summed from font units
 _PANGO_SCALE = 1024  # Pango's units to the px
@@ -52,6 +53,9 @@ _LATIN = "en"
 _SCRIPTS = {"LATIN": "Latn", "CJK UNIFIED IDEOGRAPH": "Hani", "CJK COMPATIBILITY IDEOGRAPH": "Hani"}
 
 Reference = Callable[[str, str], tuple[bytes, Any]]  # (html, base_url) -> (pdf, WeasyPrint document)
+# An anchor text, and each slot text a document changed that could hold it (by index): documents of a shape alike
+# in these have the anchor at the same place.
+_Anchoring = tuple[str, tuple[tuple[int, str], ...]]
 
 
 def _split(html: str) -> tuple[tuple[object, ...], list[str]]:
@@ -102,22 +106,7 @@ class _Shape:
     widths: dict[str, dict[int, float]]
     unicode: dict[str, dict[int, str]]
     usable: bool = True  # False when a font is one this module does not subset (a bitmap or Type 3 font)
-    anchor: _Anchored | None = None  # where the reference has the anchor text it was made for
-
-
-@dataclass(frozen=True)
-class _Anchored:
-    """The anchor text in the shape's reference, as PDFium found it there."""
-
-    located: Located
-
-    def within(self, anchor: str, changed: Iterable[str]) -> Located | None:
-        """The anchor's place in a document filled from the reference, where none of the texts ``changed`` (each
-        slot's text in the reference and in the document) holds the anchor or could join a neighbour to make it:
-        every occurrence is then in the texts the two documents share, at the same place, the first the same."""
-        if self.located.text != anchor or any(_could_hold(text, anchor) for text in changed):
-            return None
-        return self.located
+    anchors: dict[_Anchoring, Anchor | None] = field(default_factory=dict)  # where a document has an anchor
 
 
 def _could_hold(text: str, anchor: str) -> bool:
@@ -149,8 +138,9 @@ def render(html: str, base_url: str, reference: Reference) -> bytes:
 def render_with_anchor(
     html: str, base_url: str, reference: Reference, anchor: str | None
 ) -> tuple[bytes, Located | None]:
-    """``render``, and where the PDF has the ``anchor`` text when that is known without searching the PDF: from
-    PDFium's search of the shape's reference, when no text filled in can change it. None: search the PDF."""
+    """``render``, and where the PDF has the ``anchor`` text (None when no anchor is asked for): as PDFium found
+    it in the reference or in an earlier document of the shape wherever it can be no other place (``_located``),
+    so that a shape's documents are searched once for each way they can differ there."""
     key, texts = _split(html)
     key = (base_url, *key)
     with _state.lock:
@@ -162,11 +152,11 @@ def render_with_anchor(
             except ValueError:  # HarfBuzz could not subset the font: WeasyPrint's subsetter may yet
                 filled = None
             if filled is not None:
-                return filled, _located(shape, texts, anchor)
+                return filled, _located(shape, texts, anchor, filled)
     pdf, document = reference(html, base_url)
     new = _shape(pdf, document, texts)
     if anchor is not None:
-        new.anchor = _anchored(pdf, anchor)
+        new.anchors[(anchor, ())] = find_anchor(pdf, anchor)
     with _state.lock:
         kept = _state.shapes.setdefault(key, [])
         kept.insert(0, new)
@@ -174,18 +164,28 @@ def render_with_anchor(
         _state.shapes.move_to_end(key)
         while len(_state.shapes) > _SHAPES:
             _state.shapes.popitem(last=False)
-    return pdf, None if new.anchor is None else new.anchor.located
+    return pdf, None if anchor is None else Located(anchor, new.anchors[(anchor, ())])
 
 
-def _anchored(pdf: bytes, anchor: str) -> _Anchored:
-    return _Anchored(Located(anchor, find_anchor(pdf, anchor)))
-
-
-def _located(shape: _Shape, texts: list[str], anchor: str | None) -> Located | None:
-    if anchor is None or shape.anchor is None:
+def _located(shape: _Shape, texts: list[str], anchor: str | None, pdf: bytes) -> Located | None:
+    """Where ``pdf``, filled from ``shape``, has ``anchor``: as PDFium found it in an earlier document of the shape
+    (the reference, say) alike in every slot text that could hold the anchor, in the document or before it (the
+    reference's). The two then have the same occurrences at the same places: the other texts are the shape's,
+    and a slot's place depends on its text alone. Otherwise PDFium searches this one, and the shape keeps what it
+    found."""
+    if anchor is None:
         return None
-    changed = [side for text, was in zip(texts, shape.texts, strict=True) if text != was for side in (text, was)]
-    return shape.anchor.within(anchor, changed)
+    capable = tuple(
+        (index, text)
+        for index, (text, was) in enumerate(zip(texts, shape.texts, strict=True))
+        if text != was and (_could_hold(text, anchor) or _could_hold(was, anchor))
+    )
+    if (anchor, capable) in shape.anchors:
+        return Located(anchor, shape.anchors[(anchor, capable)])
+    found = find_anchor(pdf, anchor)
+    if len(shape.anchors) < _ANCHORINGS:
+        shape.anchors[(anchor, capable)] = found
+    return Located(anchor, found)
 
 
 def forget_shapes() -> None:

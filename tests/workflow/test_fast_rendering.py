@@ -27,7 +27,7 @@ from PIL import Image, ImageChops
 
 from core.runtime import Runtime
 from core.settings import SignerSettings
-from signer.placement import Located, find_anchor
+from signer.placement import Anchor, Located, find_anchor
 from tests.signer.pki import validate_offline
 from tests.signer.test_sealing import make_bench, seal_once
 from workflow import catalogs, documents, layout
@@ -255,15 +255,19 @@ def test_every_template_filled_is_what_weasyprint_renders(template: str) -> None
 
 
 @pytest.mark.parametrize("template", sorted(FILLED))
-def test_a_filled_document_says_where_it_has_the_anchor_as_pdfium_finds_it(template: str) -> None:
-    layout.forget_shapes()  # shapes made without the anchor know nothing of it
+def test_a_filled_document_says_where_it_has_the_anchor_as_pdfium_finds_it(
+    template: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout.forget_shapes()
     first = _html(template, _context(template, _generic_form(template, "张三")))
     pdf, located = layout.render_with_anchor(first, str(TEMPLATES), Counting(), ANCHOR)
     assert located == Located(ANCHOR, find_anchor(pdf, ANCHOR))  # the reference: PDFium's own answer
     layout.wait_for_fonts()
     html = _html(template, _context(template, _generic_form(template, "李四光"), number="SG-2026-7"))
     reference = Counting()
+    monkeypatch.setattr(layout, "find_anchor", None)  # not searched: no text that changed could hold the anchor
     pdf, located = layout.render_with_anchor(html, str(TEMPLATES), reference, ANCHOR)
+    monkeypatch.undo()
     assert reference.calls == 0
     found = find_anchor(pdf, ANCHOR)
     assert found is not None
@@ -272,27 +276,46 @@ def test_a_filled_document_says_where_it_has_the_anchor_as_pdfium_finds_it(templ
     assert located.found.page == found.page
     place = (located.found.x0, located.found.y0, located.found.x1, located.found.y1)
     assert place == pytest.approx((found.x0, found.y0, found.x1, found.y1), abs=0.01)
-    assert layout.render_with_anchor(html, str(TEMPLATES), reference, "另一处")[1] is None  # not looked for
+    elsewhere = layout.render_with_anchor(html, str(TEMPLATES), reference, "另一处")[1]  # another anchor: searched
+    assert elsewhere == Located("另一处", None)
+
+
+def test_a_shape_laid_out_without_the_anchor_learns_it_from_its_first_filled_document() -> None:
+    layout.forget_shapes()
+    layout.render(_html(SUBSIDY, _context(SUBSIDY, _subsidy())), str(TEMPLATES), Counting())
+    layout.wait_for_fonts()
+    reference = Counting()
+    for applicant in ("钱七", "孙八"):
+        html = _html(SUBSIDY, _context(SUBSIDY, _subsidy(applicant=applicant)))
+        pdf, located = layout.render_with_anchor(html, str(TEMPLATES), reference, ANCHOR)
+        assert located == Located(ANCHOR, find_anchor(pdf, ANCHOR))
+    assert reference.calls == 0
 
 
 @pytest.mark.parametrize(
-    ("applicant", "known"),
-    [("王（盖章）", False), ("王（盖", False), ("章）王", False), ("章盖王（", False), ("盖章（王）", True)],
+    ("applicant", "could_hold"),
+    [("王（盖章）", True), ("王（盖", True), ("章）王", True), ("章盖王（", True), ("盖章（王）", False)],
 )
-def test_a_filled_text_that_holds_the_anchor_or_could_join_one_leaves_it_to_be_searched_for(
-    applicant: str, known: bool
+def test_a_text_that_could_hold_the_anchor_has_each_of_its_values_searched_once(
+    applicant: str, could_hold: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layout.forget_shapes()
     layout.render_with_anchor(_html(SUBSIDY, _context(SUBSIDY, _subsidy())), str(TEMPLATES), Counting(), ANCHOR)
     layout.wait_for_fonts()
+    searches: list[object] = []
+
+    def search(*args: Any) -> Anchor | None:
+        searches.append(args)
+        return find_anchor(*args)
+
+    monkeypatch.setattr(layout, "find_anchor", search)
     reference = Counting()
-    html = _html(SUBSIDY, _context(SUBSIDY, _subsidy(applicant=applicant)))
-    pdf, located = layout.render_with_anchor(html, str(TEMPLATES), reference, ANCHOR)
-    assert reference.calls == 0
-    if known:
+    for phone in ("13800000001", "13800000002"):  # the second differs in a text that cannot hold the anchor
+        html = _html(SUBSIDY, _context(SUBSIDY, _subsidy(applicant=applicant, phone=phone)))
+        pdf, located = layout.render_with_anchor(html, str(TEMPLATES), reference, ANCHOR)
         assert located == Located(ANCHOR, find_anchor(pdf, ANCHOR))
-    else:
-        assert located is None
+    assert reference.calls == 0
+    assert len(searches) == (1 if could_hold else 0)
 
 
 def test_the_rendered_subsidy_passes_the_upload_check(warm: None) -> None:
