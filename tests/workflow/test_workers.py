@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api import create_app
 from tests.workflow.conftest import Village, login
 from tests.workflow.test_review import decide, submit
+from workflow import wakeup
 from workflow.catalog import SealForm
 from workflow.execution import Executor, Executors
 from workflow.models import SealRequest
@@ -92,3 +93,24 @@ def test_several_threads_of_one_process_execute_each_request_once(village: Villa
         states = set(session.scalars(select(SealRequest.state).where(SealRequest.id.in_(rids))))
     assert sorted(village.executor.done) == sorted(n or "" for n in numbers), "a request ran twice, or not at all"
     assert states == {"completed"}
+
+
+def test_an_approval_wakes_the_workers_when_its_transaction_commits_only(village: Village) -> None:
+    sessions = village.runtime.sessions
+    wakeup.approved.clear()
+    with sessions() as session:
+        wakeup.on_commit(session)
+        session.execute(select(SealRequest.id)).all()
+        session.rollback()
+        session.execute(select(SealRequest.id)).all()
+        session.commit()  # a later transaction of the same session
+    with sessions() as session:
+        wakeup.on_commit(session)  # closed without a commit
+    assert not wakeup.approved.is_set()
+    with sessions() as session:
+        wakeup.on_commit(session)
+        with session.begin_nested():  # a savepoint ending keeps the mark
+            session.execute(select(SealRequest.id)).all()
+        assert not wakeup.approved.is_set()
+        session.commit()
+    assert wakeup.approved.is_set()
