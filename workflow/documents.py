@@ -98,8 +98,8 @@ def render(template: str, context: Mapping[str, Any], *, templates: Path = TEMPL
 def render_with_anchor(
     template: str, context: Mapping[str, Any], anchor: str | None, *, templates: Path = TEMPLATES
 ) -> tuple[bytes, Located | None]:
-    """``render``, and where the document has the ``anchor`` text the seal is stamped over, when the rendering
-    knows it (``layout.render_with_anchor``); None: the sealing searches the PDF for it."""
+    """``render``, and where the document has the ``anchor`` text the seal is stamped over, as the layout knows it
+    (``layout.render_with_anchor``); None when no anchor is asked for."""
     source = html(template, context, templates=templates)
     return layout.render_with_anchor(source, str(templates), reference_layout, anchor)
 
@@ -115,13 +115,16 @@ def located_record(document_sha256: str, located: Located | None) -> dict[str, o
 
 def located_of(record: Mapping[str, Any] | None, document_sha256: str) -> Located | None:
     """``located_record`` read back, for the document it was made for only; None otherwise (searched then)."""
-    if record is None or record.get("document") != document_sha256:
+    if record is None or record.get("document") != document_sha256 or not isinstance(record.get("text"), str):
         return None
     place = record.get("found")
     if place is None:
-        return Located(str(record["text"]), None)
-    page, x0, y0, x1, y1 = place
-    return Located(str(record["text"]), Anchor(int(page), float(x0), float(y0), float(x1), float(y1)))
+        return Located(record["text"], None)
+    try:
+        page, x0, y0, x1, y1 = place
+        return Located(record["text"], Anchor(int(page), float(x0), float(y0), float(x1), float(y1)))
+    except (TypeError, ValueError):  # not as located_record writes it: searched for instead
+        return None
 
 
 def render_reference(template: str, context: Mapping[str, Any], *, templates: Path = TEMPLATES) -> bytes:

@@ -127,8 +127,8 @@ def _document(
     anchor: str | None,
     now: dt.datetime,
 ) -> None:
-    """The request's document, uploaded or rendered from the matter's template; a rendered one with where it has
-    the seal's ``anchor`` text, when the rendering knows."""
+    """The request's document, uploaded or rendered from the matter's template; a rendered one with where it prints
+    the seal's ``anchor`` text (``documents.located_record``), so that sealing it need not search it."""
     if upload is not None:
         checked = documents.check_upload(upload, max_bytes=max_bytes)
         blobs.put(upload)

@@ -89,3 +89,20 @@ def test_an_uploaded_document_keeps_no_anchor_place(runtime: Runtime) -> None:
         )
         assert made.status_code == 201, made.text
         assert _kept(runtime, made.json()["id"]) == (None, hashlib.sha256(upload).hexdigest())
+
+
+def test_a_kept_place_reads_back_for_its_own_document_and_anything_else_is_searched_for() -> None:
+    document = "ab" * 32
+    for located in (Located("（盖章）", Anchor(0, 467.5, 190.6, 499.9, 202.0)), Located("（盖章）", None)):
+        record = documents.located_record(document, located)
+        assert record is not None
+        assert documents.located_of(json.loads(json.dumps(record)), document) == located  # as the JSON column keeps it
+        assert documents.located_of(record, "cd" * 32) is None
+    assert documents.located_record(document, None) is None
+    for damaged in (
+        {"document": document, "text": "（盖章）", "found": [0, 1.0]},
+        {"document": document, "text": "（盖章）", "found": ["one", 1, 2, 3, 4]},
+        {"document": document, "text": 7, "found": None},
+        {"document": document},
+    ):
+        assert documents.located_of(damaged, document) is None
