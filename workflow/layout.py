@@ -16,6 +16,11 @@ so a document is a tenth of the size.
 
 Each reference proves itself before it is used: the slot's reference text, shaped here, must give the glyphs and
 width WeasyPrint drew, at the position its alignment implies; otherwise the text is not a slot.
+
+A shape also says where its documents print the text a seal is stamped over ("（盖章）"), so that sealing need not
+search each one with PDFium: PDFium searches the reference, and a document whose changed slot texts cannot hold the
+anchor has it at the same place; where they could (a village's name line ending in "（盖章）"), PDFium searches the
+first document with those texts, and later ones alike there reuse its answer.
 """
 
 from __future__ import annotations
@@ -138,9 +143,8 @@ def render(html: str, base_url: str, reference: Reference) -> bytes:
 def render_with_anchor(
     html: str, base_url: str, reference: Reference, anchor: str | None
 ) -> tuple[bytes, Located | None]:
-    """``render``, and where the PDF has the ``anchor`` text (None when no anchor is asked for): as PDFium found
-    it in the reference or in an earlier document of the shape wherever it can be no other place (``_located``),
-    so that a shape's documents are searched once for each way they can differ there."""
+    """``render``, and where the PDF has the ``anchor`` text (None when no anchor is asked for), as PDFium found it
+    in the reference or in an earlier document of the shape that has it at the same place (``_located``)."""
     key, texts = _split(html)
     key = (base_url, *key)
     with _state.lock:
