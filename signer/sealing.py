@@ -119,11 +119,12 @@ class Office:
         (the file system allocates an inode, then frees it). Those of processes that ended are removed when an
         office is made."""
         path = self.work_dir / f"{os.getpid()}-{threading.get_ident()}{_WORK}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW  # a link put in its place is refused, not written through
         try:
-            return path, os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            return path, os.open(path, flags, 0o600)
         except FileNotFoundError:
             make_directory(self.work_dir)
-            return path, os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            return path, os.open(path, flags, 0o600)
 
     @cached_property
     def _revinfo(self) -> RevinfoCache:
@@ -250,11 +251,10 @@ def _tsa_status(session: Session, certificate: x509.Certificate) -> Status:
 def _anchored(original: Original, anchor: str, located: Located | None) -> Anchor | None:
     """The anchor's place as the document's rendering ``located`` it, else as PDFium finds it: loading the page's
     fonts is most of what PDFium spends on a seal. A place on a page the document does not have is searched for."""
-    if located is None or located.text != anchor:
-        return find_anchor(original.path, anchor)
-    if located.found is not None and not 0 <= located.found.page < len(original.pdf.pages):
-        return find_anchor(original.path, anchor)
-    return located.found
+    pages = len(original.pdf.pages)
+    if located is not None and located.text == anchor and (located.found is None or 0 <= located.found.page < pages):
+        return located.found
+    return find_anchor(original.path, anchor)
 
 
 def _usable_certificate(session: Session, keystore: Keystore, seal: Seal, now: dt.datetime) -> Certificate:

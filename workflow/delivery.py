@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -267,7 +268,7 @@ class Deliverer:
         claims = self._claim(limit)
         if not claims:
             return Delivered(0, 0, 0)
-        counts = {"delivered": 0, "retry": 0, "dead": 0}
+        counts: Counter[Verdict] = Counter()
         client = self._http()
         sent: list[_Outcome] = []
         for n, claim in enumerate(claims):
@@ -275,13 +276,11 @@ class Deliverer:
                 self._release(claims[n:])  # too slow a batch: hand the rest back before the lease runs out
                 break
             sent.append(_Outcome(claim, *self._post(client, claim)))
-            if len(sent) == RECORD_EVERY or n == len(claims) - 1:
-                for recorded in self._record(sent):
-                    counts[recorded] += 1
+            if len(sent) == RECORD_EVERY:
+                counts.update(self._record(sent))
                 sent = []
         if sent:
-            for recorded in self._record(sent):
-                counts[recorded] += 1
+            counts.update(self._record(sent))
         return Delivered(counts["delivered"], counts["retry"], counts["dead"])
 
     def _claim(self, limit: int) -> list[_Claim]:

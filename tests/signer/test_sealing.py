@@ -290,3 +290,17 @@ def _ended_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
     return child.pid
+
+
+def test_a_link_put_where_a_thread_keeps_its_work_file_is_refused_and_its_target_left_alone(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    bench = make_bench(runtime, tmp_path, "B-B")
+    target = tmp_path / "elsewhere.txt"
+    target.write_bytes(b"not the service's")
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    (work / f"{os.getpid()}-{threading.get_ident()}.pdf").symlink_to(target)
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        seal_once(bench)
+    assert target.read_bytes() == b"not the service's"
