@@ -57,6 +57,7 @@ _LAUNCH = "import sys; sys.path[:0] = sys.argv[2:]; import signer.isolation as s
 _READY, _FORK, _KILL, _PRIME = b"r", b"f", b"k", b"p"
 _PID = 4  # bytes of a process id on the control socket
 _GRACE = 1.0  # seconds a child outlives its time limit when nobody is left to kill it
+_EXIT = 2.0  # seconds a child that has answered may take to exit
 _HAND = 1.0  # seconds a spare may take to say it has the socket of its verification
 _PR_SET_NAME = 15
 # process names, 15 bytes at most
@@ -96,6 +97,7 @@ def verify(
             kind, payload = connection.recv()
         except (EOFError, OSError):
             raise UnreadablePdf("the PDF could not be verified: the verifier stopped (out of memory?)") from None
+        _exited(connection, pid)
     except UnreadablePdf:
         _WARM.kill(pid)
         raise
@@ -106,6 +108,18 @@ def verify(
         return payload
     name, message = payload
     raise _ERRORS.get(name, UnreadablePdf)(message)
+
+
+def _exited(connection: Connection, pid: int) -> None:
+    """Wait for the child to close its end, which it does only by exiting, once the kernel has released its memory:
+    until then it counts against the callers' limit of verifications at once (``max_concurrent_verifications``),
+    which is there to bound the processes' memory. A child that neither exits nor stays silent is killed."""
+    try:
+        if connection.poll(_EXIT):
+            connection.recv_bytes()
+    except (EOFError, OSError):
+        return
+    _WARM.kill(pid)
 
 
 class _Warm:
@@ -375,8 +389,7 @@ def _run(
         sender.send(("error", ("UnreadablePdf", "the PDF nests its objects too deeply to verify")))
     except Exception as exc:  # a parser's failure on a hostile file is that file's error, never the caller's
         sender.send(("error", ("UnreadablePdf", f"the PDF cannot be verified: {type(exc).__name__}: {exc}"[:300])))
-    finally:
-        sender.close()
+    # ``sender`` stays open: the child's exit closes it, which tells the service the child is gone (``_exited``).
 
 
 def _warm_up() -> Callable[[], object] | None:
