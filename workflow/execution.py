@@ -110,6 +110,9 @@ def _run_batch(
             .with_for_update(skip_locked=True, of=SealRequest)
         ).all()
         if not claimed:
+            # COMMIT, not the ROLLBACK of closing: at a ROLLBACK psycopg forgets every statement the connection
+            # prepared, and an idle executor claims nothing several times a second.
+            session.commit()
             return None
         if len(claimed) == 1:
             return _run_claimed(sessions, session, claimed[0], executors, clock, webhook)

@@ -1,14 +1,21 @@
-"""The PostgreSQL pool: prepared statements survive read-only sessions, and a connection that died while it
-rested in the pool is replaced before anyone uses it."""
+"""The PostgreSQL pool: prepared statements survive read-only sessions and executor passes that find no work,
+and a connection that died while it rested in the pool is replaced before anyone uses it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 
 from core import db
+from core.clock import ManualClock
+from tests.conftest import T0
+from workflow.catalog import SealForm
+from workflow.execution import Executors, run_pending
 from workflow.models import SealRequest
 
 
@@ -49,3 +56,24 @@ def test_a_connection_killed_while_resting_is_replaced(pg: Engine, monkeypatch: 
     monkeypatch.setattr(db, "REST_BEFORE_PING", 0.0)
     with pg.connect() as conn:
         assert conn.scalar(select(func.pg_backend_pid())) != first
+
+
+def test_an_executor_pass_that_claims_nothing_keeps_the_prepared_statements(pg: Engine) -> None:
+    writers = db.session_factory(pg)
+    query = select(func.count()).select_from(SealRequest).where(SealRequest.id > 0)
+    for _ in range(6):
+        with writers() as session:
+            session.scalar(query)
+            session.commit()
+    executors = Executors()
+    executors.register(SealForm.ELECTRONIC, _Unused())
+    ran = run_pending(writers, executors, ManualClock(T0))
+    assert (ran.completed, ran.failed) == (0, 0)
+    assert _prepared(pg) >= 1
+
+
+class _Unused:
+    completes = True
+
+    def execute(self, session: Session, request: SealRequest, now: dt.datetime) -> Mapping[str, Any]:
+        raise AssertionError("no request waits")
