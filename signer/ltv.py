@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hashlib import _Hash as Hash
 
-from asn1crypto import tsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -52,8 +51,7 @@ class TsaTokens:
     tsa: TimeStampAuthority
 
     def token(self, digest: bytes, hash_name: str) -> bytes:
-        imprint = tsp.MessageImprint({"hash_algorithm": {"algorithm": hash_name}, "hashed_message": digest})
-        request = tsa_.Request(imprint=imprint, nonce=None, cert_req=True)
+        request = tsa_.Request(imprint=tsa_.imprint(hash_name, digest), nonce=None, cert_req=True)
         return tsa_.sign(self.tsa, tsa_.tst_info(self.tsa, request), True)
 
     @cached_property

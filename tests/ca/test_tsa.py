@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca import profiles
 from ca.profiles import Issuer, Urls
 from ca.signing import TokenKey
-from ca.tsa import TimeStampAuthority, respond
+from ca.tsa import IMPRINT_HASHES, TimeStampAuthority, imprint, respond
 from core.clock import ManualClock
 from core.keystore import KeyKind, Keystore
 from tests.ca.support import new_key, openssl
@@ -300,3 +300,10 @@ def test_the_nonce_comes_back_as_asked_whatever_its_sign(tsa: TimeStampAuthority
     assert info["tsa"].name == "directory_name"
     subject = x509_asn1.Certificate.load(tsa.certificate.public_bytes(Encoding.DER)).subject
     assert info["tsa"].chosen.native == subject.native
+
+
+@pytest.mark.parametrize("hash_name", sorted(IMPRINT_HASHES))
+def test_the_services_own_imprints_are_what_asn1crypto_encodes(hash_name: str) -> None:
+    digest = hashlib.new(hash_name, b"sealed").digest()
+    expected = tsp.MessageImprint({"hash_algorithm": {"algorithm": hash_name}, "hashed_message": digest})
+    assert imprint(hash_name, digest) == expected.dump()
