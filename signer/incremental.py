@@ -9,6 +9,7 @@ without rewriting or re-reading the file, and sealing must append a few kilobyte
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import secrets
@@ -57,7 +58,14 @@ def date_string(moment: dt.datetime) -> bytes:
 
 def dictionary(entries: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> bytes:
     items = entries.items() if isinstance(entries, Mapping) else entries
-    return b"<<" + b"".join(Name(key).unparse() + b" " + value for key, value in items) + b">>"
+    return b"<<" + b"".join(name(key) + b" " + value for key, value in items) + b">>"
+
+
+@functools.lru_cache(maxsize=1024)
+def name(key: str) -> bytes:
+    """A name as PDF writes it (``#xx`` for what must be escaped): remembered, since the same few dozen names are
+    written in every update, and asking qpdf costs more than the rest of writing them."""
+    return Name(key).unparse()
 
 
 def changed(obj: Dictionary, changes: Mapping[str, bytes | None]) -> bytes:
