@@ -14,29 +14,32 @@ from dataclasses import dataclass, field
 
 from core.runtime import Runtime
 from workflow import expiry, physical, sla, wakeup
+from workflow.delivery import Delivered
 from workflow.execution import Executors, run_pending
 
 log = logging.getLogger(__name__)
 BATCH = 20  # approved requests executed in one pass, before the other jobs get theirs
+DELIVER_BATCH = 50  # outbox messages sent in one pass
 
 
 @dataclass
 class Workers:
     runtime: Runtime
     executors: Executors
-    deliver: Callable[[], object] | None = None
+    deliver: Callable[[int], Delivered] | None = None
     interval: float = 0.5
     sla_every: float = 30.0
     _last_sla: float = field(default=0.0, init=False)
 
     def once(self) -> bool:
-        """One pass of every job (tests call this directly); whether approved requests may still wait, the pass
-        having executed as many as it takes."""
+        """One pass of every job (tests call this directly); whether approved requests or due messages may still
+        wait, the pass having executed or sent as many as it takes."""
         settings = self.runtime.settings.workflow
         webhook = settings.notification_webhook
         busy = self._execute(recover=True)
         if self.deliver is not None:
-            self.deliver()
+            sent = self.deliver(DELIVER_BATCH)
+            busy = busy or sent.delivered + sent.retried + sent.dead >= DELIVER_BATCH
         if time.monotonic() - self._last_sla >= self.sla_every:
             self._last_sla = time.monotonic()
             with self.runtime.sessions() as session:
@@ -68,10 +71,11 @@ class Workers:
             )
 
     def run(self, stop: threading.Event) -> None:
-        """Passes one after another while approved requests wait; otherwise a pass every ``interval``, or as soon
-        as a request is approved in this process. (Cleared before the pass: an approval committed during it
-        starts the next one at once.) Beside it, ``executor_threads`` - 1 threads only execute approved requests,
-        so that one request's waits (the database, the disk, the token) do not hold up the next."""
+        """Passes one after another while approved requests or due messages wait; otherwise a pass every
+        ``interval``, or as soon as a request is approved in this process. (Cleared before the pass: an approval
+        committed during it starts the next one at once.) Beside it, ``executor_threads`` - 1 threads only
+        execute approved requests, so that one request's waits (the database, the disk, the token) do not hold up
+        the next."""
         helpers = [
             threading.Thread(target=self._loop, args=(stop, self._execute), name=f"workflow-executor-{n}", daemon=True)
             for n in range(1, self._executor_threads())

@@ -34,7 +34,9 @@ from tests.conftest import T0
 from tests.workflow.bureau import MINUTE, Receiver, running
 from workflow import delivery
 from workflow.delivery import Delivered, Deliverer, SignatureRejected
+from workflow.execution import Executors
 from workflow.models import CatalogVersion, OutboxMessage, SealRequest
+from workflow.workers import DELIVER_BATCH, Workers
 
 SECRET = "bureau-secret-0123456789abcdef"
 KEY_ID = "civil-2026"
@@ -532,3 +534,14 @@ def test_outbox_commands(runtime: Runtime, database_url: str, tmp_path: Path, re
     assert cli.invoke(root, ["outbox", "list", "--dead"]).output == ""
     missing = cli.invoke(root, ["outbox", "retry", "999999"])
     assert isinstance(missing.exception, NotFound)
+
+
+def test_a_pass_that_sent_a_whole_batch_says_more_may_wait(runtime: Runtime, receiver: Receiver) -> None:
+    endpoint(runtime, receiver.url + "/deliveries")
+    for n in range(DELIVER_BATCH + 1):
+        enqueue(runtime, f"result-{n}")
+    workers = Workers(runtime, Executors(), deliverer(runtime).deliver_due)
+    assert workers.once() is True  # a whole batch sent: the next pass comes at once, not after the interval
+    assert len(receiver.seen) == DELIVER_BATCH
+    assert workers.once() is False
+    assert len(receiver.seen) == DELIVER_BATCH + 1
