@@ -43,6 +43,7 @@ async def deliveries(code: str, request: Request, response: Response, rt: Runtim
 def _receive(rt: Runtime, code: str, target: str, headers: Headers, body: bytes) -> tuple[dict[str, Any], bool]:
     with rt.sessions() as session:
         received = inbox.receive(session, code, target=target, headers=headers, body=body, now=rt.clock.now())
-        session.commit()
         record = received.delivery
-        return {"id": record.id, "request": record.request.number, "received_at": record.received_at}, received.fresh
+        answer = {"id": record.id, "request": record.request.number, "received_at": record.received_at}
+        session.commit()  # after the answer's reads: one after it would begin a transaction closing rolls back
+        return answer, received.fresh

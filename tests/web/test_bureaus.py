@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from http_message_signatures import ContentDigest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bench.ports import free_port
 from core.clock import ManualClock
@@ -24,7 +24,7 @@ from tests.web.conftest import password, sign_in
 from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY
 from workflow import delivery, inbox
 from workflow.delivery import Deliverer
-from workflow.models import BureauDelivery, DeliveryEndpoint, OutboxMessage
+from workflow.models import BureauDelivery, DeliveryEndpoint, OutboxMessage, SealRequest
 
 RESIDENCE_CERTIFICATE: dict[str, Any] = {  # a matter for the police station, not the agriculture bureau
     "matter": "residence.certificate",
@@ -235,3 +235,25 @@ def test_the_bureau_page_is_for_bureaus(browser: TestClient) -> None:
     assert browser.get("/bureau").status_code == 403
     sign_in(browser, "yz.agri")
     assert browser.get("/bureau").status_code == 200
+
+
+def test_a_delivery_received_ends_in_commit_not_rollback(
+    bureau_demo: TestClient, runtime: Runtime, queued: Queued
+) -> None:
+    """Reading the answer after the COMMIT began a transaction that closing then rolled back: on PostgreSQL,
+    psycopg forgets every statement the connection prepared at a ROLLBACK."""
+    rollbacks: list[object] = []
+
+    def rolled_back(conn: object) -> None:
+        rollbacks.append(conn)
+
+    event.listen(runtime.engine, "rollback", rolled_back)
+    try:
+        answer = post(bureau_demo, signed(runtime, queued, queued.endpoint.secret))
+    finally:
+        event.remove(runtime.engine, "rollback", rolled_back)
+    assert answer.status_code == 201, answer.text
+    with runtime.sessions() as session:
+        number = session.scalars(select(SealRequest.number).where(SealRequest.id == queued.message.request_id)).one()
+    assert answer.json()["request"] == number
+    assert rollbacks == []
