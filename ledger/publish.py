@@ -86,6 +86,7 @@ class Publisher:
         tree = integrate.current(session)
         last = newest(session)
         if last is not None and last.size >= tree.size:
+            session.commit()  # not the ROLLBACK of closing, at which psycopg forgets the prepared statements
             return None
         note = sign_note(format_checkpoint(CheckpointBody(self.origin, tree.size, tree.root)), [self.signer])
         row = Checkpoint(size=tree.size, root=tree.root, note=note, signed_at=now, published=self.quorum == 0)

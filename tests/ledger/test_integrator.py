@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from core.keystore import Keystore
 from core.runtime import Runtime
@@ -155,3 +155,22 @@ def test_processes_starting_together_make_one_key(
         assert all(proc.returncode == 0 for proc in procs)
         assert len(publics) == 1
         assert keystore.labels().count(label) == 1
+
+
+def test_an_idle_cycle_ends_its_transactions_in_commit(runtime: Runtime, log: LogService) -> None:
+    """The integrator cycles several times a second with nothing to do; a ROLLBACK would make psycopg forget
+    every statement its connection prepared, each time."""
+    append_committed(runtime, events(3))
+    assert log.integrator.run_until_idle(timeout=10).size == 3
+    rollbacks: list[object] = []
+
+    def rolled_back(conn: object) -> None:
+        rollbacks.append(conn)
+
+    event.listen(runtime.engine, "rollback", rolled_back)
+    try:
+        idle = log.integrator.cycle(None)
+    finally:
+        event.remove(runtime.engine, "rollback", rolled_back)
+    assert (idle.integrated, idle.signed) == (0, False)
+    assert rollbacks == []
