@@ -45,7 +45,7 @@ from pyhanko.sign.pkcs11 import PKCS11Signer
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator import ValidationContext
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Engine, create_engine, func, select
 
 from api.deps import CertificateAuthority
 from bench.approvals import _wait
@@ -283,21 +283,30 @@ def _token(client: httpx.Client, username: str) -> dict[str, str]:
 def _received(url: str) -> int:
     engine = create_engine(url)
     try:
-        with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(BureauDelivery)).scalar_one())
+        return _count_received(engine)
     finally:
         engine.dispose()
 
 
+def _count_received(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(BureauDelivery)).scalar_one())
+
+
 def _all_received(url: str, count: int) -> float | None:
-    """When the bureau's hosted inbox held every result, looking every ``POLL`` seconds; None if it did not
-    within ``DELIVERY_WAIT`` seconds."""
-    deadline = time.time() + DELIVERY_WAIT
-    while time.time() < deadline:
-        if _received(url) >= count:
-            return time.time()
-        time.sleep(POLL)
-    return None
+    """When the bureau's hosted inbox held every result, looking every ``POLL`` seconds on one connection (a new
+    one each time would make PostgreSQL start a backend each time, beside the servers); None if it did not within
+    ``DELIVERY_WAIT`` seconds."""
+    engine = create_engine(url)
+    try:
+        deadline = time.time() + DELIVERY_WAIT
+        while time.time() < deadline:
+            if _count_received(engine) >= count:
+                return time.time()
+            time.sleep(POLL)
+        return None
+    finally:
+        engine.dispose()
 
 
 def _watch(url: str, ids: set[int], completed: dict[int, float], stop: threading.Event) -> None:
