@@ -11,7 +11,9 @@ without credentials who knocked at a route that needs them settled nothing.
 
 Secrets stay out of the records. A sign-in is never taken up: its body holds a password and its answer a session
 token, and signing in again is harmless. A route whose answer hands out a secret keeps only its status, so a
-retry is not run twice and is told to ask for a new secret.
+retry is not run twice and is told to ask for a new secret. Nor is a delivery to a bureau's hosted inbox taken up:
+the inbox records each delivery once under its key and answers a repeat itself (``workflow.inbox``), and two
+more transactions for each delivery would only duplicate that.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _IN_MEMORY = 1024 * 1024  # bytes of a body held in memory before its spooled fi
 _PIECE = 64 * 1024  # bytes of the body handed on at a time
 _SIGN_IN = re.compile(r"^/(api/v1/auth/token|login)$")  # POST: a password in, a session token out
 _SECRET_ANSWERS = re.compile(r"^/api/v1/(machines|machines/[^/]+/enrolment-code|terminals/[^/]+/enrol)$")
+_OWN_KEYS = re.compile(r"^/api/v1/bureaus/[^/]+/deliveries$")  # POST: a hosted inbox keeps its keys itself
 
 
 class Idempotency:
@@ -62,8 +65,8 @@ class Idempotency:
         runtime: Runtime = scope["app"].state.runtime
         authorization = headers.get(b"authorization")
         if (
-            not _routed(scope)
-            or (scope["method"] == "POST" and _SIGN_IN.match(scope["path"]))
+            (scope["method"] == "POST" and (_SIGN_IN.match(scope["path"]) or _OWN_KEYS.match(scope["path"])))
+            or not _routed(scope)
             or (authorization is not None and not await run_in_threadpool(_signed_in, runtime, authorization))
         ):
             await self.app(scope, receive, send)

@@ -4,8 +4,11 @@ itself, as a bureau's system would, and shows them to the holders of the bureau'
 A delivery is taken as any receiver should take it: signed (RFC 9421, HMAC-SHA256) with the secret of one of the
 endpoints of the catalogue's bureaus the organisation is, recently, over its body; at most ``MAX_BYTES``; and once
 per ``Idempotency-Key`` (a repeat answers with the delivery first received). It must also be one the outbox sent
-to that bureau, so every record names its request. The signature covers the target URI as the world addresses
-the service (its public URL), not the host a proxy in front of it forwarded to.
+to that bureau, so every record names its request. A repeat whose body differs from the delivery first received
+under its key is refused (``idempotency-key-reused``), as the service's ``Idempotency-Key`` middleware refuses
+it elsewhere: the inbox keeps the keys itself, so that middleware leaves its route alone. The signature covers
+the target URI as the world addresses the service (its public URL), not the host a proxy in front of it
+forwarded to.
 
 Its address is ``inbox.address(public_url, code)``: an operator sets it as the bureau's endpoint
 (``sealgate outbox endpoint agriculture --url .../api/v1/bureaus/yazhou.agri/deliveries --organisation
@@ -42,6 +45,10 @@ class DeliveryTooLarge(DomainError):
     problem = "payload-too-large"
 
 
+class KeyReused(Invalid):
+    problem = "idempotency-key-reused"
+
+
 @dataclass(frozen=True)
 class Received:
     delivery: BureauDelivery
@@ -71,8 +78,8 @@ def receive(
         raise NotFound(f"{organisation.name} receives no deliveries here")
     secrets = {e.key_id: e.secret.encode() for e in endpoints}
     key_id = delivery.verify("POST", target, headers, body, secrets=secrets, max_age=MAX_AGE, now=now)
-    # Only after the signature: an unsigned refusal (401) is not kept for its Idempotency-Key, a 413 would be,
-    # and delivery keys are predictable, so anyone could otherwise spend the key of a delivery to come.
+    # Only after the signature: an unsigned request is refused as such (401), whatever its size. No refusal is
+    # kept for its key: delivery keys are predictable, and a refusal kept would spend the key of one to come.
     if len(body) > MAX_BYTES:
         raise DeliveryTooLarge(f"a delivery is at most {MAX_BYTES} bytes")
     key = headers.get("idempotency-key")
@@ -80,7 +87,7 @@ def receive(
         raise Invalid("a delivery carries an Idempotency-Key")
     repeat = _received(session, organisation.id, key)
     if repeat is not None:
-        return Received(repeat, fresh=False)
+        return _repeat(repeat, body)
     message = session.scalar(
         select(OutboxMessage).where(
             OutboxMessage.idempotency_key == key,
@@ -105,8 +112,14 @@ def receive(
     except IntegrityError:
         first = _received(session, organisation.id, key)
         assert first is not None, "the unique key that refused the record is the first record's"
-        return Received(first, fresh=False)
+        return _repeat(first, body)
     return Received(record, fresh=True)
+
+
+def _repeat(first: BureauDelivery, body: bytes) -> Received:
+    if first.payload != body:
+        raise KeyReused("this Idempotency-Key was used for another delivery")
+    return Received(first, fresh=False)
 
 
 def _received(session: Session, organisation_id: int, key: str) -> BureauDelivery | None:

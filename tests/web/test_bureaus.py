@@ -18,6 +18,7 @@ from sqlalchemy import event, func, select
 
 from bench.ports import free_port
 from core.clock import ManualClock
+from core.idempotency import IdempotencyRecord
 from core.runtime import Runtime
 from sealgate.cli import demo
 from tests.web.conftest import password, sign_in
@@ -158,15 +159,17 @@ def queued(bureau_demo: TestClient, runtime: Runtime) -> Queued:
         return Queued(message, endpoint)
 
 
-def signed(runtime: Runtime, queued: Queued, secret: str) -> httpx.Request:
+def signed(runtime: Runtime, queued: Queued, secret: str, payload: bytes | None = None) -> httpx.Request:
+    """The queued delivery signed with ``secret``; with ``payload`` instead of its own, under its key."""
+    content = queued.message.payload if payload is None else payload
     request = httpx.Request(
         "POST",
         queued.endpoint.url,
-        content=queued.message.payload,
+        content=content,
         headers={
             "Content-Type": "application/json",
             "Idempotency-Key": queued.message.idempotency_key,
-            "Content-Digest": ContentDigest.create(queued.message.payload),
+            "Content-Digest": ContentDigest.create(content),
         },
     )
     delivery.sign(request, key_id=queued.endpoint.key_id, secret=secret.encode(), created=runtime.clock.now())
@@ -257,3 +260,24 @@ def test_a_delivery_received_ends_in_commit_not_rollback(
         number = session.scalars(select(SealRequest.number).where(SealRequest.id == queued.message.request_id)).one()
     assert answer.json()["request"] == number
     assert rollbacks == []
+
+
+def test_the_inbox_keeps_its_own_keys(bureau_demo: TestClient, runtime: Runtime, queued: Queued) -> None:
+    """The Idempotency-Key middleware leaves the inbox alone (no record of its own), and the inbox refuses a
+    repeat of a key with another body as that middleware would."""
+    before = kept(runtime)
+    first = post(bureau_demo, signed(runtime, queued, queued.endpoint.secret))
+    assert first.status_code == 201, first.text
+    again = post(bureau_demo, signed(runtime, queued, queued.endpoint.secret))
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    reused = post(bureau_demo, signed(runtime, queued, queued.endpoint.secret, queued.message.payload + b" "))
+    assert reused.status_code == 422, reused.text
+    assert reused.json()["type"].endswith("idempotency-key-reused")
+    assert received(runtime) == 1
+    assert kept(runtime) == before
+
+
+def kept(runtime: Runtime) -> int:
+    with runtime.sessions() as session:
+        return session.scalar(select(func.count()).select_from(IdempotencyRecord)) or 0
