@@ -34,6 +34,7 @@ from api.problems import problem
 from core import idempotency
 from core.errors import Unauthorized
 from core.runtime import Runtime
+from workflow import inbox
 
 HEADER = b"idempotency-key"
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -43,7 +44,8 @@ _IN_MEMORY = 1024 * 1024  # bytes of a body held in memory before its spooled fi
 _PIECE = 64 * 1024  # bytes of the body handed on at a time
 _SIGN_IN = re.compile(r"^/(api/v1/auth/token|login)$")  # POST: a password in, a session token out
 _SECRET_ANSWERS = re.compile(r"^/api/v1/(machines|machines/[^/]+/enrolment-code|terminals/[^/]+/enrol)$")
-_OWN_KEYS = re.compile(r"^/api/v1/bureaus/[^/]+/deliveries$")  # POST: a hosted inbox keeps its keys itself
+# POST to a hosted inbox, which keeps its delivery keys itself
+_OWN_KEYS = re.compile("^" + re.escape(inbox.PATH).replace(re.escape("{code}"), "[^/]+") + "$")
 
 
 class Idempotency:

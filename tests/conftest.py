@@ -11,10 +11,11 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from core import db, migrate
@@ -101,6 +102,22 @@ def empty(engine: Engine) -> None:
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
     catalogs.forget()
+
+
+@contextmanager
+def rollbacks(engine: Engine) -> Iterator[list[object]]:
+    """The connections that rolled a transaction back while the block ran: on PostgreSQL, psycopg forgets every
+    statement a connection prepared at a ROLLBACK, so paths that run often end in COMMIT."""
+    seen: list[object] = []
+
+    def rolled_back(conn: object) -> None:
+        seen.append(conn)
+
+    event.listen(engine, "rollback", rolled_back)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "rollback", rolled_back)
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ ERROR_CHARS = 200
 # Outcomes recorded in one transaction. A process that dies before recording them sends those messages again once
 # their lease runs out; each carries its idempotency key, so a receiver takes it once.
 RECORD_EVERY = 10
+BATCH = 50  # messages a round claims and sends
 
 Verdict = Literal["delivered", "retry", "dead"]
 _QUEUE = {  # by dialect: a repeated idempotency key inserts nothing
@@ -263,7 +264,7 @@ class Deliverer:
         self._clock = clock
         self._client = client
 
-    def deliver_due(self, limit: int = 50) -> Delivered:
+    def deliver_due(self, limit: int = BATCH) -> Delivered:
         """Send up to ``limit`` due messages, oldest due first, and record how each went."""
         claims = self._claim(limit)
         if not claims:

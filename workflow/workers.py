@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.runtime import Runtime
-from workflow import expiry, physical, sla, wakeup
+from workflow import delivery, expiry, physical, sla, wakeup
 from workflow.delivery import Delivered
 from workflow.execution import Executors, run_pending
 
 log = logging.getLogger(__name__)
 BATCH = 20  # approved requests executed in one pass, before the other jobs get theirs
-DELIVER_BATCH = 50  # outbox messages sent in one pass
 
 
 @dataclass
@@ -38,8 +37,8 @@ class Workers:
         webhook = settings.notification_webhook
         busy = self._execute(recover=True)
         if self.deliver is not None:
-            sent = self.deliver(DELIVER_BATCH)
-            busy = busy or sent.delivered + sent.retried + sent.dead >= DELIVER_BATCH
+            sent = self.deliver(delivery.BATCH)
+            busy = busy or sent.delivered + sent.retried + sent.dead >= delivery.BATCH
         if time.monotonic() - self._last_sla >= self.sla_every:
             self._last_sla = time.monotonic()
             with self.runtime.sessions() as session:

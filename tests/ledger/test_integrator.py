@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 
 from core.keystore import Keystore
 from core.runtime import Runtime
@@ -22,6 +22,7 @@ from ledger.integrator import Integrator, NotLeader
 from ledger.models import Entry, PendingEntry
 from ledger.note import parse_vkey
 from ledger.service import LogService
+from tests.conftest import rollbacks
 from tests.ledger.support import ORIGIN, append_committed, events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,19 +159,10 @@ def test_processes_starting_together_make_one_key(
 
 
 def test_an_idle_cycle_ends_its_transactions_in_commit(runtime: Runtime, log: LogService) -> None:
-    """The integrator cycles several times a second with nothing to do; a ROLLBACK would make psycopg forget
-    every statement its connection prepared, each time."""
+    """The integrator cycles several times a second with nothing to do."""
     append_committed(runtime, events(3))
     assert log.integrator.run_until_idle(timeout=10).size == 3
-    rollbacks: list[object] = []
-
-    def rolled_back(conn: object) -> None:
-        rollbacks.append(conn)
-
-    event.listen(runtime.engine, "rollback", rolled_back)
-    try:
+    with rollbacks(runtime.engine) as seen:
         idle = log.integrator.cycle(None)
-    finally:
-        event.remove(runtime.engine, "rollback", rolled_back)
     assert (idle.integrated, idle.signed) == (0, False)
-    assert rollbacks == []
+    assert seen == []

@@ -14,13 +14,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from http_message_signatures import ContentDigest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bench.ports import free_port
 from core.clock import ManualClock
 from core.idempotency import IdempotencyRecord
 from core.runtime import Runtime
 from sealgate.cli import demo
+from tests.conftest import rollbacks
 from tests.web.conftest import password, sign_in
 from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY
 from workflow import delivery, inbox
@@ -243,23 +244,14 @@ def test_the_bureau_page_is_for_bureaus(browser: TestClient) -> None:
 def test_a_delivery_received_ends_in_commit_not_rollback(
     bureau_demo: TestClient, runtime: Runtime, queued: Queued
 ) -> None:
-    """Reading the answer after the COMMIT began a transaction that closing then rolled back: on PostgreSQL,
-    psycopg forgets every statement the connection prepared at a ROLLBACK."""
-    rollbacks: list[object] = []
-
-    def rolled_back(conn: object) -> None:
-        rollbacks.append(conn)
-
-    event.listen(runtime.engine, "rollback", rolled_back)
-    try:
+    """Reading the answer after the COMMIT began a transaction that closing then rolled back."""
+    with rollbacks(runtime.engine) as seen:
         answer = post(bureau_demo, signed(runtime, queued, queued.endpoint.secret))
-    finally:
-        event.remove(runtime.engine, "rollback", rolled_back)
     assert answer.status_code == 201, answer.text
     with runtime.sessions() as session:
         number = session.scalars(select(SealRequest.number).where(SealRequest.id == queued.message.request_id)).one()
     assert answer.json()["request"] == number
-    assert rollbacks == []
+    assert seen == []
 
 
 def test_the_inbox_keeps_its_own_keys(bureau_demo: TestClient, runtime: Runtime, queued: Queued) -> None:

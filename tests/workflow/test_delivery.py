@@ -36,7 +36,7 @@ from workflow import delivery
 from workflow.delivery import Delivered, Deliverer, SignatureRejected
 from workflow.execution import Executors
 from workflow.models import CatalogVersion, OutboxMessage, SealRequest
-from workflow.workers import DELIVER_BATCH, Workers
+from workflow.workers import Workers
 
 SECRET = "bureau-secret-0123456789abcdef"
 KEY_ID = "civil-2026"
@@ -538,10 +538,10 @@ def test_outbox_commands(runtime: Runtime, database_url: str, tmp_path: Path, re
 
 def test_a_pass_that_sent_a_whole_batch_says_more_may_wait(runtime: Runtime, receiver: Receiver) -> None:
     endpoint(runtime, receiver.url + "/deliveries")
-    for n in range(DELIVER_BATCH + 1):
+    for n in range(delivery.BATCH + 1):
         enqueue(runtime, f"result-{n}")
     workers = Workers(runtime, Executors(), deliverer(runtime).deliver_due)
     assert workers.once() is True  # a whole batch sent: the next pass comes at once, not after the interval
-    assert len(receiver.seen) == DELIVER_BATCH
+    assert len(receiver.seen) == delivery.BATCH
     assert workers.once() is False
-    assert len(receiver.seen) == DELIVER_BATCH + 1
+    assert len(receiver.seen) == delivery.BATCH + 1
