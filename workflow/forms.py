@@ -6,7 +6,8 @@ Expressions are evaluated with simpleeval over the form values and the matter's 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import simpleeval
@@ -92,6 +93,41 @@ def compute(matter: Matter, values: Mapping[str, Any]) -> dict[str, Any]:
             ) from None
         computed[name] = names[name] = result
     return computed
+
+
+def refuse_anchor(anchor: str, values: Mapping[str, Any], **texts: str | None) -> None:
+    """Refuse a form value, or another text the applicant gives (``texts``: purpose, place), that holds ``anchor``.
+
+    A seal is stamped over the first place a document prints its anchor text, and a template prints an applicant's
+    values above its own anchor: a value holding it would move the seal from the organisation's line onto the
+    applicant's words. Compared with spaces and invisible characters left out and compatibility forms folded
+    ("(盖 章)" holds "（盖章）"), since a text search may see past them."""
+    wanted = _folded(anchor)
+    found = [
+        {"pointer": pointer, "message": f"may not hold {anchor!r}, the text the seal is stamped over"}
+        for pointer, text in [*_texts(values, []), *((f"/{k}", v) for k, v in texts.items() if v is not None)]
+        if wanted in _folded(text)
+    ]
+    if found:
+        first = found[0]
+        raise InvalidForm(f"{first['pointer']}: {first['message']}", errors=found)
+
+
+def _texts(value: Any, parts: list[Any]) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield _pointer(parts), value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _texts(item, [*parts, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _texts(item, [*parts, index])
+
+
+def _folded(text: str) -> str:
+    return "".join(
+        c for c in unicodedata.normalize("NFKC", text) if not c.isspace() and unicodedata.category(c) != "Cf"
+    )
 
 
 def masked(matter: Matter, values: Mapping[str, Any], *, names: bool) -> dict[str, Any]:

@@ -136,6 +136,8 @@ def _document(
         return
     if matter.template is None:
         raise Invalid(f"{matter.name} has no document template: upload the PDF to be sealed")
+    if anchor is not None:
+        forms.refuse_anchor(anchor, request.form, purpose=request.purpose, place=request.place)
     pdf, located = documents.render_with_anchor(
         matter.template,
         {
