@@ -29,6 +29,7 @@ class Workers:
     interval: float = 0.5
     sla_every: float = 30.0
     _last_sla: float = field(default=0.0, init=False)
+    _delivering_apart: bool = field(default=False, init=False)  # a thread of its own sends the outbox
 
     def once(self) -> bool:
         """One pass of every job (tests call this directly); whether approved requests or due messages may still
@@ -36,9 +37,8 @@ class Workers:
         settings = self.runtime.settings.workflow
         webhook = settings.notification_webhook
         busy = self._execute(recover=True)
-        if self.deliver is not None:
-            sent = self.deliver(delivery.BATCH)
-            busy = busy or sent.delivered + sent.retried + sent.dead >= delivery.BATCH
+        if not self._delivering_apart:
+            busy = self._deliver() or busy
         if time.monotonic() - self._last_sla >= self.sla_every:
             self._last_sla = time.monotonic()
             with self.runtime.sessions() as session:
@@ -74,27 +74,51 @@ class Workers:
         ``interval``, or as soon as a request is approved in this process. (Cleared before the pass: an approval
         committed during it starts the next one at once.) Beside it, ``executor_threads`` - 1 threads only
         execute approved requests, so that one request's waits (the database, the disk, the token) do not hold up
-        the next."""
+        the next, and one thread only sends the outbox, so that results reach their bureaus as fast as they are
+        sealed rather than in the gaps between batches of sealing (on SQLite, whose one writer at a time would
+        only make threads queue, the pass does it all)."""
         helpers = [
-            threading.Thread(target=self._loop, args=(stop, self._execute), name=f"workflow-executor-{n}", daemon=True)
+            threading.Thread(
+                target=self._loop,
+                args=(stop, self._execute, wakeup.approved),
+                name=f"workflow-executor-{n}",
+                daemon=True,
+            )
             for n in range(1, self._executor_threads())
         ]
+        self._delivering_apart = self.deliver is not None and not self._one_writer()
+        if self._delivering_apart:
+            helpers.append(
+                threading.Thread(
+                    target=self._loop, args=(stop, self._deliver, None), name="workflow-deliverer", daemon=True
+                )
+            )
         for helper in helpers:
             helper.start()
-        self._loop(stop, self.once)
+        self._loop(stop, self.once, wakeup.approved)
         for helper in helpers:
             helper.join(timeout=30)
 
-    def _loop(self, stop: threading.Event, work: Callable[[], bool]) -> None:
+    def _loop(self, stop: threading.Event, work: Callable[[], bool], woken_by: threading.Event | None) -> None:
+        """``work`` again at once while it says more waits; otherwise after ``interval``, or when ``woken_by`` is
+        set."""
         while not stop.is_set():
-            wakeup.approved.clear()
+            if woken_by is not None:
+                woken_by.clear()
             busy = False
             try:
                 busy = work()
             except Exception:
                 log.exception("a workflow job failed; it runs again")
             if not busy:
-                wakeup.approved.wait(self.interval)
+                (woken_by or stop).wait(self.interval)
+
+    def _deliver(self) -> bool:
+        """A batch of due messages sent; whether more may be due."""
+        if self.deliver is None:
+            return False
+        sent = self.deliver(delivery.BATCH)
+        return sent.delivered + sent.retried + sent.dead >= delivery.BATCH
 
     def _execute(self, *, recover: bool = False) -> bool:
         """A batch of approved requests executed; whether more may wait. The main loop's pass also ``recover``s
@@ -113,9 +137,12 @@ class Workers:
 
     def _executor_threads(self) -> int:
         """As the settings ask; one on SQLite, whose one writer at a time would only make the threads queue."""
-        if self.runtime.engine.dialect.name == "sqlite":
+        if self._one_writer():
             return 1
         return self.runtime.settings.workflow.executor_threads
+
+    def _one_writer(self) -> bool:
+        return self.runtime.engine.dialect.name == "sqlite"
 
     def start(self) -> tuple[threading.Thread, threading.Event]:
         stop = threading.Event()

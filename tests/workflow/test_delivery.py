@@ -545,3 +545,33 @@ def test_a_pass_that_sent_a_whole_batch_says_more_may_wait(runtime: Runtime, rec
     assert len(receiver.seen) == delivery.BATCH
     assert workers.once() is False
     assert len(receiver.seen) == delivery.BATCH + 1
+
+
+def test_a_long_execution_holds_up_no_delivery(runtime: Runtime, receiver: Receiver) -> None:
+    """A thread of its own sends the outbox (beside threads that write, which SQLite does not have): results
+    reach their bureau while the executor is busy sealing, not in the gaps between its batches."""
+    if runtime.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite writes one transaction at a time: one thread does every job")
+    endpoint(runtime, receiver.url + "/deliveries")
+    executing, released = threading.Event(), threading.Event()
+
+    def execute(*, recover: bool = False) -> bool:  # a seal taking longer than the test's patience
+        executing.set()
+        released.wait(60)
+        return False
+
+    workers = Workers(runtime, Executors(), deliverer(runtime).deliver_due, interval=0.05)
+    workers._execute = execute  # type: ignore[method-assign]
+    thread, stop = workers.start()
+    try:
+        assert executing.wait(10)
+        enqueue(runtime, "while-sealing")
+        deadline = time.monotonic() + 10
+        while not receiver.seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(receiver.seen) == 1  # delivered while the execution still runs
+    finally:
+        released.set()
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
