@@ -103,6 +103,8 @@ def refuse_anchor(anchor: str, values: Mapping[str, Any], **texts: str | None) -
     applicant's words. Compared with spaces and invisible characters left out and compatibility forms folded
     ("(盖 章)" holds "（盖章）"), since a text search may see past them."""
     wanted = _folded(anchor)
+    if not wanted:  # an anchor of spaces alone: nothing a value could hold
+        return
     found = [
         {"pointer": pointer, "message": f"may not hold {anchor!r}, the text the seal is stamped over"}
         for pointer, text in [*_texts(values, []), *((f"/{k}", v) for k, v in texts.items() if v is not None)]

@@ -74,9 +74,9 @@ class Workers:
         ``interval``, or as soon as a request is approved in this process. (Cleared before the pass: an approval
         committed during it starts the next one at once.) Beside it, ``executor_threads`` - 1 threads only
         execute approved requests, so that one request's waits (the database, the disk, the token) do not hold up
-        the next, and one thread only sends the outbox, so that results reach their bureaus as fast as they are
-        sealed rather than in the gaps between batches of sealing (on SQLite, whose one writer at a time would
-        only make threads queue, the pass does it all)."""
+        the next, and one thread only sends the outbox, so that sending a batch of deliveries, one round trip after
+        another, holds up no sealing (on SQLite, whose one writer at a time would only make threads queue, the pass
+        does it all)."""
         helpers = [
             threading.Thread(
                 target=self._loop,

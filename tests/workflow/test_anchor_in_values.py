@@ -121,3 +121,4 @@ def test_texts_are_found_wherever_the_form_nests_them() -> None:
         forms.refuse_anchor("（盖章）", values, purpose="补贴", place=None)
     assert [e["pointer"] for e in refused.value.extensions["errors"]] == ["/form/plots/1/name"]
     forms.refuse_anchor("（盖章）", {"name": "盖章", "other": "（签名或盖章）"}, purpose="（盖印）")
+    forms.refuse_anchor(" ", {"name": "王 五"}, purpose="补贴")  # an anchor of spaces alone refuses nothing
