@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
@@ -105,19 +106,24 @@ def empty(engine: Engine) -> None:
 
 
 @contextmanager
-def rollbacks(engine: Engine) -> Iterator[list[object]]:
-    """The connections that rolled a transaction back while the block ran: on PostgreSQL, psycopg forgets every
-    statement a connection prepared at a ROLLBACK, so paths that run often end in COMMIT."""
-    seen: list[object] = []
+def heard(engine: Engine, name: str, pick: Callable[..., object]) -> Iterator[list[Any]]:
+    """What ``pick`` takes from the arguments of each ``name`` event the engine fires while the block runs."""
+    seen: list[Any] = []
 
-    def rolled_back(conn: object) -> None:
-        seen.append(conn)
+    def note(*args: Any) -> None:
+        seen.append(pick(*args))
 
-    event.listen(engine, "rollback", rolled_back)
+    event.listen(engine, name, note)
     try:
         yield seen
     finally:
-        event.remove(engine, "rollback", rolled_back)
+        event.remove(engine, name, note)
+
+
+def rollbacks(engine: Engine) -> AbstractContextManager[list[Any]]:
+    """The connections that rolled a transaction back while the block ran: on PostgreSQL, psycopg forgets every
+    statement a connection prepared at a ROLLBACK, so paths that run often end in COMMIT."""
+    return heard(engine, "rollback", lambda conn: conn)
 
 
 @pytest.fixture

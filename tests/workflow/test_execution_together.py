@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,7 @@ from ledger.models import Entry, PendingEntry
 from signer.models import Sealing
 from tests import demo_snapshot
 from tests.api.on_demo import seal_of
+from tests.conftest import heard
 from tests.web.test_inspectors import approve, submit
 from tests.workflow.conftest import RecordingExecutor, Village
 from tests.workflow.test_workers import _approved
@@ -46,27 +46,13 @@ def _approved_subsidies(runtime: Runtime, count: int) -> list[int]:
     return ids
 
 
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-
-
 def test_requests_executed_together_are_each_sealed_and_logged_once_reading_their_seal_once(
     runtime: Runtime, engine: Engine
 ) -> None:
     demo_snapshot.load(runtime, seals=True)
     ids = _approved_subsidies(runtime, 4)
     executors = _executors(runtime, CertificateAuthority())
-    with _statements(runtime.engine) as seen:
+    with heard(runtime.engine, "before_cursor_execute", lambda _conn, _cursor, statement, *_: statement) as seen:
         ran = execution.run_pending(runtime.sessions, executors, runtime.clock, together=4)
     assert ran == execution.Ran(4, 0)
     certificate_reads = [s for s in seen if "WHERE ca_certificates.seal_id" in s]
