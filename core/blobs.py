@@ -93,8 +93,11 @@ class FileBlobStore:
         digest = hashlib.sha256()
         size = 0
         staging = self.root / "tmp"
-        make_directory(staging)
-        fd, tmp_name = tempfile.mkstemp(dir=staging)  # made 0600
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=staging)  # made 0600
+        except FileNotFoundError:  # the first blob, or the directory was removed: looked for only then
+            make_directory(staging)
+            fd, tmp_name = tempfile.mkstemp(dir=staging)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -111,8 +114,11 @@ class FileBlobStore:
             if final.exists():
                 tmp.unlink()
             else:
-                make_directory(final.parent)
-                tmp.replace(final)
+                try:
+                    tmp.replace(final)
+                except FileNotFoundError:  # the blob's directory is new
+                    make_directory(final.parent)
+                    tmp.replace(final)
                 _fsync_dir(final.parent)
             return ref
         except BaseException:

@@ -33,10 +33,12 @@ def private_files() -> Iterator[None]:
 def make_directory(path: Path) -> None:
     """``path`` and any parents it lacks, each made 0700."""
     missing: list[Path] = []
-    for step in (path, *path.parents):
-        if step.exists():
-            break
+    step = path
+    while not step.exists():  # most calls find ``path`` itself: its parents are not listed unless needed
         missing.append(step)
+        if step.parent == step:
+            break
+        step = step.parent
     for step in reversed(missing):
         with suppress(FileExistsError):  # made meanwhile by another process or thread
             step.mkdir(mode=DIRECTORY)
