@@ -38,7 +38,15 @@ PROBLEM: dict[str, Any] = {
                     "pointer": {"type": "string"},
                     "field": {"type": "string"},
                     "message": {"type": "string"},
-                    "type": {"type": "string"},
+                    "type": {
+                        "type": "string",
+                        "description": "what refused the value: a JSON Schema keyword of the matter's form "
+                        "(`maximum`, `required`...), `anchor` (it holds the text the seal is stamped over), "
+                        "`id-number` or `computed`; elsewhere, pydantic's error type",
+                    },
+                    "limit": {"type": "number", "description": "the keyword's limit (`maximum`, `maxLength`...)"},
+                    "expected": {"type": "string", "description": "for `type`: the type the value should be"},
+                    "text": {"type": "string", "description": "for `anchor`: the text the value may not hold"},
                 },
             },
         },

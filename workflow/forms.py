@@ -31,7 +31,15 @@ def _pointer(parts: list[Any]) -> str:
     return "/form" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def _describe(error: ValidationError) -> dict[str, str]:
+# Keywords whose value the error carries as its ``limit``, so that a page can say the limit in its own words.
+_LIMITS = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "multipleOf"}
+)
+
+
+def _describe(error: ValidationError) -> dict[str, Any]:
+    """An error as the API gives it: where (``pointer``), jsonschema's words (``message``), and the keyword that
+    refused the value (``type``) with its ``limit`` or ``expected`` type."""
     path = list(error.absolute_path)
     # Point at the missing or unexpected property itself, not at the object that lacks or has it.
     if error.validator == "required" and isinstance(error.instance, dict) and isinstance(error.validator_value, list):
@@ -39,7 +47,12 @@ def _describe(error: ValidationError) -> dict[str, str]:
     elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
         schema = error.schema if isinstance(error.schema, Mapping) else {}
         path += sorted(set(error.instance) - set(schema.get("properties", {})))[:1]
-    return {"pointer": _pointer(path), "message": error.message}
+    described: dict[str, Any] = {"pointer": _pointer(path), "message": error.message, "type": str(error.validator)}
+    if error.validator in _LIMITS and isinstance(error.validator_value, int | float):
+        described["limit"] = error.validator_value
+    elif error.validator == "type" and isinstance(error.validator_value, str):
+        described["expected"] = error.validator_value
+    return described
 
 
 def _check(matter: Matter, values: dict[str, Any]) -> None:
@@ -50,7 +63,7 @@ def _check(matter: Matter, values: dict[str, Any]) -> None:
             try:
                 validate_id_number(values[name])
             except InvalidIdNumber as exc:
-                described.append({"pointer": _pointer([name]), "message": exc.detail})
+                described.append({"pointer": _pointer([name]), "message": exc.detail, "type": "id-number"})
     if described:
         first = described[0]
         raise InvalidForm(f"{first['pointer']}: {first['message']}", errors=described)
@@ -89,7 +102,7 @@ def compute(matter: Matter, values: Mapping[str, Any]) -> dict[str, Any]:
         except (simpleeval.InvalidExpression, KeyError, TypeError, ZeroDivisionError, ValueError) as exc:
             raise InvalidForm(
                 f"{_pointer([name])}: cannot be computed from the form ({exc})",
-                errors=[{"pointer": _pointer([name]), "message": f"cannot be computed: {exc}"}],
+                errors=[{"pointer": _pointer([name]), "message": f"cannot be computed: {exc}", "type": "computed"}],
             ) from None
         computed[name] = names[name] = result
     return computed
@@ -106,7 +119,12 @@ def refuse_anchor(anchor: str, values: Mapping[str, Any], **texts: str | None) -
     if not wanted:  # an anchor of spaces alone: nothing a value could hold
         return
     found = [
-        {"pointer": pointer, "message": f"may not hold {anchor!r}, the text the seal is stamped over"}
+        {
+            "pointer": pointer,
+            "message": f"may not hold {anchor!r}, the text the seal is stamped over",
+            "type": "anchor",
+            "text": anchor,
+        }
         for pointer, text in [*_texts(values, []), *((f"/{k}", v) for k, v in texts.items() if v is not None)]
         if wanted in _folded(text)
     ]

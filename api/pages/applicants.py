@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from api.deps import RowId, RuntimeDep
-from api.pages import schema_form
+from api.i18n import DEFAULT, translations
+from api.pages import field_errors, schema_form
 from api.pages.base import N_, FormDep, SignedIn, Viewer, redirect, render, text
 from api.routers.requests import document_file, sheet_file
 from api.schemas_workflow import RequestIn
@@ -77,24 +78,54 @@ class Refusal:
 
     status: int
     detail: str
-    errors: tuple[Mapping[str, str], ...] = ()
+    errors: tuple[Mapping[str, Any], ...] = ()  # each with its message in the viewer's language
     rule: str | None = None
     reason: str | None = None
+    lang: str = DEFAULT
 
     @classmethod
-    def of(cls, exc: DomainError) -> Refusal:
+    def of(cls, exc: DomainError, lang: str) -> Refusal:
         errors = exc.extensions.get("errors")
         return cls(
             exc.status,
             exc.detail,
-            tuple(errors) if isinstance(errors, list) else (),
+            field_errors.translated(errors, lang) if isinstance(errors, list) else (),
             exc.extensions.get("rule") if isinstance(exc, NegativeListed) else None,
             exc.extensions.get("reason") if isinstance(exc, NegativeListed) else None,
+            lang,
         )
 
     def about(self, name: str) -> str | None:
         """The first error about the general field ``name`` (purpose, copies...)."""
         return next((e["message"] for e in self.errors if e.get("pointer") == "/" + name), None)
+
+    def loose(self, fields: Sequence[schema_form.Field], general: Sequence[str]) -> list[tuple[str, str]]:
+        """Where and what, for each error the page shows at no field of its own: about a computed or nested
+        value, or a part of the request the page has no field for. ``general``: the general fields (purpose,
+        place...) the page shows with their errors (``about``)."""
+        shown = {"/form/" + f.name for f in fields if f.kind not in ("computed", "profile")}
+        shown.update("/" + name for name in general)
+        gettext = translations(self.lang).gettext
+        labels = {"/form/" + f.name: f.label for f in fields} | {
+            "/" + name: gettext(label) for name, label in GENERAL_LABELS.items()
+        }
+        return [
+            (labels.get(e["pointer"], str(e["pointer"]).removeprefix("/form").lstrip("/")), e["message"])
+            for e in self.errors
+            if e.get("pointer") not in shown
+        ]
+
+
+# What the request's pages call its general fields, to say where an error is that no field of the page shows.
+GENERAL_LABELS = {
+    "organisation": N_("Organisation"),
+    "group": N_("Village group"),
+    "seal": N_("Seal"),
+    "seal_form": N_("Form of the seal"),
+    "copies": N_("Copies to stamp (physical seal)"),
+    "place": N_("Where the seal is used"),
+    "purpose": N_("Purpose"),
+}
 
 
 # My requests
@@ -272,7 +303,7 @@ def _submit(rt: Runtime, who: Viewer, form: FormData, document: bytes | None) ->
             return created.id, {}
         except DomainError as exc:
             session.rollback()
-            refusal = Refusal.of(exc)
+            refusal = Refusal.of(exc, who.lang)
     return None, _new(rt, who, code, typed, refusal)
 
 
@@ -293,7 +324,7 @@ def _submission(code: str, typed: Typed, document: bytes | None) -> Submission:
     try:
         checked = RequestIn.model_validate(body)
     except ValidationError as exc:
-        errors = [{"pointer": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        errors = [field_errors.from_pydantic(e) for e in exc.errors()]
         raise Invalid(f"{errors[0]['pointer'].lstrip('/')}: {errors[0]['message']}", errors=errors) from None
     return Submission(**checked.model_dump(), document=document)
 
@@ -359,7 +390,7 @@ def _request(
     }
 
 
-def _errors(refusal: Refusal | None) -> Sequence[Mapping[str, str]]:
+def _errors(refusal: Refusal | None) -> Sequence[Mapping[str, Any]]:
     return refusal.errors if refusal is not None else ()
 
 
@@ -454,5 +485,5 @@ def _resubmit(
             return None
         except DomainError as exc:
             session.rollback()
-            refusal = Refusal.of(exc)
+            refusal = Refusal.of(exc, who.lang)
     return _request(rt, who, request_id, typed, refusal)

@@ -66,7 +66,7 @@ def fields(
     matter: Matter,
     prefill: Mapping[str, Any],
     values: Mapping[str, Any],
-    errors: Sequence[Mapping[str, str]] = (),
+    errors: Sequence[Mapping[str, Any]] = (),
 ) -> list[Field]:
     """The form's fields, required first, with the values typed (or stored) and the errors found."""
     required = set(matter.form.get("required", []))

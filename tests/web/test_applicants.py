@@ -163,7 +163,7 @@ def test_refusals_keep_what_was_typed(browser: TestClient) -> None:
     assert 'value="13876543210"' in invalid.text
     assert "<option selected>辣椒</option>" in invalid.text
     assert "申请2026年冬季瓜菜种植补贴" in invalid.text
-    assert "600 is greater than the maximum of 500" in invalid.text
+    assert '<small class="problem">不能大于 500</small>' in invalid.text  # said in the page's language
 
     empty = browser.post("/requests/new", data={"csrf": csrf, **fields(purpose="")}, files=NO_FILE)
     assert empty.status_code == 422

@@ -84,7 +84,7 @@ def test_a_submission_whose_text_holds_the_anchor_is_refused(
     assert made.status_code == 422, made.text
     problem = made.json()
     assert problem["type"].endswith("invalid-form")
-    assert [e["pointer"] for e in problem["errors"]] == [pointer]
+    assert [(e["pointer"], e["type"], e["text"]) for e in problem["errors"]] == [(pointer, "anchor", "（盖章）")]
     assert _count(runtime) == before
 
 

@@ -1,0 +1,84 @@
+"""What a refused form says at each field, in the viewer's language.
+
+The service names each error of a form by the JSON Schema keyword that refused the value (``type``: ``maximum``,
+``required``...) or by its own check (``anchor``, ``id-number``, ``computed``), with the keyword's ``limit``; its
+``message`` is jsonschema's or pydantic's English, which the API gives as it is. A page words the error from its
+kind instead, and shows an error of a kind not known here in the service's own words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pydantic_core import ErrorDetails
+
+from api.i18n import translations
+from api.pages.base import N_
+
+MESSAGES = {
+    "required": N_("Required"),
+    "minimum": N_("At least %(limit)s"),
+    "maximum": N_("At most %(limit)s"),
+    "exclusiveMinimum": N_("More than %(limit)s"),
+    "exclusiveMaximum": N_("Less than %(limit)s"),
+    "minLength": N_("At least %(limit)s characters"),
+    "maxLength": N_("At most %(limit)s characters"),
+    "multipleOf": N_("A multiple of %(limit)s"),
+    "enum": N_("Choose one of the options"),
+    "pattern": N_("Not in the expected form"),
+    "format": N_("Not in the expected form"),
+    "additionalProperties": N_("Not a field of this form"),
+    "id-number": N_("Not a valid resident identity card number"),
+    "computed": N_("Cannot be computed from what was typed"),
+    "anchor": N_("May not contain “%(text)s”: the seal is stamped over that text"),
+}
+EXPECTED = {"integer": N_("Enter a whole number"), "number": N_("Enter a number")}
+OTHER_TYPE = N_("Not the kind of value this field takes")
+
+# pydantic's error types for the request's general fields (purpose, copies...), as the schema's keywords; the
+# limit is in the error's context under the second name.
+_PYDANTIC = {
+    "missing": ("required", None),
+    "string_too_short": ("minLength", "min_length"),
+    "string_too_long": ("maxLength", "max_length"),
+    "greater_than_equal": ("minimum", "ge"),
+    "less_than_equal": ("maximum", "le"),
+    "greater_than": ("exclusiveMinimum", "gt"),
+    "less_than": ("exclusiveMaximum", "lt"),
+}
+_PYDANTIC_TYPES = {"int_parsing": "integer", "int_type": "integer", "int_from_float": "integer"}
+
+
+def from_pydantic(error: ErrorDetails) -> dict[str, Any]:
+    """A pydantic error of the request's body as the service gives a form's: pointer, message, keyword, limit."""
+    found: dict[str, Any] = {"pointer": "/" + "/".join(str(p) for p in error["loc"]), "message": error["msg"]}
+    kind, limit = _PYDANTIC.get(error["type"], (None, None))
+    context = error.get("ctx") or {}
+    if kind is not None:
+        found["type"] = kind
+        if limit is not None and isinstance(context.get(limit), int | float):
+            found["limit"] = context[limit]
+    elif error["type"] in _PYDANTIC_TYPES:
+        found["type"], found["expected"] = "type", _PYDANTIC_TYPES[error["type"]]
+    return found
+
+
+def said(error: Mapping[str, Any], gettext: Callable[[str], str]) -> str:
+    """The error in the words of ``gettext``'s language."""
+    kind = error.get("type")
+    if kind == "type":
+        return gettext(EXPECTED.get(str(error.get("expected")), OTHER_TYPE))
+    message = MESSAGES.get(str(kind))
+    limit = error.get("limit")
+    if message is None or ("%(limit)s" in message and limit is None):
+        return str(error.get("message", ""))
+    if isinstance(limit, float) and limit.is_integer():
+        limit = int(limit)
+    return gettext(message) % {"limit": limit, "text": error.get("text", "")}
+
+
+def translated(errors: Iterable[Mapping[str, Any]], lang: str) -> tuple[dict[str, Any], ...]:
+    """Each error with its ``message`` in ``lang``."""
+    gettext = translations(lang).gettext
+    return tuple({**error, "message": said(error, gettext)} for error in errors)
