@@ -29,6 +29,12 @@ PROBLEM: dict[str, Any] = {
         "detail": {"type": "string"},
         "instance": {"type": "string", "description": "the path the request was made to"},
         "request_id": {"type": "string", "description": "what the service's logs know the request by"},
+        "kind": {
+            "type": "string",
+            "description": "for `document-refused`: which check refused the upload (empty, too-large, not-pdf, "
+            "encrypted, no-pages, damaged, too-complex, active-content)",
+        },
+        "limit": {"type": "string", "description": "for `document-refused` of kind too-large: the largest upload"},
         "errors": {
             "type": "array",
             "description": "for a validation error: each field at fault",

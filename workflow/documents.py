@@ -48,7 +48,9 @@ _ATTACHMENTS_NOTE = "; a document to be sealed must not carry attachments"
 
 
 class DocumentRefused(Invalid):
-    """An upload that cannot be sealed; ``detail`` says exactly why, in terms a PDF tool would show."""
+    """An upload that cannot be sealed; ``detail`` says exactly why, in terms a PDF tool would show, and the
+    ``kind`` extension which check refused it (empty, too-large with its ``limit``, not-pdf, encrypted, no-pages,
+    damaged, too-complex, active-content), for a page to say it in its reader's language."""
 
     problem = "document-refused"
 
@@ -167,9 +169,9 @@ class _UploadFile(io.BufferedReader):
 
 def _check_size(size: int, max_bytes: int) -> None:
     if size == 0:
-        raise DocumentRefused("the file is empty")
+        raise DocumentRefused("the file is empty", kind="empty")
     if size > max_bytes:
-        raise DocumentRefused(f"the PDF is larger than {_size(max_bytes)}")
+        raise DocumentRefused(f"the PDF is larger than {_size(max_bytes)}", kind="too-large", limit=_size(max_bytes))
 
 
 def _size(size: int) -> str:
@@ -178,25 +180,25 @@ def _size(size: int) -> str:
 
 def _check_header(head: bytes) -> None:
     if head != _HEADER:
-        raise DocumentRefused("not a PDF: the file does not start with %PDF-")
+        raise DocumentRefused("not a PDF: the file does not start with %PDF-", kind="not-pdf")
 
 
 def _check(source: io.BytesIO | io.BufferedReader, *, size: int, sha256: str) -> CheckedPdf:
     try:
         with Pdf.open(source, attempt_recovery=False, inherit_page_attributes=False, conversion_mode="implicit") as pdf:
             if pdf.is_encrypted:
-                raise DocumentRefused("the PDF is encrypted")
+                raise DocumentRefused("the PDF is encrypted", kind="encrypted")
             _refuse_warnings(pdf)
             pages = _pages(pdf)
             if pages == 0:
-                raise DocumentRefused("the PDF has no pages")
+                raise DocumentRefused("the PDF has no pages", kind="no-pages")
             _refuse_active_content(pdf)
             _refuse_warnings(pdf)
             return CheckedPdf(pages=pages, sha256=sha256, size=size, title=_title(pdf))
     except PasswordError as error:
-        raise DocumentRefused("the PDF is encrypted (it needs a password to open)") from error
+        raise DocumentRefused("the PDF is encrypted (it needs a password to open)", kind="encrypted") from error
     except PikepdfError as error:
-        raise DocumentRefused(f"the PDF is damaged: {_qpdf_message(str(error))}") from error
+        raise DocumentRefused(f"the PDF is damaged: {_qpdf_message(str(error))}", kind="damaged") from error
 
 
 def _refuse_warnings(pdf: Pdf) -> None:
@@ -204,7 +206,7 @@ def _refuse_warnings(pdf: Pdf) -> None:
     warnings = [str(warning) for warning in pdf.get_warnings()]
     if warnings:
         more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
-        raise DocumentRefused(f"the PDF is damaged: {_qpdf_message(warnings[0])}{more}")
+        raise DocumentRefused(f"the PDF is damaged: {_qpdf_message(warnings[0])}{more}", kind="damaged")
 
 
 def _qpdf_message(message: str) -> str:
@@ -229,7 +231,7 @@ def _pages(pdf: Pdf) -> int:
     try:
         active_content.bound_page_tree(pdf)
     except active_content.TooComplex as error:
-        raise DocumentRefused(str(error)) from None
+        raise DocumentRefused(str(error), kind="too-complex") from None
     return len(pdf.pages)
 
 
@@ -238,7 +240,7 @@ def _refuse_active_content(pdf: Pdf) -> None:
     try:
         found = next(active_content.findings(pdf), None)
     except active_content.TooComplex as error:
-        raise DocumentRefused(str(error)) from None
+        raise DocumentRefused(str(error), kind="too-complex") from None
     if found is not None:
         note = _ATTACHMENTS_NOTE if found.reason == active_content.ATTACHMENTS else ""
-        raise DocumentRefused(f"{found}{note}")
+        raise DocumentRefused(f"{found}{note}", kind="active-content")

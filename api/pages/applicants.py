@@ -22,7 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from api.deps import RowId, RuntimeDep
 from api.i18n import DEFAULT, translations
-from api.pages import field_errors, schema_form
+from api.pages import refusal_words, schema_form
 from api.pages.base import N_, FormDep, SignedIn, Viewer, redirect, render, text
 from api.routers.requests import document_file, sheet_file
 from api.schemas_workflow import RequestIn
@@ -30,6 +30,7 @@ from core.errors import DomainError, Forbidden, Invalid, NotFound
 from core.runtime import Runtime
 from workflow import applying, catalogs, forms, listing, physical, previews, public_record, requests, views
 from workflow.catalog import Matter
+from workflow.documents import DocumentRefused
 from workflow.forms import InvalidForm
 from workflow.models import SealRequest
 from workflow.previews import MAX_PAGES
@@ -77,7 +78,7 @@ class Refusal:
     """Why a form was refused: the service's words, the field each error is about, and a negative-list rule."""
 
     status: int
-    detail: str
+    detail: str  # in the viewer's language where the kind of refusal is known
     errors: tuple[Mapping[str, Any], ...] = ()  # each with its message in the viewer's language
     rule: str | None = None
     reason: str | None = None
@@ -86,10 +87,15 @@ class Refusal:
     @classmethod
     def of(cls, exc: DomainError, lang: str) -> Refusal:
         errors = exc.extensions.get("errors")
+        detail = exc.detail
+        if isinstance(exc, DocumentRefused):
+            limit = exc.extensions.get("limit")
+            gettext = translations(lang).gettext
+            detail = refusal_words.document(str(exc.extensions.get("kind")), limit, exc.detail, gettext)
         return cls(
             exc.status,
-            exc.detail,
-            field_errors.translated(errors, lang) if isinstance(errors, list) else (),
+            detail,
+            refusal_words.translated(errors, lang) if isinstance(errors, list) else (),
             exc.extensions.get("rule") if isinstance(exc, NegativeListed) else None,
             exc.extensions.get("reason") if isinstance(exc, NegativeListed) else None,
             lang,
@@ -324,7 +330,7 @@ def _submission(code: str, typed: Typed, document: bytes | None) -> Submission:
     try:
         checked = RequestIn.model_validate(body)
     except ValidationError as exc:
-        errors = [field_errors.from_pydantic(e) for e in exc.errors()]
+        errors = [refusal_words.from_pydantic(e) for e in exc.errors()]
         raise Invalid(f"{errors[0]['pointer'].lstrip('/')}: {errors[0]['message']}", errors=errors) from None
     return Submission(**checked.model_dump(), document=document)
 

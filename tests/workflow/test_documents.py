@@ -159,6 +159,27 @@ def test_refused(check: Check, build: Callable[[], bytes], reason: str) -> None:
     assert raised.value.detail == reason
 
 
+KINDS = {  # the kind each refusal names, for a page to word it; the cases not listed are active content
+    "encrypted with an empty user password": "encrypted",
+    "encrypted with a user password": "encrypted",
+    "no pages": "no-pages",
+    "empty": "empty",
+    "not a PDF": "not-pdf",
+    "a header after leading bytes": "not-pdf",
+    "over the size limit": "too-large",
+    "page tree naming one page over and over": "too-complex",
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_each_refusal_names_its_kind(case: str) -> None:
+    build, _ = REFUSED[case]
+    with pytest.raises(DocumentRefused) as raised:
+        check_upload(build(), max_bytes=LIMIT)
+    assert raised.value.extensions["kind"] == KINDS.get(case, "active-content")
+    assert raised.value.extensions.get("limit") == ("20 MB" if case == "over the size limit" else None)
+
+
 def test_the_size_limit_is_said_in_bytes_when_not_whole_megabytes(check: Check) -> None:
     data = pdfs.clean()
     assert check(data, len(data)).size == len(data)
@@ -180,6 +201,7 @@ def test_damaged(check: Check, build: Callable[[], bytes]) -> None:
     with pytest.raises(DocumentRefused, match=r"^the PDF is damaged: \S") as raised:
         check(build(), LIMIT)
     assert "upload" not in raised.value.detail  # qpdf's name for the file is left out; its place is kept
+    assert raised.value.extensions["kind"] == "damaged"
 
 
 def test_qpdf_messages_keep_the_place_and_drop_the_file_name(tmp_path: Path) -> None:

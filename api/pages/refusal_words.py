@@ -1,9 +1,11 @@
-"""What a refused form says at each field, in the viewer's language.
+"""What a refused request says, at each field of its form and about its document, in the viewer's language.
 
 The service names each error of a form by the JSON Schema keyword that refused the value (``type``: ``maximum``,
-``required``...) or by its own check (``anchor``, ``id-number``, ``computed``), with the keyword's ``limit``; its
-``message`` is jsonschema's or pydantic's English, which the API gives as it is. A page words the error from its
-kind instead, and shows an error of a kind not known here in the service's own words.
+``required``...) or by its own check (``anchor``, ``id-number``, ``computed``), with the keyword's ``limit``, and a
+refused upload by the check that refused it (``kind``: ``not-pdf``, ``damaged``...); its words are English
+(jsonschema's, pydantic's, qpdf's), which the API gives as they are. A page words the refusal from its kind
+instead, keeps a PDF tool's technical words beside it, and shows a refusal of a kind not known here in the
+service's own words.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ MESSAGES = {
     "computed": N_("Cannot be computed from what was typed"),
     "anchor": N_("May not contain “%(text)s”: the seal is stamped over that text"),
 }
+DOCUMENT = {
+    "empty": N_("The file is empty"),
+    "too-large": N_("The PDF is larger than %(limit)s"),
+    "not-pdf": N_("The file is not a PDF"),
+    "encrypted": N_("The PDF is encrypted: upload it without a password"),
+    "no-pages": N_("The PDF has no pages"),
+    "damaged": N_("The PDF is damaged"),
+    "too-complex": N_("The PDF is too complex to be checked"),
+    "active-content": N_("The PDF holds scripts, attachments or other active content, which a sealed document may not"),
+}
+TECHNICAL = frozenset({"damaged", "too-complex", "active-content"})  # kinds whose detail names what was found
+WITH_FINDING = N_("%(what)s (%(found)s)")
 EXPECTED = {"integer": N_("Enter a whole number"), "number": N_("Enter a number")}
 OTHER_TYPE = N_("Not the kind of value this field takes")
 
@@ -82,3 +96,12 @@ def translated(errors: Iterable[Mapping[str, Any]], lang: str) -> tuple[dict[str
     """Each error with its ``message`` in ``lang``."""
     gettext = translations(lang).gettext
     return tuple({**error, "message": said(error, gettext)} for error in errors)
+
+
+def document(kind: str, limit: str | None, detail: str, gettext: Callable[[str], str]) -> str:
+    """Why an upload was refused, in the words of ``gettext``'s language; what a PDF tool found kept beside it."""
+    message = DOCUMENT.get(kind)
+    if message is None or (kind == "too-large" and limit is None):
+        return detail
+    said = gettext(message) % {"limit": limit}
+    return gettext(WITH_FINDING) % {"what": said, "found": detail} if kind in TECHNICAL else said
