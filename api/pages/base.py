@@ -168,6 +168,28 @@ def N_(message: str) -> str:
     return message
 
 
+# What the error page says of each kind of problem a page may meet, in the viewer's language; the service's own
+# (English) detail follows, for whoever is asked to help.
+PROBLEM_WORDS = {
+    "blob-too-large": N_("The file is larger than the service accepts."),
+    "busy": N_("The service is busy; try again in a moment."),
+    "conflict": N_("Someone changed this meanwhile; open the page again and try again."),
+    "forbidden": N_("You may not do this."),
+    "invalid-id-number": N_("Not a valid resident identity card number."),
+    "invalid-uscc": N_("Not a valid unified social credit code."),
+    "level-decided": N_("This level of the request has been decided already, or is not under review any more."),
+    "not-an-approver": N_("You do not decide this level of the request."),
+    "not-found": N_("There is no such page, or you may not see it."),
+    "payload-too-large": N_("What was sent is larger than this page takes."),
+    "request-state": N_("The request's state does not allow this now."),
+    "separation-of-duties": N_("Separation of duties: you may not make this decision on this request."),
+    "too-many-attempts": N_("Too many failed sign-ins; wait a while before trying again."),
+    "too-many-requests": N_("Too many requests; try again in a moment."),
+    "unroutable": N_("Nobody can decide a level of this request; ask the administrator to fill the post."),
+    "weak-password": N_("The password is too weak."),
+}
+
+
 def redirect(path: str, done: str | None = None) -> RedirectResponse:
     """After a form: back to a page (303, so a reload does not post again), saying what was done.
 
@@ -190,4 +212,5 @@ def error_page(request: Request, exc: DomainError, status: int | None = None) ->
     if isinstance(exc, SignInNeeded) or (status == 401 and request.method == "GET"):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
-    return render(request, None, "error.html", status=status, status_code=status, detail=exc.detail)
+    said = PROBLEM_WORDS.get(exc.problem)
+    return render(request, None, "error.html", status=status, status_code=status, said=said, detail=exc.detail)

@@ -108,7 +108,12 @@ def test_a_level_decided_already_is_a_conflict_shown_as_a_page(browser: TestClie
     answer = browser.post(f"/inbox/{request.id}", data={"csrf": csrf, "level": "1", "decision": "approve"})
     assert answer.status_code == 409
     assert answer.headers["content-type"].startswith("text/html")
-    assert "no longer under review" in answer.text
+    assert "该级审批已经有人作出决定，或已不在审批中。" in answer.text  # said in the page's language
+    assert "no longer under review" in answer.text  # and the service's detail beside it
+    english = browser.post(
+        f"/inbox/{request.id}", params={"lang": "en"}, data={"csrf": csrf, "level": "1", "decision": "approve"}
+    )
+    assert "This level of the request has been decided already" in english.text
 
 
 def test_a_resident_has_no_inbox(browser: TestClient, runtime: Runtime) -> None:
