@@ -58,7 +58,9 @@ document = documents.html(matter.template, {
 })
 print(json.dumps({
     "sign_in": i18n.translations("zh_CN").gettext("Sign in"),
-    "page": i18n.pages("zh_CN").get_template("error.html").render(status_code=404, detail="", notice=None),
+    "page": i18n.pages("zh_CN").get_template("error.html").render(
+        status_code=404, said="There is no such page, or you may not see it.", detail="", notice=None
+    ),
     "document": document,
     "static": sorted(str(p.relative_to(i18n.PAGES / "static")) for p in (i18n.PAGES / "static").rglob("*.js")),
     "head": migrate.head(MIGRATIONS),
@@ -129,6 +131,7 @@ def test_the_unpacked_wheel_shows_chinese_pages_and_documents(wheel: Path, tmp_p
     assert 'lang="zh-CN"' in found["page"]
     assert "未找到" in found["page"]
     assert "返回首页" in found["page"]
+    assert "没有这个页面，或您无权查看。" in found["page"]  # the pages' catalogue of the wheel, pages.po
     assert "冬季瓜菜种植补贴申请表" in found["document"]
     assert {"swagger-init.js", "vendor/htmx/htmx.min.js", "vendor/swagger-ui/swagger-ui-bundle.js"} <= set(
         found["static"]
