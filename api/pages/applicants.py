@@ -75,7 +75,8 @@ class Typed:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a form was refused: the service's words, the field each error is about, and a negative-list rule."""
+    """Why a form was refused, in the viewer's language where the kind of refusal is known and in the service's
+    words otherwise: the field each error is about, and a negative-list rule."""
 
     status: int
     detail: str  # in the viewer's language where the kind of refusal is known
