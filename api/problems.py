@@ -59,6 +59,7 @@ CATALOGUE: dict[str, str] = {
     "backup-damaged": "The backup is not what it was when taken (sealgate restore names the file)",
     "backup-refused": "The backup cannot be taken as asked (sealgate backup says why)",
     "restore-refused": "The restore would overwrite, mix with or fork what is there (sealgate restore says why)",
+    "reason-needed": "A rejection or a return needs a reason in the comment",
     "request-state": "The request's state does not allow this",
     "separation-of-duties": "Separation of duties forbids this decision",
     "unroutable": "Nobody could decide a level of this request",

@@ -79,6 +79,12 @@ class LevelConflict(Conflict):
     problem = "level-decided"
 
 
+class ReasonNeeded(Invalid):
+    """A rejection or a return without a reason: the applicant is owed one, and the log keeps it."""
+
+    problem = "reason-needed"
+
+
 @dataclass(frozen=True)
 class Actor:
     user_id: int
@@ -226,7 +232,7 @@ def decide(
     if who.on_behalf_of_id is not None:
         duties.check(step, who)
     if verdict is not Verdict.APPROVE and not comment.strip():
-        raise Invalid(f"a decision to {verdict} needs a reason in the comment")
+        raise ReasonNeeded(f"a decision to {verdict} needs a reason in the comment")
     if verdict is Verdict.RETURN and (to_level is None or not 0 <= to_level < level):
         raise Invalid(f"return to an earlier level (1 to {level - 1}) or to the applicant (0)")
     conn = session.connection()

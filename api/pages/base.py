@@ -181,6 +181,7 @@ PROBLEM_WORDS = {
     "not-an-approver": N_("You do not decide this level of the request."),
     "not-found": N_("There is no such page, or you may not see it."),
     "payload-too-large": N_("What was sent is larger than this page takes."),
+    "reason-needed": N_("A rejection or a return needs a reason: write it in the comment."),
     "request-state": N_("The request's state does not allow this now."),
     "separation-of-duties": N_("Separation of duties: you may not make this decision on this request."),
     "too-many-attempts": N_("Too many failed sign-ins; wait a while before trying again."),

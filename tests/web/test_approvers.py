@@ -140,6 +140,7 @@ def test_a_rejection_needs_a_reason(browser: TestClient, runtime: Runtime) -> No
     refused = browser.post(f"/inbox/{request.id}", data={"csrf": csrf, "level": "1", "decision": "reject"})
     assert refused.status_code == 422
     assert "needs a reason" in refused.text
+    assert "驳回或退回需要说明理由，请写在意见中。" in refused.text
     assert stored(runtime, request.id).state == "in_review"
 
     assert decide(browser, request.id, csrf, decision="reject", comment="面积与台账不符") == "/inbox?done=Rejected"

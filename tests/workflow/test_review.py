@@ -188,6 +188,7 @@ def test_return_to_an_earlier_level_and_to_the_applicant(client: TestClient) -> 
     assert decide(client, "leader", rid, 1).status_code == 200
     missing = decide(client, "secretary", rid, 2, "reject")
     assert missing.status_code == 422
+    assert missing.json()["type"].endswith("/reason-needed")
 
 
 def test_withdrawal(client: TestClient) -> None:
