@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.pages.base import error_page
-from core.errors import DomainError
+from core.errors import DomainError, json_pointer
 from core.logs import request_id
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,6 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _pointer(loc: tuple[Any, ...]) -> str:
-    """A JSON pointer (RFC 6901) into the request part that failed: /body/copies, /query/size."""
-    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc)
-
-
 # Paths of the machine-readable interfaces; every other path is a page, whose errors are pages too.
 _INTERFACES = ("/api/", "/ca/", "/log/", "/problems", "/metrics", "/healthz", "/readyz", "/openapi.json", "/static/")
 
@@ -143,7 +138,7 @@ def install(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
-                "pointer": _pointer(tuple(err["loc"])),
+                "pointer": json_pointer(err["loc"]),  # into the request part that failed: /body/copies
                 "field": ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0]),
                 "message": err["msg"],
                 "type": err["type"],

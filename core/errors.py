@@ -7,6 +7,7 @@ into RFC 9457 problem details without knowing the app that raised it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -61,3 +62,9 @@ class TooManyRequests(DomainError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+def json_pointer(parts: Iterable[object]) -> str:
+    """Where in a document an error is, as a JSON pointer (RFC 6901): each part after a slash, with ``~`` and
+    ``/`` escaped, so that a key holding either cannot point elsewhere."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)

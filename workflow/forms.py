@@ -13,7 +13,7 @@ from typing import Any
 import simpleeval
 from jsonschema.exceptions import ValidationError
 
-from core.errors import Invalid
+from core.errors import Invalid, json_pointer
 from identity.idcard import InvalidIdNumber, mask_name
 from identity.idcard import validate as validate_id_number
 from workflow import personal
@@ -28,7 +28,7 @@ class InvalidForm(Invalid):
 
 
 def _pointer(parts: list[Any]) -> str:
-    return "/form" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    return json_pointer(["form", *parts])
 
 
 # Keywords whose value the error carries as its ``limit``, so that a page can say the limit in its own words.

@@ -26,7 +26,7 @@ from api.pages import refusal_words, schema_form
 from api.pages.base import N_, FormDep, SignedIn, Viewer, redirect, render, text
 from api.routers.requests import document_file, sheet_file
 from api.schemas_workflow import RequestIn
-from core.errors import DomainError, Forbidden, Invalid, NotFound
+from core.errors import DomainError, Forbidden, Invalid, NotFound, json_pointer
 from core.runtime import Runtime
 from workflow import applying, catalogs, forms, listing, physical, previews, public_record, requests, views
 from workflow.catalog import Matter
@@ -104,17 +104,17 @@ class Refusal:
 
     def about(self, name: str) -> str | None:
         """The first error about the general field ``name`` (purpose, copies...)."""
-        return next((e["message"] for e in self.errors if e.get("pointer") == "/" + name), None)
+        return next((e["message"] for e in self.errors if e.get("pointer") == json_pointer([name])), None)
 
     def loose(self, fields: Sequence[schema_form.Field], general: Sequence[str]) -> list[tuple[str, str]]:
         """Where and what, for each error the page shows at no field of its own: about a computed or nested
         value, or a part of the request the page has no field for. ``general``: the general fields (purpose,
         place...) the page shows with their errors (``about``)."""
-        shown = {"/form/" + f.name for f in fields if f.kind not in ("computed", "profile")}
-        shown.update("/" + name for name in general)
+        shown = {schema_form.field_pointer(f.name) for f in fields if f.kind not in ("computed", "profile")}
+        shown.update(json_pointer([name]) for name in general)
         gettext = translations(self.lang).gettext
-        labels = {"/form/" + f.name: f.label for f in fields} | {
-            "/" + name: gettext(label) for name, label in GENERAL_LABELS.items()
+        labels = {schema_form.field_pointer(f.name): f.label for f in fields} | {
+            json_pointer([name]): gettext(label) for name, label in GENERAL_LABELS.items()
         }
         return [
             (labels.get(e["pointer"], str(e["pointer"]).removeprefix("/form").lstrip("/")), e["message"])

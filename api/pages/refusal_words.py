@@ -17,6 +17,7 @@ from pydantic_core import ErrorDetails
 
 from api.i18n import translations
 from api.pages.base import N_
+from core.errors import json_pointer
 
 MESSAGES = {
     "required": N_("Required"),
@@ -66,7 +67,7 @@ _PYDANTIC_TYPES = {"int_parsing": "integer", "int_type": "integer", "int_from_fl
 
 def from_pydantic(error: ErrorDetails) -> dict[str, Any]:
     """A pydantic error of the request's body as the service gives a form's: pointer, message, keyword, limit."""
-    found: dict[str, Any] = {"pointer": "/" + "/".join(str(p) for p in error["loc"]), "message": error["msg"]}
+    found: dict[str, Any] = {"pointer": json_pointer(error["loc"]), "message": error["msg"]}
     kind, limit = _PYDANTIC.get(error["type"], (None, None))
     context = error.get("ctx") or {}
     if kind is not None:

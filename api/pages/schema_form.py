@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from core.errors import json_pointer
 from workflow.catalog import Matter
 
 PREFIX = "form."
@@ -62,6 +63,11 @@ def titles(matter: Matter) -> dict[str, str]:
     return {name: str(prop.get("title", name)) for name, prop in _properties(matter).items()}
 
 
+def field_pointer(name: str) -> str:
+    """Where the service's errors point for the form's field ``name``."""
+    return json_pointer(["form", name])
+
+
 def fields(
     matter: Matter,
     prefill: Mapping[str, Any],
@@ -70,7 +76,7 @@ def fields(
 ) -> list[Field]:
     """The form's fields, required first, with the values typed (or stored) and the errors found."""
     required = set(matter.form.get("required", []))
-    by_name = {e["pointer"].removeprefix("/form/"): e["message"] for e in reversed(errors) if "pointer" in e}
+    by_pointer = {e["pointer"]: e["message"] for e in reversed(errors) if "pointer" in e}
     shown = []
     for name, prop in _properties(matter).items():
         kind = "computed" if name in matter.computed else "profile" if name in prefill else _kind(prop)
@@ -86,7 +92,7 @@ def fields(
                 required=name in required,
                 options=tuple(str(o) for o in prop.get("enum", ())),
                 value=value,
-                error=by_name.get(name),
+                error=by_pointer.get(field_pointer(name)),
                 minimum=low if isinstance(low, int | float) else None,
                 maximum=high if isinstance(high, int | float) else None,
                 max_length=prop.get("maxLength") if isinstance(prop.get("maxLength"), int) else None,

@@ -8,14 +8,18 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field, ValidationError
 
 from api.i18n import translations
-from api.pages import refusal_words
+from api.pages import refusal_words, schema_form
 from tests.web.conftest import sign_in
 from tests.web.test_applicants import NO_FILE, fields
 from tests.workflow import pdfs
+from workflow import forms
+from workflow.catalog import Matter
+from workflow.forms import InvalidForm
 
 
 def refused(
@@ -106,3 +110,32 @@ def test_a_document_refusal_of_a_kind_not_known_keeps_the_services_words() -> No
     assert refusal_words.document("odd", None, "the PDF is odd", chinese) == "the PDF is odd"
     assert refusal_words.document("too-large", None, "too large", chinese) == "too large"
     assert refusal_words.document("too-large", "20 MB", "x", chinese) == "PDF 文件超过 20 MB"
+
+
+def test_a_field_whose_name_holds_a_slash_gets_its_own_error() -> None:
+    """The service escapes a field's name in its pointer (RFC 6901); the page finds the field by the same rule,
+    so "面积/亩" gets its error and "面积" does not take it."""
+    matter = Matter.model_validate(
+        {
+            "code": "test.slash",
+            "name": "测试",
+            "class": "civil",
+            "description": "测试",
+            "seals": ["village_official"],
+            "forms": ["electronic"],
+            "chain": "village",
+            "form": {
+                "type": "object",
+                "properties": {
+                    "面积": {"type": "number", "title": "面积"},
+                    "面积/亩": {"type": "number", "title": "面积（亩）", "maximum": 500},
+                },
+            },
+        }
+    )
+    with pytest.raises(InvalidForm) as refused:
+        forms.prepare(matter, {"面积": 1, "面积/亩": 600}, {})
+    errors = refused.value.extensions["errors"]
+    assert [e["pointer"] for e in errors] == ["/form/面积~1亩"]
+    shown = {f.name: f.error for f in schema_form.fields(matter, {}, {}, errors)}
+    assert shown == {"面积": None, "面积/亩": errors[0]["message"]}
