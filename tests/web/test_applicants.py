@@ -293,8 +293,9 @@ def test_a_physical_seal_shows_its_sheet_its_stamps_and_their_photos(
     assert browser.get(link).status_code == 404
 
 
-def test_the_form_reads_numbers_as_numbers_and_nothing_else() -> None:
-    matter = Matter.model_validate(
+def form_matter(form: dict[str, Any], computed: dict[str, str] | None = None) -> Matter:
+    """A matter sealed electronically by the village, with ``form`` and its ``computed`` fields."""
+    return Matter.model_validate(
         {
             "code": "test.form",
             "name": "测试",
@@ -303,19 +304,26 @@ def test_the_form_reads_numbers_as_numbers_and_nothing_else() -> None:
             "seals": ["village_official"],
             "forms": ["electronic"],
             "chain": "village",
-            "form": {
-                "type": "object",
-                "properties": {
-                    "note": {"type": "string", "title": "备注"},
-                    "area": {"type": "number", "title": "面积", "maximum": 500},
-                    "count": {"type": "integer", "title": "数量"},
-                    "agreed": {"type": "boolean", "title": "同意"},
-                    "total": {"type": "number", "title": "合计"},
-                },
-                "required": ["count", "area"],
-            },
-            "computed": {"total": "area * count"},
+            "form": form,
+            "computed": computed or {},
         }
+    )
+
+
+def test_the_form_reads_numbers_as_numbers_and_nothing_else() -> None:
+    matter = form_matter(
+        {
+            "type": "object",
+            "properties": {
+                "note": {"type": "string", "title": "备注"},
+                "area": {"type": "number", "title": "面积", "maximum": 500},
+                "count": {"type": "integer", "title": "数量"},
+                "agreed": {"type": "boolean", "title": "同意"},
+                "total": {"type": "number", "title": "合计"},
+            },
+            "required": ["count", "area"],
+        },
+        {"total": "area * count"},
     )
     typed = FormData(
         [("form.note", "  "), ("form.area", "nan"), ("form.count", "3"), ("form.agreed", "on"), ("form.total", "9")]

@@ -15,10 +15,9 @@ from pydantic import BaseModel, Field, ValidationError
 from api.i18n import translations
 from api.pages import refusal_words, schema_form
 from tests.web.conftest import sign_in
-from tests.web.test_applicants import NO_FILE, fields
+from tests.web.test_applicants import NO_FILE, fields, form_matter
 from tests.workflow import pdfs
 from workflow import forms
-from workflow.catalog import Matter
 from workflow.forms import InvalidForm
 
 
@@ -115,21 +114,12 @@ def test_a_document_refusal_of_a_kind_not_known_keeps_the_services_words() -> No
 def test_a_field_whose_name_holds_a_slash_gets_its_own_error() -> None:
     """The service escapes a field's name in its pointer (RFC 6901); the page finds the field by the same rule,
     so "面积/亩" gets its error and "面积" does not take it."""
-    matter = Matter.model_validate(
+    matter = form_matter(
         {
-            "code": "test.slash",
-            "name": "测试",
-            "class": "civil",
-            "description": "测试",
-            "seals": ["village_official"],
-            "forms": ["electronic"],
-            "chain": "village",
-            "form": {
-                "type": "object",
-                "properties": {
-                    "面积": {"type": "number", "title": "面积"},
-                    "面积/亩": {"type": "number", "title": "面积（亩）", "maximum": 500},
-                },
+            "type": "object",
+            "properties": {
+                "面积": {"type": "number", "title": "面积"},
+                "面积/亩": {"type": "number", "title": "面积（亩）", "maximum": 500},
             },
         }
     )
