@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from api.problems import MEDIA_TYPE, is_page_path
 from api.schemas_workflow import RequestIn
+from identity import delegation
 
 # Bodies a route reads itself (JSON, or a multipart part) and names by reference in its openapi_extra.
 NAMED_BODIES: tuple[type[BaseModel], ...] = (RequestIn,)
@@ -35,6 +36,10 @@ PROBLEM: dict[str, Any] = {
             "encrypted, no-pages, damaged, too-complex, active-content)",
         },
         "limit": {"type": "string", "description": "for `document-refused` of kind too-large: the largest upload"},
+        "rule": {
+            "type": "string",
+            "description": "for a refused delegation: the rule that refused it (" + ", ".join(delegation.RULES) + ")",
+        },
         "errors": {
             "type": "array",
             "description": "for a validation error: each field at fault",

@@ -15,6 +15,19 @@ from identity.posts import Post
 from ledger.append import append
 from ledger.entry import Event, commit, timestamp
 
+# What refuses a delegation, as its refusal's ``rule`` names it.
+RULES = (
+    "starts-in-past",
+    "ends-before-start",
+    "too-long",
+    "unknown-deputy",
+    "self",
+    "deputy-disabled",
+    "not-holder",
+    "deputy-elsewhere",
+    "overlaps",
+)
+
 
 def seat_and_parent(session: Session, organisation_id: int) -> set[int]:
     """The organisations whose post holders may deputise for a post of ``organisation_id``: itself and its parent."""
@@ -54,24 +67,31 @@ def delegate(
 ) -> Delegation:
     """``reason`` (say, away at training) enters the log as a commitment, as free text that may name people. The
     deputy must hold a post in the organisation or its parent when the delegation starts; it starts now or later
-    (``directory.SKEW`` allowed), since a delegation dated back would make decisions already taken look authorised."""
+    (``directory.SKEW`` allowed), since a delegation dated back would make decisions already taken look authorised.
+
+    Each refusal names the rule that refused it in its ``rule`` extension (one of ``RULES``), for a page to word."""
     if valid_from < now - directory.SKEW:
-        raise Invalid("a delegation cannot start in the past")
+        raise Invalid("a delegation cannot start in the past", rule="starts-in-past")
     if valid_until <= valid_from:
-        raise Invalid("a delegation must end after it starts")
+        raise Invalid("a delegation must end after it starts", rule="ends-before-start")
     if valid_until - valid_from > dt.timedelta(days=366):
-        raise Invalid("a delegation lasts at most a year")
-    giver, taker = directory.user(session, holder), directory.user(session, deputy)
+        raise Invalid("a delegation lasts at most a year", rule="too-long")
+    giver = directory.user(session, holder)
+    try:
+        taker = directory.user(session, deputy)
+    except NotFound as exc:
+        raise NotFound(exc.detail, rule="unknown-deputy") from None
     if giver.id == taker.id:
-        raise Invalid("nobody delegates to themselves")
+        raise Invalid("nobody delegates to themselves", rule="self")
     if not taker.active:
-        raise Invalid(f"{deputy} is disabled")
+        raise Invalid(f"{deputy} is disabled", rule="deputy-disabled")
     org = directory.organisation(session, org_code)
     if giver.id not in {u.id for u in directory.holders(session, org_code, post, max(valid_from, now))}:
-        raise Forbidden(f"{holder} does not hold {post} in {org_code}")
+        raise Forbidden(f"{holder} does not hold {post} in {org_code}", rule="not-holder")
     if not fits(session, taker.id, org.id, max(valid_from, now)):
         raise Invalid(
-            f"{deputy} holds no post in {org.name} or its parent organisation; a deputy works where the post does"
+            f"{deputy} holds no post in {org.name} or its parent organisation; a deputy works where the post does",
+            rule="deputy-elsewhere",
         )
     overlapping = session.scalar(
         select(Delegation.id).where(
@@ -84,7 +104,7 @@ def delegate(
         )
     )
     if overlapping is not None:
-        raise Conflict(f"{holder} already delegated {post} in {org_code} for part of that period")
+        raise Conflict(f"{holder} already delegated {post} in {org_code} for part of that period", rule="overlaps")
     delegation = Delegation(
         organisation=org,
         post=str(post),

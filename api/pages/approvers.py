@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -27,6 +27,24 @@ DONE = {
     review.Verdict.RETURN: N_("Returned"),
 }
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows and sends, read in China Standard Time
+# A refused delegation in the viewer's language, by the rule its refusal names (``identity.delegation.RULES``, and
+# this page's own); a refusal by another rule is shown in the service's words.
+REFUSED = {
+    "starts-in-past": N_("A delegation cannot start in the past."),
+    "ends-before-start": N_("The end must come after the start."),
+    "too-long": N_("A delegation lasts at most a year."),
+    "unknown-deputy": N_("There is no user by that name: check the deputy's user name."),
+    "self": N_("You cannot hand a post to yourself."),
+    "deputy-disabled": N_("That user's account is disabled."),
+    "not-holder": N_("You do not hold that post now."),
+    "deputy-elsewhere": N_(
+        "The deputy holds no post in that organisation or the one above it; a deputy works where the post does."
+    ),
+    "overlaps": N_("You already handed this post to a deputy for part of that period."),
+    "seat": N_("Choose one of your posts to hand over."),
+    "start-not-a-time": N_("The start is not a date and time."),
+    "end-not-a-time": N_("The end is not a date and time."),
+}
 
 
 @router.get("/inbox")
@@ -97,15 +115,16 @@ def delegate(request: Request, who: Approvers, form: FormDep, rt: RuntimeDep) ->
                 deputy=filled["deputy"],
                 org_code=org_code,
                 post=post,
-                valid_from=_local(filled["valid_from"], "the start") if filled["valid_from"] else now,
-                valid_until=_local(filled["valid_until"], "the end"),
+                valid_from=_local(filled["valid_from"], "start") if filled["valid_from"] else now,
+                valid_until=_local(filled["valid_until"], "end"),
                 now=now,
                 actor=f"user:{who.principal.username}",
                 reason=filled["reason"],
             )
             session.commit()
     except DomainError as exc:
-        return _delegations_page(request, who, rt, filled, error=exc.detail, status=exc.status)
+        said = REFUSED.get(str(exc.extensions.get("rule")))
+        return _delegations_page(request, who, rt, filled, error=exc.detail, said=said, status=exc.status)
     return redirect("/delegations", done=N_("Delegation made"))
 
 
@@ -124,14 +143,28 @@ def end(delegation_id: RowId, who: Approvers, form: FormDep, rt: RuntimeDep) -> 
 
 
 def _delegations_page(
-    request: Request, who: Viewer, rt: Runtime, filled: dict[str, str], error: str | None = None, status: int = 200
+    request: Request,
+    who: Viewer,
+    rt: Runtime,
+    filled: dict[str, str],
+    error: str | None = None,
+    said: str | None = None,
+    status: int = 200,
 ) -> Response:
     now = rt.clock.now()
     with rt.readers() as session:
         rows = [_row(d, who, now) for d in delegation.of_user(session, who.principal.user_id)]
     seats = [p for p in who.principal.posts if p.post in ROLES["approvers"]]
     return render(
-        request, who, "approvers/delegations.html", status=status, rows=rows, seats=seats, filled=filled, error=error
+        request,
+        who,
+        "approvers/delegations.html",
+        status=status,
+        rows=rows,
+        seats=seats,
+        filled=filled,
+        error=error,
+        said=said,
     )
 
 
@@ -176,12 +209,12 @@ def _seat(value: str) -> tuple[Post, str]:
     try:
         return Post(post), org_code
     except ValueError:
-        raise Invalid("choose one of your posts to hand over") from None
+        raise Invalid("choose one of your posts to hand over", rule="seat") from None
 
 
-def _local(value: str, what: str) -> dt.datetime:
+def _local(value: str, which: Literal["start", "end"]) -> dt.datetime:
     try:
         given = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise Invalid(f"{what} of the delegation is not a date and time") from None
+        raise Invalid(f"the {which} of the delegation is not a date and time", rule=f"{which}-not-a-time") from None
     return (given if given.tzinfo else given.replace(tzinfo=CHINA)).astimezone(dt.UTC)

@@ -172,7 +172,8 @@ def test_a_deputy_named_through_the_page_decides_for_the_holder(browser: TestCli
     }
     refused = browser.post("/delegations", data={**seat, "deputy": "sn.g1.leader"})
     assert refused.status_code == 422
-    assert "nobody delegates to themselves" in refused.text
+    assert "不能把职务委托给自己。" in refused.text  # the page's language
+    assert "nobody delegates to themselves" in refused.text  # the service's words, beneath, for whoever helps
     assert 'value="外出培训"' in refused.text
     made = browser.post("/delegations", data={**seat, "deputy": "sn.staff"})
     assert made.status_code == 303

@@ -10,7 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from api.pages import approvers
 from core.runtime import Runtime
+from identity import delegation
 from ledger.models import Entry, PendingEntry
 from sealgate.cli import demo
 from tests.web.conftest import sign_in, subsidy
@@ -60,12 +62,47 @@ def test_the_delegation_form_refuses_a_deputy_from_elsewhere_and_a_start_in_the_
     elsewhere = browser.post("/delegations", data={**seat, "deputy": "bl.staff"})
     assert elsewhere.status_code == 422
     assert "bl.staff holds no post in" in elsewhere.text
+    assert "代理人在该单位及其上级单位都没有职务" in elsewhere.text
     past = (start - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     late = browser.post("/delegations", data={**seat, "deputy": "sn.staff", "valid_from": past})
     assert late.status_code == 422
-    assert "cannot start in the past" in late.text
+    assert "委托不能从过去的时间开始。" in late.text
     made = browser.post("/delegations", data={**seat, "deputy": "sn.staff"})
     assert made.status_code == 303
+
+
+def test_a_refused_delegation_is_said_in_the_page_language(browser: TestClient, runtime: Runtime) -> None:
+    """By the rule that refused it, with the service's words beneath; what the form held is kept."""
+    csrf = sign_in(browser, "sn.g1.leader")
+    start = runtime.clock.now().astimezone(dt.timezone(dt.timedelta(hours=8)))
+    seat = {
+        "csrf": csrf,
+        "seat": "group_leader@yazhou.shuinan.g1",
+        "deputy": "sn.staf",
+        "valid_from": "",
+        "valid_until": (start + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
+        "reason": "外出培训",
+    }
+    unknown = browser.post("/delegations", data=seat)
+    assert unknown.status_code == 404
+    assert "没有这个用户名的用户，请核对代理人的用户名。" in unknown.text
+    assert "no user named &#39;sn.staf&#39;" in unknown.text
+    assert 'value="sn.staf"' in unknown.text
+    assert 'value="外出培训"' in unknown.text
+    backwards = browser.post("/delegations", data={**seat, "deputy": "sn.staff", "valid_until": "2020-01-01T08:00"})
+    assert "结束时间必须晚于开始时间。" in backwards.text
+    garbled = browser.post("/delegations", data={**seat, "deputy": "sn.staff", "valid_until": "next week"})
+    assert garbled.status_code == 422
+    assert "结束时间不是有效的日期和时间。" in garbled.text
+    no_seat = browser.post("/delegations", data={**seat, "deputy": "sn.staff", "seat": "mayor@yazhou.shuinan"})
+    assert "请选择一个要委托的职务。" in no_seat.text
+    assert 'class="badge' not in browser.get("/delegations").text  # nothing was delegated
+    english = browser.post("/delegations?lang=en", data=seat)
+    assert "There is no user by that name: check the deputy's user name." in english.text
+
+
+def test_every_rule_of_a_delegation_has_words_on_the_page() -> None:
+    assert set(delegation.RULES) <= set(approvers.REFUSED)
 
 
 def test_a_sealed_request_leaves_in_the_log_neither_its_applicant_nor_its_matter(

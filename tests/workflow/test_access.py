@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from identity import directory
+from identity import delegation, directory
 from identity.models import Delegation
 from identity.posts import OrgKind, Post
 from ledger.models import Entry, PendingEntry, PersonalDatum
@@ -65,6 +65,7 @@ def test_a_deputy_holds_a_post_in_the_organisation_or_its_parent(client: TestCli
         refused = _delegate(client, "secretary", deputy, "secretary", "yz.sn")
         assert refused.status_code == 422, (deputy, refused.text)
         assert "holds no post in 水南村" in refused.json()["detail"]
+        assert refused.json()["rule"] == "deputy-elsewhere"
     assert _delegate(client, "secretary", "staff", "secretary", "yz.sn").status_code == 201  # the same village
     assert _delegate(client, "leader", "secretary", "group_leader", "yz.sn.g1").status_code == 201  # the group's
     assert _delegate(client, "sealadmin", "yz.staff", "seal_admin", "yz.sn").status_code == 201  # the district
@@ -75,8 +76,33 @@ def test_a_delegation_cannot_start_in_the_past(client: TestClient, village: Vill
     late = _delegate(client, "secretary", "staff", "secretary", "yz.sn", valid_from=now - dt.timedelta(minutes=5))
     assert late.status_code == 422
     assert "cannot start in the past" in late.json()["detail"]
+    assert late.json()["rule"] == "starts-in-past"
     skewed = _delegate(client, "secretary", "staff", "secretary", "yz.sn", valid_from=now - dt.timedelta(seconds=30))
     assert skewed.status_code == 201, skewed.text
+
+
+def test_a_refused_delegation_names_the_rule_that_refused_it(client: TestClient, village: Village) -> None:
+    """Each with the status of its kind of problem, and the rule a page words it by."""
+    now = village.runtime.clock.now()
+    with village.runtime.sessions() as s:
+        directory.set_active(s, "leader", False, now, actor="test")
+        s.commit()
+    refusals = {
+        "ends-before-start": (422, _delegate(client, "secretary", "staff", "secretary", "yz.sn", valid_until=now)),
+        "too-long": (
+            422,
+            _delegate(client, "secretary", "staff", "secretary", "yz.sn", valid_until=now + dt.timedelta(days=367)),
+        ),
+        "unknown-deputy": (404, _delegate(client, "secretary", "nobody.here", "secretary", "yz.sn")),
+        "self": (422, _delegate(client, "secretary", "secretary", "secretary", "yz.sn")),
+        "deputy-disabled": (422, _delegate(client, "secretary", "leader", "secretary", "yz.sn")),
+        "not-holder": (403, _delegate(client, "secretary", "staff", "seal_admin", "yz.sn")),
+    }
+    assert _delegate(client, "secretary", "staff", "secretary", "yz.sn").status_code == 201
+    refusals["overlaps"] = (409, _delegate(client, "secretary", "sealadmin", "secretary", "yz.sn"))
+    for rule, (status, answer) in refusals.items():
+        assert (answer.status_code, answer.json().get("rule")) == (status, rule), answer.text
+    assert set(refusals) | {"starts-in-past", "deputy-elsewhere"} == set(delegation.RULES)
 
 
 def _delegated_before_the_rule(village: Village, deputy: str) -> None:
