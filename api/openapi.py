@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from api.problems import MEDIA_TYPE, is_page_path
 from api.schemas_workflow import RequestIn
 from identity import delegation
+from signer import verification
 
 # Bodies a route reads itself (JSON, or a multipart part) and names by reference in its openapi_extra.
 NAMED_BODIES: tuple[type[BaseModel], ...] = (RequestIn,)
@@ -33,9 +34,10 @@ PROBLEM: dict[str, Any] = {
         "kind": {
             "type": "string",
             "description": "for `document-refused`: which check refused the upload (empty, too-large, not-pdf, "
-            "encrypted, no-pages, damaged, too-complex, active-content)",
+            "encrypted, no-pages, damaged, too-complex, active-content); for `unverifiable-pdf`: why the file "
+            "cannot be verified (" + ", ".join(verification.KINDS) + ")",
         },
-        "limit": {"type": "string", "description": "for `document-refused` of kind too-large: the largest upload"},
+        "limit": {"type": "string", "description": "for kind too-large: the largest upload"},
         "rule": {
             "type": "string",
             "description": "for a refused delegation: the rule that refused it (" + ", ".join(delegation.RULES) + ")",

@@ -22,7 +22,7 @@ from ledger.proofs import LogReader
 from ledger.receipt import ReceiptError, parse_receipt, verify_receipt
 from signer import isolation, records
 from signer.revocation import NO_SOURCES, Sources
-from signer.validation import FAILED, INDETERMINATE, PASSED, VerifyError
+from signer.validation import FAILED, INDETERMINATE, PASSED, NotSigned, VerifyError
 
 _STEPS = ("request.", "seal.")
 _NONE = "the receipt is for none of this document's signatures"
@@ -117,8 +117,13 @@ def receipt_check(text: str | bytes, signatures: Sequence[str], log_keys: Sequen
     return {**found, "verified": checked.entry_checked, "checkpoint_size": checked.checkpoint.size}
 
 
+# Why an upload cannot be verified, as ``UnverifiablePdf``'s ``kind`` names it.
+KINDS = ("not-signed", "unreadable", "empty", "too-large", "no-file")
+
+
 class UnverifiablePdf(Invalid):
-    """The upload cannot be verified: not a PDF, encrypted, broken, unsigned, or too costly to read."""
+    """The upload cannot be verified: not a PDF, encrypted, broken, unsigned, or too costly to read. The ``kind``
+    extension says which (``KINDS``; too-large with its ``limit``), for a page to say it in its reader's language."""
 
     problem = "unverifiable-pdf"
 
@@ -144,8 +149,10 @@ def bureau_report(
     EN 319 102-1 names none for a log receipt; ``receipt.problem`` says what failed."""
     try:
         report = isolation.verify(data, trust=trust, memory=memory, revocation=revocation).to_json()
+    except NotSigned as exc:
+        raise UnverifiablePdf(str(exc), kind="not-signed") from None
     except VerifyError as exc:
-        raise UnverifiablePdf(str(exc)) from None
+        raise UnverifiablePdf(str(exc), kind="unreadable") from None
     for signature in report["signatures"]:
         signature["log"] = lookup(signature["signature_sha256"]) if lookup is not None else None
     _compare_with_the_sealed_file(report, data)

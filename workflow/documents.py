@@ -171,10 +171,13 @@ def _check_size(size: int, max_bytes: int) -> None:
     if size == 0:
         raise DocumentRefused("the file is empty", kind="empty")
     if size > max_bytes:
-        raise DocumentRefused(f"the PDF is larger than {_size(max_bytes)}", kind="too-large", limit=_size(max_bytes))
+        raise DocumentRefused(
+            f"the PDF is larger than {size_text(max_bytes)}", kind="too-large", limit=size_text(max_bytes)
+        )
 
 
-def _size(size: int) -> str:
+def size_text(size: int) -> str:
+    """A size limit as people read it: whole megabytes, else bytes."""
     return f"{size // 2**20} MB" if size % 2**20 == 0 else f"{size} bytes"
 
 

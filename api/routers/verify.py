@@ -17,6 +17,7 @@ from starlette.datastructures import UploadFile
 from api.deps import CertificateAuthority, LogDep, RuntimeDep
 from api.gate import Busy, Gate
 from api.limits import RECEIPT_BYTES
+from api.pages import verdict_words
 from api.pages.base import ViewerIfAnyDep, render
 from ca import crl
 from ca.hierarchy import Authority, NotInitialised
@@ -27,6 +28,7 @@ from ledger.receipt import parse_receipt
 from ledger.service import LogService
 from signer import verification
 from signer.revocation import NO_SOURCES, Sources
+from workflow.documents import size_text
 from workflow.verifier_priming import Priming
 
 router = APIRouter(tags=["verification"])
@@ -57,13 +59,27 @@ async def page_report(who: ViewerIfAnyDep, request: Request, rt: RuntimeDep, log
         upload, receipt = await _upload(request, rt.settings.signer.max_verify_bytes)
         report = _with_checkpoints(await _verified(request, rt, log, upload, receipt))
     except Invalid as exc:
-        return render(request, who, "verify.html", status=422, report=None, error=exc.detail, missing=False, busy=False)
+        refused = verdict_words.UNVERIFIABLE.get(str(exc.extensions.get("kind")))
+        return render(
+            request,
+            who,
+            "verify.html",
+            status=422,
+            report=None,
+            error=exc.detail,
+            refused=refused,
+            limit=exc.extensions.get("limit"),
+            technical=exc.extensions.get("kind") == "unreadable",
+            missing=False,
+            busy=False,
+        )
     except Busy as exc:
         retry = {"Retry-After": str(exc.extensions["retry_after"])}
         return render(
             request, who, "verify.html", status=503, headers=retry, report=None, error=None, missing=False, busy=True
         )
-    return render(request, who, "verify.html", report=report, error=None, missing=False, busy=False)
+    reasons = verdict_words.SUB_INDICATIONS
+    return render(request, who, "verify.html", report=report, reasons=reasons, error=None, missing=False, busy=False)
 
 
 def _with_checkpoints(report: dict[str, Any]) -> dict[str, Any]:
@@ -90,11 +106,13 @@ async def _upload(request: Request, max_bytes: int) -> tuple[UploadFile, bytes |
     if media_type == "application/pdf":
         return _bounded(await _streamed(request, max_bytes), max_bytes), None
     if media_type != "multipart/form-data":
-        raise verification.UnverifiablePdf("send the PDF as application/pdf or as the multipart field 'file'")
+        raise verification.UnverifiablePdf(
+            "send the PDF as application/pdf or as the multipart field 'file'", kind="no-file"
+        )
     form = await request.form(max_files=2, max_fields=4, max_part_size=RECEIPT_BYTES)
     upload, receipt = form.get("file"), form.get("receipt")
     if not isinstance(upload, UploadFile):
-        raise verification.UnverifiablePdf("no PDF in the multipart field 'file'")
+        raise verification.UnverifiablePdf("no PDF in the multipart field 'file'", kind="no-file")
     extra = await receipt.read(RECEIPT_BYTES) if isinstance(receipt, UploadFile) and receipt.filename else None
     return _bounded(upload, max_bytes), extra or None
 
@@ -108,7 +126,7 @@ async def _streamed(request: Request, max_bytes: int) -> UploadFile:
         size += len(piece)
         if size > max_bytes:
             await upload.close()
-            raise verification.UnverifiablePdf(f"the PDF is larger than {max_bytes} bytes")
+            raise _too_large(max_bytes)
         await upload.write(piece)
     await upload.seek(0)
     return upload
@@ -116,10 +134,15 @@ async def _streamed(request: Request, max_bytes: int) -> UploadFile:
 
 def _bounded(upload: UploadFile, max_bytes: int) -> UploadFile:
     if not upload.size:
-        raise verification.UnverifiablePdf("the file is empty")
+        raise verification.UnverifiablePdf("the file is empty", kind="empty")
     if upload.size > max_bytes:
-        raise verification.UnverifiablePdf(f"the PDF is larger than {max_bytes} bytes")
+        raise _too_large(max_bytes)
     return upload
+
+
+def _too_large(max_bytes: int) -> verification.UnverifiablePdf:
+    limit = size_text(max_bytes)
+    return verification.UnverifiablePdf(f"the PDF is larger than {limit}", kind="too-large", limit=limit)
 
 
 async def _verified(

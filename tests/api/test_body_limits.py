@@ -5,6 +5,7 @@ or whose caller is not signed in."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -159,6 +160,17 @@ def test_verification_takes_more_than_the_default(client: TestClient) -> None:
     answer = client.post("/api/v1/verify", content=pdf, headers={"Content-Type": "application/pdf"})
     assert answer.status_code == 422  # read and judged, not refused for its size
     assert answer.json()["type"] == "/problems/unverifiable-pdf"
+
+
+def test_a_pdf_past_the_verification_limit_is_refused_as_too_large(app: FastAPI, settings: Settings) -> None:
+    """By the route, at its own limit, which the body limit leaves room above for a receipt."""
+    headers = {"content-type": "application/pdf"}
+    served = serve(app, "/api/v1/verify", headers, endless(), chunked=True)
+    assert served.status == 422
+    problem = json.loads(served.body)
+    assert (problem["type"], problem["kind"]) == ("/problems/unverifiable-pdf", "too-large")
+    assert problem["limit"] == f"{settings.signer.max_verify_bytes // MIB} MB"
+    assert served.pulled == settings.signer.max_verify_bytes // PIECE + 1
 
 
 def test_an_answer_given_before_the_body_closes_the_connection(app: FastAPI) -> None:

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate
 
+from api.pages import verdict_words
 from ca import hierarchy, seals
 from core.runtime import Runtime
+from tests.signer.pki import blank_pdf
 from tests.web.conftest import password, sign_in
 from tests.web.test_explorer import untranslated
 from tests.workflow.examples import WINTER_VEGETABLE_SUBSIDY
@@ -92,6 +96,38 @@ def test_a_sealed_document_passes_with_its_chain_and_a_changed_byte_fails(browse
     assert "TOTAL-PASSED" not in page
     assert '<h2 class="failed">TOTAL-FAILED</h2>' in page
     assert '<td class="failed">changed</td>' in page
+    assert "The sealed content was altered: it no longer matches the seal." in page  # why, beside HASH_FAILURE
+    chinese = verify(browser, bytes(tampered))
+    assert '<h2 class="failed">验证失败</h2>' in chinese
+    # the document's verdict, the seal's and the document timestamp's, both over the changed byte
+    assert chinese.count("盖章的内容已被篡改，与印章不再相符。") == 3
+
+
+def test_every_sub_indication_of_the_standard_is_said_in_words() -> None:
+    """ETSI EN 319 102-1's closed list, as pyHanko names it: a report may give any of them."""
+    standard = {s.name for s in (*AdESFailure, *AdESIndeterminate)}
+    assert standard == set(verdict_words.SUB_INDICATIONS)
+
+
+def test_a_file_that_cannot_be_verified_is_said_in_the_page_language(browser: TestClient, tmp_path: Path) -> None:
+    """Why, by the kind the refusal names; what the parser found is kept beneath for a damaged file."""
+    unsigned = blank_pdf(tmp_path / "unsigned.pdf").read_bytes()
+    refusals = {
+        "not-signed": (unsigned, "该 PDF 文件没有电子印章。"),
+        "unreadable": (b"%PDF-1.7\nnot really a PDF", "该 PDF 文件已损坏、已加密，或过于复杂无法读取。"),
+    }
+    for kind, (data, said) in refusals.items():
+        page = browser.post("/verify?lang=zh_CN", files={"file": ("x.pdf", data, "application/pdf")})
+        assert page.status_code == 422
+        assert f"无法验证该文件： {said}" in page.text, kind
+        assert ('class="muted"><small>the PDF cannot be read' in page.text) == (kind == "unreadable")
+        answer = browser.post("/api/v1/verify", content=data, headers={"Content-Type": "application/pdf"})
+        assert answer.json()["kind"] == kind
+    empty = browser.post("/verify", files={"file": ("x.pdf", b"", "application/pdf")})
+    assert "文件是空的。" in empty.text
+    english = browser.post("/verify?lang=en", files={"file": ("x.pdf", unsigned, "application/pdf")})
+    assert "The file cannot be verified: The PDF carries no electronic seal." in english.text
+    assert untranslated(empty.text) == []
 
 
 def test_the_record_names_people_to_the_applicant_only(browser: TestClient, sealed: Sealed) -> None:
