@@ -40,7 +40,10 @@ PROBLEM: dict[str, Any] = {
         "limit": {"type": "string", "description": "for kind too-large: the largest upload"},
         "rule": {
             "type": "string",
-            "description": "for a refused delegation: the rule that refused it (" + ", ".join(delegation.RULES) + ")",
+            "description": "the rule that refused the request, where one is named: for a delegation ("
+            + ", ".join(delegation.RULES)
+            + "); in administration, organisation-code-taken, uscc-taken, username-taken, post-overlaps, "
+            "post-asked-already, last-administrator",
         },
         "errors": {
             "type": "array",

@@ -75,11 +75,11 @@ def create_organisation(
         allowed = sorted(str(k) for k in PARENT_KINDS[kind] if k is not None) or ["none"]
         raise Invalid(f"a {kind} sits under {' or '.join(allowed)}, not under {parent_kind or 'nothing'}")
     if session.scalar(select(Organisation.id).where(Organisation.code == code)) is not None:
-        raise Conflict(f"organisation code {code!r} is taken")
+        raise Conflict(f"organisation code {code!r} is taken", rule="organisation-code-taken")
     if uscc_code is not None:
         uscc.validate(uscc_code)
         if session.scalar(select(Organisation.id).where(Organisation.uscc == uscc_code)) is not None:
-            raise Conflict(f"unified social credit code {uscc_code} belongs to another organisation")
+            raise Conflict(f"unified social credit code {uscc_code} belongs to another organisation", rule="uscc-taken")
     org = Organisation(code=code, name=name.strip(), kind=str(kind), parent=parent, uscc=uscc_code, created_at=now)
     session.add(org)
     session.flush()
@@ -103,7 +103,7 @@ def create_user(
     if not display_name.strip():
         raise Invalid("a user needs a display name")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"username {username!r} is taken")
+        raise Conflict(f"username {username!r} is taken", rule="username-taken")
     home = organisation(session, home_code) if home_code else None
     new = User(
         username=username,
@@ -143,7 +143,10 @@ def set_active(session: Session, username: str, active: bool, now: dt.datetime, 
         for grant in held:
             if not _other_admins(session, grant, now):
                 code = grant.organisation.code
-                raise Conflict(f"{username} is the last administrator of {code}: grant the post to another first")
+                raise Conflict(
+                    f"{username} is the last administrator of {code}: grant the post to another first",
+                    rule="last-administrator",
+                )
     target.active = active
     session.flush()
     kind = "user.enabled" if active else "user.disabled"
@@ -219,7 +222,7 @@ def refuse_overlap(
         )
     )
     if overlapping is not None:
-        raise Conflict(f"{holder.username} already holds {post} in {org.code} in that period")
+        raise Conflict(f"{holder.username} already holds {post} in {org.code} in that period", rule="post-overlaps")
 
 
 def end_post(
@@ -247,7 +250,10 @@ def end_post(
     if grant is None:
         raise NotFound(f"{username} does not hold {post} in {org_code} at {at.isoformat()}")
     if post is Post.ADMIN and not _other_admins(session, grant, at):
-        raise Conflict(f"{username} is the last administrator of {org_code}: grant the post to another first")
+        raise Conflict(
+            f"{username} is the last administrator of {org_code}: grant the post to another first",
+            rule="last-administrator",
+        )
     grant.valid_until = at
     grant.ended_by_id = _actor_id(session, actor)
     session.flush()

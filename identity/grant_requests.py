@@ -74,7 +74,9 @@ def ask(
         )
     )
     if waiting is not None:
-        raise Conflict(f"{post} in {org.code} for {username} was asked for already (request {waiting})")
+        raise Conflict(
+            f"{post} in {org.code} for {username} was asked for already (request {waiting})", rule="post-asked-already"
+        )
     directory.refuse_overlap(session, target, org, post, valid_from, valid_until)
     asked = GrantRequest(
         user=target,

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 
 from api.deps import RowId, RuntimeDep
 from api.i18n import CHINA
-from api.pages.base import N_, ROLES, Approvers, FormDep, Viewer, redirect, render, text
+from api.pages.base import N_, ROLES, RULE_WORDS, Approvers, FormDep, Viewer, redirect, render, text
 from core.errors import DomainError, Invalid
 from core.runtime import Runtime
 from identity import delegation
@@ -27,24 +27,6 @@ DONE = {
     review.Verdict.RETURN: N_("Returned"),
 }
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> shows and sends, read in China Standard Time
-# A refused delegation in the viewer's language, by the rule its refusal names (``identity.delegation.RULES``, and
-# this page's own); a refusal by another rule is shown in the service's words.
-REFUSED = {
-    "starts-in-past": N_("A delegation cannot start in the past."),
-    "ends-before-start": N_("The end must come after the start."),
-    "too-long": N_("A delegation lasts at most a year."),
-    "unknown-deputy": N_("There is no user by that name: check the deputy's user name."),
-    "self": N_("You cannot hand a post to yourself."),
-    "deputy-disabled": N_("That user's account is disabled."),
-    "not-holder": N_("You do not hold that post now."),
-    "deputy-elsewhere": N_(
-        "The deputy holds no post in that organisation or the one above it; a deputy works where the post does."
-    ),
-    "overlaps": N_("You already handed this post to a deputy for part of that period."),
-    "seat": N_("Choose one of your posts to hand over."),
-    "start-not-a-time": N_("The start is not a date and time."),
-    "end-not-a-time": N_("The end is not a date and time."),
-}
 
 
 @router.get("/inbox")
@@ -123,7 +105,7 @@ def delegate(request: Request, who: Approvers, form: FormDep, rt: RuntimeDep) ->
             )
             session.commit()
     except DomainError as exc:
-        said = REFUSED.get(str(exc.extensions.get("rule")))
+        said = RULE_WORDS.get(str(exc.extensions.get("rule")))
         return _delegations_page(request, who, rt, filled, error=exc.detail, said=said, status=exc.status)
     return redirect("/delegations", done=N_("Delegation made"))
 

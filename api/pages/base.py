@@ -173,7 +173,7 @@ def N_(message: str) -> str:
 PROBLEM_WORDS = {
     "blob-too-large": N_("The file is larger than the service accepts."),
     "busy": N_("The service is busy; try again in a moment."),
-    "conflict": N_("Someone changed this meanwhile; open the page again and try again."),
+    "conflict": N_("This cannot be done as things stand now."),
     "forbidden": N_("You may not do this."),
     "invalid-id-number": N_("Not a valid resident identity card number."),
     "invalid-uscc": N_("Not a valid unified social credit code."),
@@ -188,6 +188,35 @@ PROBLEM_WORDS = {
     "too-many-requests": N_("Too many requests; try again in a moment."),
     "unroutable": N_("Nobody can decide a level of this request; ask the administrator to fill the post."),
     "weak-password": N_("The password is too weak."),
+}
+
+# What a page says of a refusal that names the rule that refused it (its ``rule`` extension), in the viewer's
+# language; it comes before the words of its kind of problem.
+RULE_WORDS = {
+    # identity.delegation.RULES
+    "starts-in-past": N_("A delegation cannot start in the past."),
+    "ends-before-start": N_("The end must come after the start."),
+    "too-long": N_("A delegation lasts at most a year."),
+    "unknown-deputy": N_("There is no user by that name: check the deputy's user name."),
+    "self": N_("You cannot hand a post to yourself."),
+    "deputy-disabled": N_("That user's account is disabled."),
+    "not-holder": N_("You do not hold that post now."),
+    "deputy-elsewhere": N_(
+        "The deputy holds no post in that organisation or the one above it; a deputy works where the post does."
+    ),
+    "overlaps": N_("You already handed this post to a deputy for part of that period."),
+    # the delegations page's own
+    "seat": N_("Choose one of your posts to hand over."),
+    "start-not-a-time": N_("The start is not a date and time."),
+    "end-not-a-time": N_("The end is not a date and time."),
+    # identity.directory
+    "organisation-code-taken": N_("An organisation with this code exists already."),
+    "uscc-taken": N_("Another organisation has this unified social credit code."),
+    "username-taken": N_("This user name is taken: choose another."),
+    "post-overlaps": N_("The user holds this post in this organisation for part of that period already."),
+    "last-administrator": N_("This is the last administrator there: grant the post to another first."),
+    # identity.grant_requests
+    "post-asked-already": N_("This post was asked for this user already: it waits for a second administrator."),
 }
 
 
@@ -213,5 +242,5 @@ def error_page(request: Request, exc: DomainError, status: int | None = None) ->
     if isinstance(exc, SignInNeeded) or (status == 401 and request.method == "GET"):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse("/login?next=" + quote(target, safe=""), status_code=303)
-    said = PROBLEM_WORDS.get(exc.problem)
+    said = RULE_WORDS.get(str(exc.extensions.get("rule"))) or PROBLEM_WORDS.get(exc.problem)
     return render(request, None, "error.html", status=status, status_code=status, said=said, detail=exc.detail)

@@ -189,6 +189,7 @@ def test_the_last_administrator_post_is_not_ended(api: TestClient, runtime: Runt
     last = api.post(f"/api/v1/admin/users/t.admin2/posts/{grants[0]['id']}/end", json={}, headers=district)
     assert last.status_code == 409, last.text
     assert "last administrator" in last.json()["detail"]
+    assert last.json()["rule"] == "last-administrator"
 
 
 def test_a_post_asked_for_by_an_administrator_since_removed_is_not_approved(api: TestClient, runtime: Runtime) -> None:

@@ -261,8 +261,9 @@ def test_the_last_enabled_administrator_is_not_disabled(session: Session) -> Non
     )
     directory.grant_post(session, username="lin", org_code="yz", post=Post.ADMIN, valid_from=T0, now=T0, actor="cli")
     directory.set_active(session, "chen", False, T0, "cli")
-    with pytest.raises(Conflict, match="last administrator"):
+    with pytest.raises(Conflict, match="last administrator") as refused:
         directory.set_active(session, "lin", False, T0, "cli")
+    assert refused.value.extensions["rule"] == "last-administrator"
 
 
 def test_an_account_records_the_administrator_who_made_it(session: Session) -> None:

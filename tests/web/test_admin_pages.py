@@ -141,6 +141,29 @@ def test_an_administrator_adds_an_organisation_to_the_tree(browser: TestClient) 
     wrong = browser.post("/admin/organisations", data={**form, "code": "yazhou.shuinan.g4", "kind": "township"})
     assert wrong.status_code == 422
     assert "township" in wrong.text
+    again = browser.post("/admin/organisations", data={**form, "code": "yazhou.shuinan.g3"})
+    assert again.status_code == 409
+    assert "已有使用该代码的单位。" in again.text  # why, in the page's language, by the rule that refused it
+    assert "当前状态下无法这样做" not in again.text  # not the words of any conflict
+    assert "organisation code &#39;yazhou.shuinan.g3&#39; is taken" in again.text  # the service's, beneath
+
+
+def test_a_taken_user_name_and_a_post_held_or_asked_are_said_in_the_page_language(browser: TestClient) -> None:
+    csrf = sign_in(browser, "yz.admin")
+    user = {"csrf": csrf, "username": "sn.staff", "display_name": "吴小兰", "password": password("sn.x")}
+    taken = browser.post("/admin/users", data={**user, "home": "yazhou.shuinan"})
+    assert taken.status_code == 409
+    assert "该用户名已被使用，请换一个。" in taken.text
+    post = {"csrf": csrf, "post": "staff", "organisation": "yazhou.shuinan", "valid_from": "", "valid_until": ""}
+    held = browser.post("/admin/users/sn.staff/posts", data=post)
+    assert held.status_code == 409
+    assert "该用户在这段时间内已有部分时间在该单位担任此职务。" in held.text
+    post["post"] = "group_leader"
+    post["organisation"] = "yazhou.shuinan.g2"
+    assert browser.post("/admin/users/sn.staff/posts", data=post).status_code == 303
+    again = browser.post("/admin/users/sn.staff/posts", data=post, params={"lang": "en"})
+    assert again.status_code == 409
+    assert "This post was asked for this user already: it waits for a second administrator." in again.text
 
 
 def _ask_issue(browser: TestClient) -> str:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.pages import approvers
+from api.pages import base
 from core.runtime import Runtime
 from identity import delegation
 from ledger.models import Entry, PendingEntry
@@ -102,7 +102,7 @@ def test_a_refused_delegation_is_said_in_the_page_language(browser: TestClient, 
 
 
 def test_every_rule_of_a_delegation_has_words_on_the_page() -> None:
-    assert set(delegation.RULES) <= set(approvers.REFUSED)
+    assert set(delegation.RULES) <= set(base.RULE_WORDS)
 
 
 def test_a_sealed_request_leaves_in_the_log_neither_its_applicant_nor_its_matter(
