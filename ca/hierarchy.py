@@ -61,7 +61,7 @@ class Authority:
 
     def crl_issuer(self, settings: CaSettings) -> CrlIssuer:
         """The issuing CA, whose CRL lists revoked seal, device and service certificates."""
-        return CrlIssuer(self.issuing, self.issuing_id, dt.timedelta(hours=settings.crl_validity_hours))
+        return crl_issuer(self.issuing, self.issuing_id, settings)
 
     def arl_issuer(self, settings: CaSettings) -> CrlIssuer:
         """The root, whose ARL lists revoked CA certificates."""
@@ -70,6 +70,10 @@ class Authority:
     def revocation_issuers(self, settings: CaSettings) -> tuple[CrlIssuer, CrlIssuer]:
         """Who vouches for every certificate below the root: the issuing CA's CRL and the root's ARL."""
         return self.crl_issuer(settings), self.arl_issuer(settings)
+
+
+def crl_issuer(issuing: Issuer, issuing_id: int, settings: CaSettings) -> CrlIssuer:
+    return CrlIssuer(issuing, issuing_id, dt.timedelta(hours=settings.crl_validity_hours))
 
 
 def arl_issuer(root: Issuer, root_id: int, settings: CaSettings) -> CrlIssuer:
@@ -173,7 +177,10 @@ def initialise(
     for role, make in services.items():
         key = new_key(role)
         rows.append(record(session, make(key), role, now, actor, key_label=key.label, issuer_id=rows[1].id))
+    # Both lists are published from the start: the issuing CA's, else, would be made by the first seals of every
+    # process at once, each signing one and all but one refused by its number.
     crl.issue(session, arl_issuer(root, root_row.id, ca), now)
+    crl.issue(session, crl_issuer(issuing, rows[1].id, ca), now)
     return rows
 
 
