@@ -7,15 +7,20 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from identity import delegation
 from identity.auth import Principal
-from identity.models import Delegation
+from identity.models import Delegation, Organisation
+from identity.posts import Post
 from workflow import catalogs, requests, views
 from workflow.catalog import Mode
 from workflow.models import SealRequest, Step
 from workflow.review import chain_of, matter_of
+from workflow.states import State
+
+FAILED_SHOWN = 50
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,32 @@ def waiting(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[
             "on_behalf_of": _for_whom(step, viewer, acting),
         }
         for step, request in views.inbox(session, viewer, now)
+    ]
+
+
+def failed(session: Session, viewer: Principal) -> list[dict[str, Any]]:
+    """The requests that failed in the organisations where the viewer is the seal administrator, who retries them
+    (``execution.retry``), newest failure first; at most ``FAILED_SHOWN``."""
+    codes = {p.organisation_code for p in viewer.posts if p.post == Post.SEAL_ADMIN}
+    if not codes:
+        return []
+    found = session.scalars(
+        select(SealRequest)
+        .join(Organisation, Organisation.id == SealRequest.organisation_id)
+        .where(SealRequest.state == State.FAILED, Organisation.code.in_(codes))
+        .order_by(SealRequest.updated_at.desc(), SealRequest.id.desc())
+        .limit(FAILED_SHOWN)
+    ).all()
+    return [
+        {
+            "id": request.id,
+            "number": request.number,
+            "matter": matter_of(session, request).name,
+            "organisation": request.organisation.name,
+            "failure": request.failure,
+            "failed_at": request.updated_at,
+        }
+        for request in found
     ]
 
 

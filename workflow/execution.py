@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from core.clock import Clock
 from core.errors import DomainError, Forbidden, NotFound
+from identity import directory
 from identity.auth import Principal
 from identity.posts import Post
 from physical_seal.machines import LIVE
@@ -230,17 +231,22 @@ def _fail(
 def fail(
     session: Session, request: SealRequest, actor: str, reason: str, now: dt.datetime, webhook: str | None
 ) -> None:
-    """The request could not be carried out; a seal administrator may retry it."""
+    """The request could not be carried out; its organisation's seal administrators are told, to find out why and
+    retry it (their inbox lists it)."""
     check(request.state, State.FAILED, "fail")
     request.state, request.failure, request.updated_at = State.FAILED, reason, now
     history.record(session, request, "failed", actor, {"reason": reason}, now)
+    asked = {request.applicant_id, request.submitted_by_id}
+    told = f"您的用章申请 {request.number} 用印失败：{reason}"
+    notify(session, asked, "failed", request, "用印未完成", told, now, webhook)
+    keepers = {u.id for u in directory.holders(session, request.organisation.code, Post.SEAL_ADMIN, now)}
     notify(
         session,
-        {request.applicant_id, request.submitted_by_id},
+        keepers - asked,
         "failed",
         request,
-        "用印未完成",
-        f"您的用章申请 {request.number} 用印失败：{reason}",
+        "用印失败，待重试",
+        f"用章申请 {request.number} 用印失败：{reason}。请查明原因，再在“待我审批”页面重新用印。",
         now,
         webhook,
     )
