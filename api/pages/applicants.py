@@ -28,6 +28,7 @@ from api.routers.requests import document_file, sheet_file
 from api.schemas_workflow import RequestIn
 from core.errors import DomainError, Forbidden, Invalid, NotFound, json_pointer
 from core.runtime import Runtime
+from identity.posts import Post
 from workflow import applying, catalogs, forms, listing, physical, previews, public_record, requests, views
 from workflow.catalog import Matter
 from workflow.documents import DocumentRefused
@@ -368,6 +369,8 @@ def _request(
         stamps = public_record.record(session, found.public_id, who.principal, now)["stamps"] if physical_seal else []
         sheet = physical_seal and _has_sheet(session, found, who, now)
         decide = any(case.id == found.id for _, case in views.inbox(session, who.principal, now))
+        # the seal administrator, who seals a failed request again (``execution.retry``)
+        retry = found.state == "failed" and who.principal.holds(Post.SEAL_ADMIN, found.organisation.code)
         shown = requests.shown_document(found, view)
     own = view["record"] is not None
     props = matter.form.get("properties", {})
@@ -384,6 +387,7 @@ def _request(
         "sheet": sheet,
         "stamps": stamps,
         "decide": decide,
+        "retry": retry,
         "pages": previews.page_count(rt.blobs, shown) if shown else 0,
         "document": shown is not None,
         "states": STATES,

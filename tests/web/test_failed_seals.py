@@ -63,6 +63,9 @@ def test_the_seal_administrator_retries_a_failed_seal_from_the_inbox(browser: Te
 
     csrf = sign_in(browser, "sn.sealadmin")
     assert "用印失败的申请" in browser.get("/").text  # a tile on the home page
+    page = browser.get(f"/requests/{rid}").text  # the request's own page offers it too
+    assert f'action="/inbox/{rid}/retry"' in page
+    assert "已通知印章管理员" not in page
     inbox = browser.get("/inbox").text
     assert "用印失败的申请" in inbox
     assert f'action="/inbox/{rid}/retry"' in inbox
