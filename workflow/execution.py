@@ -270,10 +270,16 @@ def _recover_stale(sessions: sessionmaker[Session], clock: Clock) -> None:
         _fail(sessions, request_id, State.EXECUTING, "execution was interrupted", clock, None)
 
 
+def may_retry(who: Principal, request: SealRequest) -> bool:
+    """Whether ``who`` retries ``request`` once it failed: its organisation's seal administrator, or an
+    administrator."""
+    return who.holds(Post.SEAL_ADMIN, request.organisation.code) or who.holds(Post.ADMIN)
+
+
 def retry(session: Session, request_id: int, who: Principal, now: dt.datetime) -> SealRequest:
     """Another run of a failed request, which its organisation's seal administrator (or an administrator) asks."""
     seen = visible(session, request_id, who, now)
-    if not (who.holds(Post.SEAL_ADMIN, seen.organisation.code) or who.holds(Post.ADMIN)):
+    if not may_retry(who, seen):
         raise Forbidden("the seal administrator of the organisation retries a failed request")
     request = session.get(SealRequest, request_id, with_for_update=True)
     if request is None:

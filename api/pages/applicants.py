@@ -1,8 +1,9 @@
 """A request's applicant: my requests, a new request from the matter's form, a request's timeline, resubmit and
-withdraw.
+withdraw; and the retry of a failed seal, by the seal administrator.
 
-Pages for anyone signed in; what a user may do with a particular request (see it, withdraw it, resubmit it) is
-decided by ``workflow.requests``, as for the API, whose document and sheet answers these pages share.
+Pages for anyone signed in; what a user may do with a particular request (see it, withdraw it, resubmit it, retry
+it) is decided by ``workflow.requests`` and ``workflow.execution``, as for the API, whose document and sheet answers
+these pages share.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from api.routers.requests import document_file, sheet_file
 from api.schemas_workflow import RequestIn
 from core.errors import DomainError, Forbidden, Invalid, NotFound, json_pointer
 from core.runtime import Runtime
-from identity.posts import Post
-from workflow import applying, catalogs, forms, listing, physical, previews, public_record, requests, views
+from workflow import applying, catalogs, execution, forms, listing, physical, previews, public_record, requests, views
 from workflow.catalog import Matter
 from workflow.documents import DocumentRefused
 from workflow.forms import InvalidForm
@@ -369,8 +369,7 @@ def _request(
         stamps = public_record.record(session, found.public_id, who.principal, now)["stamps"] if physical_seal else []
         sheet = physical_seal and _has_sheet(session, found, who, now)
         decide = any(case.id == found.id for _, case in views.inbox(session, who.principal, now))
-        # the seal administrator, who seals a failed request again (``execution.retry``)
-        retry = found.state == "failed" and who.principal.holds(Post.SEAL_ADMIN, found.organisation.code)
+        retry = found.state == "failed" and execution.may_retry(who.principal, found)
         shown = requests.shown_document(found, view)
     own = view["record"] is not None
     props = matter.form.get("properties", {})
@@ -457,6 +456,15 @@ def withdraw(who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: RowId) ->
         )
         session.commit()
     return redirect(f"/requests/{request_id}", done=N_("The request was withdrawn."))
+
+
+@router.post("/requests/{request_id}/retry")
+def retry(who: SignedIn, form: FormDep, rt: RuntimeDep, request_id: RowId) -> Response:
+    """The retry of ``POST /api/v1/requests/{id}/retry``: the failed request is approved again, and sealed at once."""
+    with rt.sessions() as session:
+        execution.retry(session, request_id, who.principal, rt.clock.now())
+        session.commit()
+    return redirect(f"/requests/{request_id}", done=N_("Sent to be sealed again"))
 
 
 @router.post("/requests/{request_id}/resubmit")

@@ -17,7 +17,7 @@ from core.runtime import Runtime
 from identity import delegation
 from identity.models import Delegation
 from identity.posts import Post
-from workflow import desk, execution, previews, review
+from workflow import desk, previews, review
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,15 +36,6 @@ def inbox(request: Request, who: Approvers, rt: RuntimeDep) -> Response:
         items = desk.waiting(session, who.principal, rt.clock.now())
         failed = desk.failed(session, who.principal)
     return render(request, who, "approvers/inbox.html", items=items, failed=failed)
-
-
-@router.post("/inbox/{request_id}/retry")
-def retry(request_id: RowId, who: Approvers, form: FormDep, rt: RuntimeDep) -> Response:
-    """The retry of ``POST /api/v1/requests/{id}/retry``: the request is approved again, and executed at once."""
-    with rt.sessions() as session:
-        execution.retry(session, request_id, who.principal, rt.clock.now())
-        session.commit()
-    return redirect("/inbox", done=N_("Sent to be sealed again"))
 
 
 @router.get("/inbox/{request_id}")

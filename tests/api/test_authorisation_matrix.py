@@ -138,10 +138,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "GET /requests/{request_id}/photos/{sha256}": NOBODY,  # no photo in the demo: 404 for all
     "POST /requests/{request_id}/withdraw": of(RESIDENT),
     "POST /requests/{request_id}/resubmit": of(RESIDENT),
+    "POST /requests/{request_id}/retry": of(SEAL_ADMIN, ADMIN),  # as the API's
     "GET /inbox": APPROVERS,
     "GET /inbox/{request_id}": of(STAFF, LEADER, SECRETARY, COMMITTEE, SEAL_ADMIN),
     "POST /inbox/{request_id}": of(LEADER),
-    "POST /inbox/{request_id}/retry": of(SEAL_ADMIN),  # the API's administrator has no inbox
     "GET /delegations": APPROVERS,
     "POST /delegations": of(SECRETARY),  # the secretary's own post, as for the API
     "POST /api/v1/delegations/{delegation_id}/end": of(SECRETARY, STAFF),
@@ -258,7 +258,7 @@ PATHS: dict[str, dict[str, str]] = {
     "POST /admin/grant-requests/{request_id}/approve": {"request_id": "grant_request_id"},
     "POST /admin/grant-requests/{request_id}/reject": {"request_id": "grant_request_id"},
     "POST /inbox/{request_id}": {"request_id": "decided_id"},
-    "POST /inbox/{request_id}/retry": {"request_id": "retried_id"},
+    "POST /requests/{request_id}/retry": {"request_id": "retried_id"},
     "POST /api/v1/admin/users/{username}/posts": {"username": "victim"},
     "POST /api/v1/admin/users/{username}/posts/{grant_id}/end": {"username": "victim"},
     "POST /delegations/{delegation_id}/end": {"delegation_id": "page_delegation_id"},

@@ -58,17 +58,17 @@ def test_the_seal_administrator_retries_a_failed_seal_from_the_inbox(browser: Te
     sign_in(browser, "sn.secretary")
     assert "用印失败的申请" not in browser.get("/inbox").text
     csrf = sign_in(browser, "sn.secretary")
-    assert browser.post(f"/inbox/{rid}/retry", data={"csrf": csrf}).status_code == 403
+    assert browser.post(f"/requests/{rid}/retry", data={"csrf": csrf}).status_code == 403
     assert state(runtime, rid) == "failed"
 
     csrf = sign_in(browser, "sn.sealadmin")
     assert "用印失败的申请" in browser.get("/").text  # a tile on the home page
     page = browser.get(f"/requests/{rid}").text  # the request's own page offers it too
-    assert f'action="/inbox/{rid}/retry"' in page
+    assert f'action="/requests/{rid}/retry"' in page
     assert "已通知印章管理员" not in page
     inbox = browser.get("/inbox").text
     assert "用印失败的申请" in inbox
-    assert f'action="/inbox/{rid}/retry"' in inbox
+    assert f'action="/requests/{rid}/retry"' in inbox
     with runtime.readers() as session:
         failure = session.get(SealRequest, rid).failure  # type: ignore[union-attr]
     assert failure
@@ -80,13 +80,13 @@ def test_the_seal_administrator_retries_a_failed_seal_from_the_inbox(browser: Te
         seal = seals.add(session, "yazhou.shuinan", "village_official", seals.SealForm.ELECTRONIC, "公章", now, "test")
         seals.issue(session, runtime.keystore, authority, runtime.settings, seal, now, "test")
         session.commit()
-    again = browser.post(f"/inbox/{rid}/retry", data={"csrf": csrf})
+    again = browser.post(f"/requests/{rid}/retry", data={"csrf": csrf})
     assert again.status_code == 303
-    assert again.headers["location"] == "/inbox?done=Sent%20to%20be%20sealed%20again"
+    assert again.headers["location"] == f"/requests/{rid}?done=Sent%20to%20be%20sealed%20again"
     assert state(runtime, rid) == "approved"
-    assert browser.post(f"/inbox/{rid}/retry", data={"csrf": csrf}).status_code == 409  # not failed any more
+    assert browser.post(f"/requests/{rid}/retry", data={"csrf": csrf}).status_code == 409  # not failed any more
     browser.app.state.workers.once()  # type: ignore[attr-defined]
     assert state(runtime, rid) == "completed"
-    assert f'action="/inbox/{rid}/retry"' not in browser.get("/inbox").text
+    assert f'action="/requests/{rid}/retry"' not in browser.get("/inbox").text
     sign_in(browser, "sn.resident")
     assert "用印没有完成" not in browser.get(f"/requests/{rid}").text
