@@ -99,10 +99,18 @@ def translated(errors: Iterable[Mapping[str, Any]], lang: str) -> tuple[dict[str
     return tuple({**error, "message": said(error, gettext)} for error in errors)
 
 
-def document(kind: str, limit: str | None, detail: str, gettext: Callable[[str], str]) -> str:
-    """Why an upload was refused, in the words of ``gettext``'s language; what a PDF tool found kept beside it."""
-    message = DOCUMENT.get(kind)
+def document(
+    kind: str,
+    limit: str | None,
+    detail: str,
+    gettext: Callable[[str], str],
+    words: Mapping[str, str] = DOCUMENT,
+    technical: frozenset[str] = TECHNICAL,
+) -> str:
+    """Why an upload was refused, in the words of ``gettext``'s language (``words`` by kind); what a PDF tool found
+    kept beside it for the ``technical`` kinds."""
+    message = words.get(kind)
     if message is None or (kind == "too-large" and limit is None):
         return detail
     said = gettext(message) % {"limit": limit}
-    return gettext(WITH_FINDING) % {"what": said, "found": detail} if kind in TECHNICAL else said
+    return gettext(WITH_FINDING) % {"what": said, "found": detail} if kind in technical else said

@@ -9,6 +9,7 @@ checks further. A sub-indication not in the list is shown as its code alone.
 from __future__ import annotations
 
 from api.pages.base import N_
+from api.pages.refusal_words import DOCUMENT
 
 SUB_INDICATIONS = {
     # TOTAL-FAILED
@@ -54,11 +55,12 @@ SUB_INDICATIONS = {
     "GENERIC": N_("The seal could not be fully checked."),
 }
 
-# A file that cannot be verified at all, by the kind its refusal names (``signer.verification.KINDS``).
+# A file that cannot be verified at all, by the kind its refusal names (``signer.verification.KINDS``); an empty or
+# too large one as an upload to be sealed is said.
 UNVERIFIABLE = {
     "not-signed": N_("The PDF carries no electronic seal."),
     "unreadable": N_("The PDF is damaged, encrypted or too costly to read."),
-    "empty": N_("The file is empty."),
-    "too-large": N_("The PDF is larger than %(limit)s."),
+    "empty": DOCUMENT["empty"],
+    "too-large": DOCUMENT["too-large"],
     "no-file": N_("Choose a PDF file to verify."),
 }

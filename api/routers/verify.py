@@ -16,8 +16,9 @@ from starlette.datastructures import UploadFile
 
 from api.deps import CertificateAuthority, LogDep, RuntimeDep
 from api.gate import Busy, Gate
+from api.i18n import language, translations
 from api.limits import RECEIPT_BYTES
-from api.pages import verdict_words
+from api.pages import refusal_words, verdict_words
 from api.pages.base import ViewerIfAnyDep, render
 from ca import crl
 from ca.hierarchy import Authority, NotInitialised
@@ -59,19 +60,12 @@ async def page_report(who: ViewerIfAnyDep, request: Request, rt: RuntimeDep, log
         upload, receipt = await _upload(request, rt.settings.signer.max_verify_bytes)
         report = _with_checkpoints(await _verified(request, rt, log, upload, receipt))
     except Invalid as exc:
-        refused = verdict_words.UNVERIFIABLE.get(str(exc.extensions.get("kind")))
+        kind, limit = str(exc.extensions.get("kind")), exc.extensions.get("limit")
+        gettext = translations(who.lang if who is not None else language(request)).gettext
+        said = refusal_words.document(kind, limit, exc.detail, gettext, verdict_words.UNVERIFIABLE, frozenset())
+        finding = exc.detail if kind == "unreadable" and said != exc.detail else None  # what the parser found
         return render(
-            request,
-            who,
-            "verify.html",
-            status=422,
-            report=None,
-            error=exc.detail,
-            refused=refused,
-            limit=exc.extensions.get("limit"),
-            technical=exc.extensions.get("kind") == "unreadable",
-            missing=False,
-            busy=False,
+            request, who, "verify.html", status=422, report=None, error=said, finding=finding, missing=False, busy=False
         )
     except Busy as exc:
         retry = {"Retry-After": str(exc.extensions["retry_after"])}

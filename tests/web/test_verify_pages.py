@@ -124,7 +124,7 @@ def test_a_file_that_cannot_be_verified_is_said_in_the_page_language(browser: Te
         answer = browser.post("/api/v1/verify", content=data, headers={"Content-Type": "application/pdf"})
         assert answer.json()["kind"] == kind
     empty = browser.post("/verify", files={"file": ("x.pdf", b"", "application/pdf")})
-    assert "文件是空的。" in empty.text
+    assert "无法验证该文件： 文件是空的" in empty.text  # in the words of a refused upload
     english = browser.post("/verify?lang=en", files={"file": ("x.pdf", unsigned, "application/pdf")})
     assert "The file cannot be verified: The PDF carries no electronic seal." in english.text
     assert untranslated(empty.text) == []
