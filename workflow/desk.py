@@ -4,6 +4,7 @@ as its approver sees it: the form with its field titles, and the level they may 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,19 +51,23 @@ def waiting(session: Session, viewer: Principal, now: dt.datetime) -> list[dict[
     ]
 
 
-def failed(session: Session, viewer: Principal) -> list[dict[str, Any]]:
+def failed_requests(session: Session, viewer: Principal) -> Sequence[SealRequest]:
     """The requests that failed in the organisations where the viewer is the seal administrator, who retries them
     (``execution.retry``), newest failure first; at most ``FAILED_SHOWN``."""
     codes = {p.organisation_code for p in viewer.posts if p.post == Post.SEAL_ADMIN}
     if not codes:
         return []
-    found = session.scalars(
+    return session.scalars(
         select(SealRequest)
         .join(Organisation, Organisation.id == SealRequest.organisation_id)
         .where(SealRequest.state == State.FAILED, Organisation.code.in_(codes))
         .order_by(SealRequest.updated_at.desc(), SealRequest.id.desc())
         .limit(FAILED_SHOWN)
     ).all()
+
+
+def failed(session: Session, viewer: Principal) -> list[dict[str, Any]]:
+    """``failed_requests`` as the inbox lists them, each with its matter and its reason."""
     return [
         {
             "id": request.id,
@@ -72,7 +77,7 @@ def failed(session: Session, viewer: Principal) -> list[dict[str, Any]]:
             "failure": request.failure,
             "failed_at": request.updated_at,
         }
-        for request in found
+        for request in failed_requests(session, viewer)
     ]
 
 

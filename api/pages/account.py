@@ -114,9 +114,9 @@ def _waiting(rt: Runtime, who: Viewer) -> tuple[list[dict[str, Any]], list[Any]]
             waiting = views.inbox(session, principal, now)
             overdue = any(step.due_at < now for step, _ in waiting)
             tiles.append(_tile(N_("Waiting for my decision"), len(waiting), "/inbox", overdue))
-            failed = desk.failed(session, principal)
+            failed = len(desk.failed_requests(session, principal))
             if failed:
-                tiles.append(_tile(N_("Seals that failed"), len(failed), "/inbox", True))
+                tiles.append(_tile(N_("Seals that failed"), failed, "/inbox", True))
         if who.may("machine_keepers"):
             open_alarms = alarms.listing(session, principal, open_only=True, machine_id=None, limit=alarms.MAX_LISTING)
             tiles.append(_tile(N_("Open alarms"), len(open_alarms), "/machines", bool(open_alarms)))
